@@ -1,0 +1,213 @@
+"""The composition root: builds storage, backends, the engine, the commands and the platform adapters.
+
+This is the only module in `bot/` that may import adapters, storage and simulators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from adapters.backends.a1111 import A1111Backend
+from adapters.console.outbound import ConsoleOutbound
+from adapters.console.session import ConsoleSession
+from bot.engine import Engine
+from bot.errors import ConfigError
+from bot.ports import Backend, Outbound
+from bot.settings import BackendConfig, SecretSource, Settings, load_settings
+from commands.context import Services
+from storage.accounts import SqliteAccountStore
+from storage.db import Database
+from storage.files import DiskImageFiles
+from storage.jobs import SqliteJobStore
+
+log = logging.getLogger(__name__)
+
+A1111_KINDS = {"a1111", "forge", "sdnext"}
+
+
+def example_config_path() -> Path:
+    return Path(str(resources.files("bot").joinpath("imagebridge.example.toml")))
+
+
+def build_backend(name: str, config: BackendConfig, secrets: SecretSource) -> Backend:
+    if config.kind in A1111_KINDS:
+        return A1111Backend(
+            name,
+            config.url,
+            kind=config.kind,
+            username=config.username,
+            password=secrets.backend_secret(name, "PASSWORD"),
+            timeout_seconds=config.timeout_seconds,
+            connect_timeout_seconds=config.connect_timeout_seconds,
+            poll_interval_seconds=config.poll_interval_seconds,
+            previews=config.previews,
+        )
+    raise ConfigError(f"backends.{name}.kind: {config.kind!r} is not supported yet (supported: a1111, forge, sdnext)")
+
+
+@dataclass
+class App:
+    """Everything one bot process runs."""
+
+    settings: Settings
+    db: Database
+    engine: Engine
+    services: Services
+    backends: list[Backend]
+    outbounds: dict[str, Outbound] = field(default_factory=dict)
+    stopped: bool = False
+
+    async def start(self) -> None:
+        for key in await self.services.accounts.paused_servers():  # type: ignore[attr-defined]
+            self.engine.scheduler.pause(key)
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        await self.engine.stop()
+        for backend in self.backends:
+            await backend.aclose()
+        await self.db.close()
+
+
+async def build_app(
+    settings: Settings,
+    outbounds: Sequence[Outbound],
+    *,
+    backends: Sequence[Backend] | None = None,
+    secrets: SecretSource | None = None,
+) -> App:
+    """Open the database and wire everything; nothing runs until `App.start()`."""
+    secrets = secrets or SecretSource()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = await Database.open(settings.data_dir / "imagebridge.sqlite3")
+    store = SqliteJobStore(db)
+    accounts = SqliteAccountStore(db)
+    files = DiskImageFiles(settings.data_dir / "images")
+    if backends is None:
+        backends = [
+            build_backend(name, config, secrets) for name, config in settings.backends.items() if config.enabled
+        ]
+    by_platform = {outbound.platform: outbound for outbound in outbounds}
+    engine = Engine(settings=settings, store=store, files=files, backends=backends, outbounds=by_platform)
+    services = Services(settings=settings, engine=engine, store=store, files=files, accounts=accounts)
+    return App(
+        settings=settings, db=db, engine=engine, services=services, backends=list(backends), outbounds=by_platform
+    )
+
+
+# ---- commands the CLI runs ---------------------------------------------------------------------
+
+
+async def run_demo(prompt: str | None, preset: str | None, count: int, out: Path | None, data: Path | None) -> int:
+    """The whole path on one machine: an A1111 simulator on loopback, SQLite in a temp folder, the console."""
+    import tempfile
+
+    from simulators.a1111 import A1111Simulator
+
+    simulator = A1111Simulator(flavour="forge", seconds_per_step=0.02, model_load_seconds=0.3)
+    url = await simulator.start()
+    with tempfile.TemporaryDirectory(prefix="imagebridge-demo-") as temp:
+        data_dir = data or Path(temp)
+        settings = load_settings(
+            example_config_path(),
+            {
+                "data_dir": data_dir,
+                "backends": {"local": {"kind": "forge", "url": url, "poll_interval_seconds": 0.1}},
+                "quota": {"enabled": True},
+            },
+        )
+        outbound = ConsoleOutbound(out_dir=out or Path("out"), interval=settings.progress.console_interval_seconds)
+        app = await build_app(settings, [outbound])
+        await app.start()
+        session = ConsoleSession(app.services, outbound)
+        outbound.write(f"A1111 simulator (Forge flavour) on {url}; data in {data_dir}")
+        try:
+            if prompt is None:
+                await session.interact()
+                return 0
+            return await _demo_once(app, session, prompt, preset, count)
+        finally:
+            await app.stop()
+            await simulator.stop()
+
+
+async def _demo_once(app: App, session: ConsoleSession, prompt: str, preset: str | None, count: int) -> int:
+    line = f"/imagine {prompt} --n {count}" + (f" --preset {preset}" if preset else "")
+    reply = await session.handle(line)
+    if reply is None or reply.job_id is None:
+        return 2
+    await app.engine.finished_event(reply.job_id).wait()
+    job = await app.services.store.get(reply.job_id)
+    return 0 if job is not None and job.state.value == "succeeded" else 1
+
+
+async def run_bot(settings: Settings) -> int:
+    """Start every enabled platform and backend; stop cleanly on Ctrl-C or SIGTERM."""
+    outbounds: list[Outbound] = []
+    console = None
+    if settings.console.enabled:
+        console = ConsoleOutbound(interval=settings.progress.console_interval_seconds)
+        outbounds.append(console)
+    app = await build_app(settings, outbounds)
+    await app.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = []
+    if console is not None:
+        session = ConsoleSession(app.services, console, settings.console.user)
+        tasks.append(asyncio.create_task(_until_done(session.interact(), stop)))
+    log.info("imagebridge running with %d backend(s); Ctrl-C stops", len(app.backends))
+    await stop.wait()
+    log.info("stopping")
+    for task in tasks:
+        task.cancel()
+    await app.stop()
+    return 0
+
+
+async def _until_done(run: asyncio.Future[None] | object, stop: asyncio.Event) -> None:
+    await run  # type: ignore[misc]
+    stop.set()
+
+
+async def run_check(settings: Settings) -> int:
+    """Ask every configured backend whether it answers; print a table; non-zero if one is down."""
+    secrets = SecretSource()
+    failures = 0
+    print(f"{'name':<14} {'kind':<9} {'url':<32} {'healthy':<8} {'models':<7} loaded")
+    for name, config in settings.backends.items():
+        if not config.enabled:
+            continue
+        backend = build_backend(name, config, secrets)
+        try:
+            health = await backend.health()
+        finally:
+            await backend.aclose()
+        failures += int(not health.ok)
+        state = "yes" if health.ok else "NO"
+        print(
+            f"{name:<14} {config.kind:<9} {config.url:<32} {state:<8} {len(health.models):<7} "
+            f"{health.loaded_model or health.detail}"
+        )
+    print(f"{len(settings.presets)} presets: {', '.join(settings.presets)}")
+    return 1 if failures else 0
+
+
+async def run_simulator(kind: str, port: int, flavour: str, seconds_per_step: float, model_load: float) -> int:
+    if kind != "a1111":
+        raise ConfigError(f"simulate: {kind!r} is not available yet (available: a1111)")
+    from simulators.a1111 import serve
+
+    await serve(port, flavour, seconds_per_step, model_load, None)
+    return 0

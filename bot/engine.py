@@ -1,0 +1,279 @@
+"""The engine: durable submission, fair dispatch to backend workers, cancel, recovery and delivery.
+
+Every state change is written to the store before anyone is told about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot import presenter
+from bot.errors import NotFound
+from bot.lifecycle import stop_tasks
+from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
+from bot.ports import Backend, ImageFiles, JobStore, Outbound, QuotaLimits
+from bot.presets import Preset
+from bot.scheduler import FairScheduler, QueuedJob
+from bot.settings import Settings, serves
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SECONDS_PER_STEP = 0.15  # at one megapixel, before anything was measured
+DELIVERY_RETRY_SECONDS = 10.0
+
+
+@dataclass
+class Ticket:
+    """What the user is told when a job is accepted."""
+
+    job: Job
+    position: int | None
+    eta_seconds: float | None
+    paused: bool = False
+
+
+class Engine:
+    """Owns the queue, the workers and the outcome of every job."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: JobStore,
+        files: ImageFiles,
+        backends: Sequence[Backend],
+        outbounds: dict[str, Outbound],
+    ) -> None:
+        from bot.notify import StatusNotifier
+        from bot.worker import Worker
+
+        self.settings = settings
+        self.store = store
+        self.files = files
+        self.outbounds = outbounds
+        config = settings.scheduler
+        self.scheduler = FairScheduler(
+            affinity=config.affinity,
+            window=config.affinity_window,
+            max_pass_over=config.max_pass_over,
+            max_pass_over_seconds=config.max_pass_over_seconds,
+        )
+        self.notifier = StatusNotifier(outbounds)
+        self.workers = [Worker(self, backend) for backend in backends]
+        self._work = asyncio.Condition()
+        self._jobs: dict[str, Job] = {}  # queued and running jobs, by id
+        self._cancel_requested: set[str] = set()
+        self._seconds_per_step: dict[str, float] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._delivering: set[str] = set()
+        self._finished: dict[str, asyncio.Event] = {}
+        self.stopping = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover from the store, start one worker per backend and deliver what was not delivered."""
+        self._seconds_per_step = await self.store.timings()
+        await self.recover()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(worker.run(), name=f"worker-{worker.backend.name}") for worker in self.workers]
+        self._tasks.append(loop.create_task(self._delivery_loop(), name="delivery"))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        await stop_tasks(self._tasks)
+        await self.notifier.aclose()
+
+    async def recover(self) -> None:
+        """Requeue queued and interrupted running jobs in their original order."""
+        pending = await self.store.in_states([JobState.RUNNING, JobState.QUEUED])
+        pending.sort(key=lambda job: (job.state is not JobState.RUNNING, job.created_at))
+        for job in pending:
+            if job.state is JobState.RUNNING:
+                log.info("job %s was running when the bot stopped; running it again", job.id)
+                job.state = JobState.QUEUED
+                await self.store.save(job)
+            self._enqueue(job)
+        if pending:
+            log.info("recovered %d queued jobs", len(pending))
+
+    # ---- submission and queries ------------------------------------------------------------
+
+    def preset(self, name: str) -> Preset | None:
+        return self.settings.presets.get(name)
+
+    async def submit(self, job: Job, limits: QuotaLimits | None) -> Ticket:
+        """Store the job with its quota reservation (atomically), then queue it."""
+        await self.store.create(job, limits)
+        self._enqueue(job)
+        async with self._work:
+            self._work.notify_all()
+        paused = self.scheduler.is_paused(job.queue_key)
+        return Ticket(job=job, position=self.scheduler.position(job.id), eta_seconds=self.eta(job.id), paused=paused)
+
+    def _enqueue(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        self.scheduler.add(
+            QueuedJob(
+                job_id=job.id,
+                server=job.queue_key,
+                user=f"{job.destination.platform}:{job.destination.user_id}",
+                cost=max(job.cost, 0.001),
+                checkpoint=job.request.checkpoint,
+                preset=job.request.preset,
+                priority=job.priority,
+            )
+        )
+
+    def active_job(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def queued_jobs(self, server: str | None = None) -> list[tuple[int, Job]]:
+        """Queued jobs in fair order with their 1-based position, optionally for one server only."""
+        result = []
+        for place, entry in enumerate(self.scheduler.order(), start=1):
+            job = self._jobs.get(entry.job_id)
+            if job is not None and (server is None or job.queue_key == server):
+                result.append((place, job))
+        return result
+
+    def running_jobs(self) -> list[Job]:
+        return [job for job in self._jobs.values() if job.state is JobState.RUNNING]
+
+    def estimate_seconds(self, job: Job) -> float:
+        """Expected generation time from the measured seconds per step of its preset."""
+        request = job.request
+        per_step = self._seconds_per_step.get(request.preset, DEFAULT_SECONDS_PER_STEP)
+        return per_step * request.steps * max(request.megapixels, 0.25) * request.count
+
+    def eta(self, job_id: str) -> float | None:
+        """Seconds until the job is likely done: the work ahead of it, shared by the backends."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        ahead = 0.0
+        for entry in self.scheduler.order():
+            if entry.job_id == job_id:
+                break
+            other = self._jobs.get(entry.job_id)
+            ahead += self.estimate_seconds(other) if other else 0.0
+        for running in self.running_jobs():
+            elapsed = (utcnow() - running.started_at).total_seconds() if running.started_at else 0.0
+            ahead += max(0.0, self.estimate_seconds(running) - elapsed)
+        lanes = max(1, len(self.workers))
+        return ahead / lanes + self.estimate_seconds(job)
+
+    def note_timing(self, preset: str, seconds_per_step: float) -> None:
+        old = self._seconds_per_step.get(preset)
+        self._seconds_per_step[preset] = seconds_per_step if old is None else 0.7 * old + 0.3 * seconds_per_step
+
+    # ---- worker side -----------------------------------------------------------------------
+
+    def can_serve(self, backend: Backend, entry: QueuedJob) -> bool:
+        preset = self.settings.presets.get(entry.preset)
+        backend_value = preset.backend if preset else "a1111"
+        return serves(backend_value, backend.name, backend.kind)
+
+    async def next_job(self, backend: Backend, loaded_checkpoint: str | None) -> Job:
+        """Wait until there is a job this backend may run, and take it (fair, with affinity)."""
+        async with self._work:
+            while True:
+                entry = self.scheduler.pick(lambda e: self.can_serve(backend, e), loaded_checkpoint)
+                if entry is not None:
+                    job = self._jobs.get(entry.job_id)
+                    if job is not None:
+                        return job
+                    continue
+                await self._work.wait()
+
+    async def requeue(self, job: Job) -> None:
+        """Put a running job back in the queue (its backend failed), keeping its place."""
+        job.state = JobState.QUEUED
+        job.backend = None
+        await self.store.save(job)
+        self._enqueue(job)
+        async with self._work:
+            self._work.notify_all()
+
+    async def wake_workers(self) -> None:
+        async with self._work:
+            self._work.notify_all()
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return job_id in self._cancel_requested
+
+    async def complete(self, job: Job, images: Sequence[StoredImage], actual_cost: float | None) -> None:
+        """Store the final outcome (with quota settlement) and then deliver it."""
+        job.finished_at = utcnow()
+        job.delivery = DeliveryState.PENDING
+        await self.store.finish(job, images, actual_cost)
+        self._jobs.pop(job.id, None)
+        self._cancel_requested.discard(job.id)
+        await self.deliver(job, images)
+
+    # ---- cancel ------------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a queued job at once, or interrupt a running one. Raises NotFound if it is over."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"Job {job_id} is not queued or running, so there is nothing to cancel.")
+        if self.scheduler.remove(job_id) is not None:
+            job.state = JobState.CANCELLED
+            await self.complete(job, [], None)
+            return job
+        self._cancel_requested.add(job_id)
+        for worker in self.workers:
+            if worker.current is not None and worker.current.id == job_id:
+                await worker.interrupt()
+        return job
+
+    # ---- delivery ----------------------------------------------------------------------------
+
+    def finished_event(self, job_id: str) -> asyncio.Event:
+        """Set once the job's final outcome has been delivered (used by the console and tests)."""
+        return self._finished.setdefault(job_id, asyncio.Event())
+
+    async def deliver(self, job: Job, images: Sequence[StoredImage] | None = None) -> bool:
+        """Show the final outcome once. The delivered mark is written right after the platform confirms."""
+        if job.id in self._delivering:
+            return False
+        outbound = self.outbounds.get(job.destination.platform)
+        if outbound is None:
+            return False
+        self._delivering.add(job.id)
+        try:
+            await self.notifier.finish(job.id)
+            if images is None:
+                images = await self.store.images(job.id)
+            try:
+                delivered = await outbound.deliver(job, presenter.final(job, images))
+            except Exception:
+                log.exception("delivery of job %s failed; will retry", job.id)
+                delivered = False
+            if delivered:
+                job.delivery = DeliveryState.DELIVERED
+                await self.store.set_delivery(job.id, DeliveryState.DELIVERED)
+                self.finished_event(job.id).set()
+            return delivered
+        finally:
+            self._delivering.discard(job.id)
+
+    async def deliver_pending(self) -> None:
+        for job in await self.store.undelivered():
+            if job.destination.platform in self.outbounds:
+                await self.deliver(job)
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            try:
+                await self.deliver_pending()
+            except Exception:
+                log.exception("delivery sweep failed")
+            await asyncio.sleep(DELIVERY_RETRY_SECONDS)
+
+    def outbound_for(self, job: Job) -> Outbound | None:
+        return self.outbounds.get(job.destination.platform)

@@ -1,0 +1,20 @@
+"""Stopping background tasks without swallowing the caller's own cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+
+async def stop_tasks(tasks: Iterable[asyncio.Task[object] | asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait for them to end.
+
+    `asyncio.wait` never raises the tasks' CancelledError into the caller, so a caller that is
+    itself being cancelled still sees its own cancellation (a bare `suppress(CancelledError)`
+    around `await task` would swallow it and leave the caller running).
+    """
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)

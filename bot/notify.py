@@ -1,0 +1,86 @@
+"""Progress notifier: keeps the latest status per job and emits it no faster than the platform allows.
+
+Workers call `publish`, which never waits; one small task per job does the (possibly slow,
+possibly rate-limited) edit, coalescing everything that arrived meanwhile into the newest state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.lifecycle import stop_tasks
+from bot.models import Job
+from bot.ports import Outbound
+from bot.replies import Reply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Slot:
+    job: Job
+    outbound: Outbound
+    latest: Reply | None = None
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    emitting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    task: asyncio.Task[None] | None = None
+    last_emit: float = float("-inf")
+
+
+class StatusNotifier:
+    """Throttled, coalesced status edits, one stream per job."""
+
+    def __init__(self, outbounds: dict[str, Outbound], clock: Callable[[], float] = time.monotonic) -> None:
+        self._outbounds = outbounds
+        self._clock = clock
+        self._slots: dict[str, _Slot] = {}
+        self.emitted = 0
+
+    def publish(self, job: Job, reply: Reply) -> None:
+        """Record the newest status for a job; it is shown as soon as the platform's interval allows."""
+        outbound = self._outbounds.get(job.destination.platform)
+        if outbound is None:
+            return
+        slot = self._slots.get(job.id)
+        if slot is None:
+            slot = self._slots[job.id] = _Slot(job=job, outbound=outbound)
+            slot.task = asyncio.get_running_loop().create_task(self._run(slot), name=f"status-{job.id}")
+        slot.job = job
+        slot.latest = reply
+        slot.wakeup.set()
+
+    async def finish(self, job_id: str) -> None:
+        """Stop the job's status stream: drop what is pending and wait for an edit in flight."""
+        slot = self._slots.pop(job_id, None)
+        if slot is None or slot.task is None:
+            return
+        slot.latest = None
+        async with slot.emitting:
+            slot.task.cancel()
+        await stop_tasks([slot.task])
+
+    async def aclose(self) -> None:
+        for job_id in list(self._slots):
+            await self.finish(job_id)
+
+    async def _run(self, slot: _Slot) -> None:
+        while True:
+            await slot.wakeup.wait()
+            wait = slot.last_emit + slot.outbound.min_interval(slot.job) - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            slot.wakeup.clear()
+            async with slot.emitting:
+                reply, slot.latest = slot.latest, None
+                if reply is None:
+                    continue
+                slot.last_emit = self._clock()
+                try:
+                    await slot.outbound.update_status(slot.job, reply)
+                    self.emitted += 1
+                except Exception:
+                    log.exception("status update failed for job %s", slot.job.id)

@@ -1,0 +1,215 @@
+"""Ports: what the core needs from backends, storage and chat platforms, as Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+from bot.models import DeliveryState, GenerationRequest, GenerationResult, Job, JobState, Progress, StoredImage
+from bot.replies import Reply
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class BackendHealth:
+    """What a health check found."""
+
+    ok: bool
+    models: list[str] = field(default_factory=list)
+    loaded_model: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    img2img: bool = True
+    upscale: bool = True
+    progress: bool = True
+    previews: bool = True
+    cancel: bool = True
+    max_batch: int = 8
+
+
+class Backend(Protocol):
+    """One image-generation server."""
+
+    name: str
+    kind: str
+    capabilities: Capabilities
+
+    async def generate(
+        self, job_id: str, request: GenerationRequest, source: bytes | None, on_progress: ProgressCallback
+    ) -> GenerationResult:
+        """Run the request to completion and return its images. Raises BackendError on failure."""
+        ...
+
+    async def interrupt(self, job_id: str) -> None:
+        """Stop the job with this id if the backend is running it (cancel)."""
+        ...
+
+    async def health(self) -> BackendHealth:
+        """Ask whether the backend answers and which models it has."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    """Daily limits in cost units that apply to one reservation; None means unlimited."""
+
+    user: float | None
+    server: float | None
+    day: date
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    user_used: float
+    server_used: float
+    user_limit: float | None
+    server_limit: float | None
+
+
+class JobStore(Protocol):
+    """Jobs and the quota ledger, written atomically together."""
+
+    async def create(self, job: Job, limits: QuotaLimits | None) -> None:
+        """Insert a queued job and reserve its cost. Raises QuotaExceeded without writing anything."""
+        ...
+
+    async def get(self, job_id: str) -> Job | None:
+        """One job by id."""
+        ...
+
+    async def save(self, job: Job) -> None:
+        """Write the job's current state, timings, backend, error, delivery and message ids."""
+        ...
+
+    async def finish(self, job: Job, images: Sequence[StoredImage], actual_cost: float | None) -> None:
+        """Store a final state with its images and settle (or refund) the reservation, in one transaction."""
+        ...
+
+    async def set_delivery(self, job_id: str, state: DeliveryState) -> None:
+        """Mark what the user has been shown."""
+        ...
+
+    async def set_message(self, job_id: str, key: str, value: str) -> None:
+        """Remember a platform message id or token for this job."""
+        ...
+
+    async def in_states(self, states: Sequence[JobState]) -> list[Job]:
+        """Jobs in these states, oldest first."""
+        ...
+
+    async def undelivered(self) -> list[Job]:
+        """Final jobs whose outcome was not yet delivered."""
+        ...
+
+    async def history(self, platform: str, user_id: str, limit: int) -> list[Job]:
+        """A user's most recent jobs."""
+        ...
+
+    async def usage(self, platform: str, server_id: str, user_id: str, day: date) -> tuple[float, float]:
+        """(user, server) cost reserved or spent on that day."""
+        ...
+
+    async def images(self, job_id: str) -> list[StoredImage]:
+        """A job's result images in order."""
+        ...
+
+    async def image(self, image_id: str) -> StoredImage | None:
+        """One image (result or source) by id."""
+        ...
+
+    async def add_source_image(self, image: StoredImage) -> None:
+        """Record an uploaded img2img source image."""
+        ...
+
+    async def record_timing(self, preset: str, seconds_per_step: float) -> None:
+        """Fold one measured seconds-per-step into the preset's estimate."""
+        ...
+
+    async def timings(self) -> dict[str, float]:
+        """Estimated seconds per step (at one megapixel) per preset."""
+        ...
+
+
+class ImageFiles(Protocol):
+    """Image bytes on disk."""
+
+    async def write(self, folder: str, name: str, data: bytes) -> str:
+        """Write the file and return its path."""
+        ...
+
+    async def read(self, path: str) -> bytes:
+        """Read a stored file."""
+        ...
+
+    async def delete(self, path: str) -> None:
+        """Remove a file if it exists."""
+        ...
+
+
+@dataclass
+class UserRecord:
+    platform: str
+    user_id: str
+    banned: bool = False
+    role: str | None = None
+    daily_limit: float | None = None
+
+
+@dataclass
+class ServerSettings:
+    platform: str
+    server_id: str
+    paused: bool = False
+    default_preset: str | None = None
+    daily_limit: float | None = None
+    role_limits: dict[str, float] = field(default_factory=dict)
+    channel_presets: dict[str, list[str]] = field(default_factory=dict)
+    language: str | None = None
+
+
+class AccountStore(Protocol):
+    """Users (role, ban, personal limit) and per-server settings."""
+
+    async def user(self, platform: str, user_id: str) -> UserRecord:
+        """The user's record (a default one when unknown)."""
+        ...
+
+    async def save_user(self, record: UserRecord) -> None:
+        """Insert or replace."""
+        ...
+
+    async def server(self, platform: str, server_id: str) -> ServerSettings:
+        """The server's settings (defaults when unknown)."""
+        ...
+
+    async def save_server(self, settings: ServerSettings) -> None:
+        """Insert or replace."""
+        ...
+
+
+class Outbound(Protocol):
+    """A chat platform's way to show job updates. Implementations must not raise for platform errors."""
+
+    platform: str
+
+    def min_interval(self, job: Job) -> float:
+        """Seconds between two status edits for this job's destination."""
+        ...
+
+    async def update_status(self, job: Job, reply: Reply) -> None:
+        """Edit (or first send) the job's status message: queue position, progress, preview."""
+        ...
+
+    async def deliver(self, job: Job, reply: Reply) -> bool:
+        """Show the final outcome (images or failure). Returns True once the user has it."""
+        ...

@@ -1,0 +1,34 @@
+"""Quota arithmetic: which day a moment belongs to, and which daily limits apply to a request."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.ports import QuotaLimits, ServerSettings, UserRecord
+from bot.settings import QuotaConfig
+
+
+def quota_day(now: datetime, config: QuotaConfig) -> date:
+    """The quota day of a moment: days start at `reset_hour` in the configured time zone."""
+    local = now.astimezone(ZoneInfo(config.timezone))
+    return (local - timedelta(hours=config.reset_hour)).date()
+
+
+def user_limit(config: QuotaConfig, user: UserRecord, server: ServerSettings, roles: list[str]) -> float | None:
+    """A personal limit wins; otherwise the most generous role limit; otherwise the default."""
+    if user.daily_limit is not None:
+        return user.daily_limit
+    role_limits = {**config.roles, **server.role_limits}
+    names = [*roles, *([user.role] if user.role else [])]
+    matched = [role_limits[name] for name in names if name in role_limits]
+    return max(matched) if matched else config.user_daily
+
+
+def limits_for(
+    config: QuotaConfig, now: datetime, user: UserRecord, server: ServerSettings, roles: list[str]
+) -> QuotaLimits | None:
+    if not config.enabled:
+        return None
+    server_limit = server.daily_limit if server.daily_limit is not None else config.server_daily
+    return QuotaLimits(user=user_limit(config, user, server, roles), server=server_limit, day=quota_day(now, config))

@@ -1,0 +1,248 @@
+"""Configuration: one TOML file validated with pydantic-settings; secrets only from the environment or files."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.errors import ConfigError
+from bot.presets import Preset
+
+BackendKind = Literal["a1111", "forge", "sdnext", "comfyui", "openwebui", "openai", "horde"]
+SECRET_KEYS = {"token", "password", "api_key", "apikey", "secret"}
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackendConfig(Section):
+    """One backend server. Its password or API key comes from IMAGEBRIDGE_BACKEND_<NAME>_PASSWORD / _API_KEY."""
+
+    kind: BackendKind
+    url: str
+    username: str | None = None
+    enabled: bool = True
+    timeout_seconds: float = Field(default=900, gt=0)
+    connect_timeout_seconds: float = Field(default=10, gt=0)
+    poll_interval_seconds: float = Field(default=0.5, gt=0)
+    previews: bool = True
+    models: list[str] = Field(default_factory=list, description="extra model names this backend offers")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class LimitsConfig(Section):
+    max_prompt_chars: int = Field(default=2000, ge=10, le=32000)
+    max_source_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
+    max_source_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    job_timeout_seconds: float = Field(default=900, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    retry_backoff_seconds: float = Field(default=2.0, ge=0)
+    max_queued_per_user: int = Field(default=50, ge=1)
+
+
+class SchedulerConfig(Section):
+    affinity: bool = True
+    affinity_window: int = Field(default=8, ge=1, le=100)
+    max_pass_over: int = Field(default=4, ge=0)
+    max_pass_over_seconds: float = Field(default=300, ge=0)
+
+
+class QuotaConfig(Section):
+    enabled: bool = True
+    timezone: str = "UTC"
+    reset_hour: int = Field(default=0, ge=0, le=23)
+    user_daily: float = Field(default=500.0, ge=0)
+    server_daily: float = Field(default=10000.0, ge=0)
+    roles: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like 'Europe/Berlin'") from exc
+        return value
+
+
+class ConsoleConfig(Section):
+    enabled: bool = False
+    user: str = "console"
+
+
+class ProgressConfig(Section):
+    console_interval_seconds: float = Field(default=0.2, ge=0)
+    discord_interval_seconds: float = Field(default=1.5, ge=0)
+    telegram_private_interval_seconds: float = Field(default=1.0, ge=0)
+    telegram_group_interval_seconds: float = Field(default=3.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Environment variables IMAGEBRIDGE_<KEY> (nested with __) override the file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGEBRIDGE_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Path("data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    default_preset: str = ""
+    admins: list[str] = Field(default_factory=list, description="platform:user_id pairs with admin rights")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    quota: QuotaConfig = Field(default_factory=QuotaConfig)
+    progress: ProgressConfig = Field(default_factory=ProgressConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    backends: dict[str, BackendConfig] = Field(default_factory=dict)
+    presets: dict[str, Preset] = Field(default_factory=dict)
+    discord: dict[str, Any] = Field(default_factory=dict)
+    telegram: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        named = {name: preset.model_copy(update={"name": name}) for name, preset in self.presets.items()}
+        object.__setattr__(self, "presets", named)
+        kinds = {backend.kind for backend in self.backends.values()} | set(self.backends)
+        for name, preset in named.items():
+            if self.backends and preset.backend not in kinds and not _kind_alias(preset.backend, kinds):
+                raise ValueError(
+                    f"presets.{name}.backend: {preset.backend!r} is neither a configured backend name nor kind "
+                    f"(configured: {', '.join(sorted(kinds))})"
+                )
+        if self.default_preset and self.default_preset not in named:
+            raise ValueError(
+                f"default_preset: {self.default_preset!r} is not a preset "
+                f"(presets: {', '.join(sorted(named)) or 'none'})"
+            )
+        return self
+
+    @property
+    def first_preset(self) -> str:
+        return self.default_preset or next(iter(self.presets), "")
+
+
+def _kind_alias(kind: str, kinds: set[str]) -> bool:
+    """An `a1111` preset may run on Forge or SD.Next: they speak the same API."""
+    return kind in {"a1111", "forge", "sdnext"} and bool(kinds & {"a1111", "forge", "sdnext"})
+
+
+def serves(preset_backend: str, backend_name: str, backend_kind: str) -> bool:
+    """Whether a backend (by name and kind) may serve a preset's `backend` value."""
+    if preset_backend in (backend_name, backend_kind):
+        return True
+    return _kind_alias(preset_backend, {backend_kind})
+
+
+class SecretSource:
+    """Reads secrets from the environment, then from files in a secrets folder (Docker/Kubernetes style)."""
+
+    def __init__(self, environ: dict[str, str] | None = None, secrets_dir: Path | None = None) -> None:
+        self._environ = dict(os.environ if environ is None else environ)
+        folder = secrets_dir or self._environ.get("IMAGEBRIDGE_SECRETS_DIR")
+        self._dir = Path(folder) if folder else None
+
+    def get(self, name: str) -> SecretStr | None:
+        value = self._environ.get(name)
+        if value is None and self._dir is not None:
+            for candidate in (self._dir / name, self._dir / name.lower()):
+                if candidate.is_file():
+                    value = candidate.read_text(encoding="utf-8").strip()
+                    break
+        return SecretStr(value) if value else None
+
+    def backend_secret(self, backend_name: str, what: Literal["PASSWORD", "API_KEY"]) -> SecretStr | None:
+        key = backend_name.upper().replace("-", "_")
+        return self.get(f"IMAGEBRIDGE_BACKEND_{key}_{what}")
+
+
+def _find_secret_keys(data: Any, path: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = f"{path}.{key}" if path else str(key)
+            if str(key).lower() in SECRET_KEYS and not isinstance(value, dict):
+                found.append(here)
+            found.extend(_find_secret_keys(value, here))
+    return found
+
+
+def format_validation_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        got = item.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        lines.append(f"{loc or '<top>'}: {message}{shown}" if loc else f"{message}{shown}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge `extra` into a copy of `base` (tables merge, other values replace)."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(path: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read and validate the TOML file. Raises ConfigError naming the bad key and what is allowed."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    secrets = _find_secret_keys(data)
+    if secrets:
+        raise ConfigError(
+            f"{', '.join(secrets)}: secrets may not be written in the config file; set them in the "
+            "environment (DISCORD_TOKEN, TELEGRAM_TOKEN, IMAGEBRIDGE_BACKEND_<NAME>_PASSWORD / _API_KEY) "
+            "or in files under IMAGEBRIDGE_SECRETS_DIR"
+        )
+    data = merge(data, overrides or {})
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc
+
+
+def config_path(cli_value: str | None) -> Path | None:
+    """--config wins, then IMAGEBRIDGE_CONFIG, then ./imagebridge.toml if it exists."""
+    if cli_value:
+        return Path(cli_value)
+    if env := os.environ.get("IMAGEBRIDGE_CONFIG"):
+        return Path(env)
+    default = Path("imagebridge.toml")
+    return default if default.is_file() else None

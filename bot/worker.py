@@ -1,0 +1,207 @@
+"""One worker per backend: take the next fair job, run it, store the result, hand it to delivery.
+
+The worker never waits on a chat platform: progress goes to the notifier, which only records it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from bot import presenter
+from bot.errors import BackendError, BackendUnavailable
+from bot.imagecheck import ImageFacts, inspect
+from bot.models import GenerationResult, Job, JobState, Progress, StoredImage, utcnow
+from bot.ports import Backend
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+HEALTH_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def black_image_reason(job: Job) -> str:
+    checkpoint = job.request.checkpoint.lower()
+    if "flux" in checkpoint:
+        return (
+            "The backend returned an all-black image. For Flux this means the preset needs scheduler "
+            "'Simple', CFG 1 and distilled CFG 3.5 (and the VAE and text-encoder modules): ask an admin "
+            "to check the preset."
+        )
+    return (
+        "The backend returned an all-black image (a NaN in the model or VAE, often fixed on the "
+        "server with --no-half-vae). Try another seed or preset."
+    )
+
+
+class Worker:
+    """Runs jobs on one backend, one at a time."""
+
+    def __init__(self, engine: Engine, backend: Backend) -> None:
+        self.engine = engine
+        self.backend = backend
+        self.current: Job | None = None
+        self.loaded_checkpoint: str | None = None
+        self.healthy = True
+        self.health_detail = ""
+        self.completed = 0
+        self.model_switches = 0
+
+    async def run(self) -> None:
+        while True:
+            if not self.healthy:
+                await self._wait_until_healthy()
+            job = await self.engine.next_job(self.backend, self.loaded_checkpoint)
+            self.current = job
+            try:
+                await self.process(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job %s: unexpected error in worker %s", job.id, self.backend.name)
+                job.state = JobState.FAILED
+                job.error = f"something went wrong (job {job.id})"
+                await self.engine.complete(job, [], None)
+            finally:
+                self.current = None
+
+    async def interrupt(self) -> None:
+        if self.current is not None:
+            try:
+                await self.backend.interrupt(self.current.id)
+            except BackendError as exc:
+                log.warning("interrupt on %s failed: %s", self.backend.name, exc)
+
+    async def process(self, job: Job) -> None:
+        engine = self.engine
+        job.state = JobState.RUNNING
+        job.started_at = utcnow()
+        job.attempts += 1
+        job.backend = self.backend.name
+        job.backend_task_id = job.id
+        await engine.store.save(job)
+        engine.notifier.publish(job, presenter.running(job, Progress(note=f"on {self.backend.name}")))
+        if job.request.checkpoint != self.loaded_checkpoint:
+            self.model_switches += int(self.loaded_checkpoint is not None)
+        started = time.monotonic()
+        try:
+            source = await self._source_bytes(job)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races completion.
+            async with asyncio.timeout(engine.settings.limits.job_timeout_seconds):
+                result = await self.backend.generate(job.id, job.request, source, lambda p: self._on_progress(job, p))
+        except TimeoutError:
+            await self.interrupt()
+            await self._failed(
+                job,
+                BackendError(
+                    f"The backend took longer than {engine.settings.limits.job_timeout_seconds:.0f} s.", retryable=True
+                ),
+            )
+            return
+        except BackendUnavailable as exc:
+            await self._unavailable(job, exc)
+            return
+        except BackendError as exc:
+            await self._failed(job, exc)
+            return
+        self.loaded_checkpoint = job.request.checkpoint
+        if engine.cancel_requested(job.id) or result.interrupted:
+            job.state = JobState.CANCELLED
+            await engine.complete(job, [], None)
+            return
+        try:
+            stored = await self._store_images(job, result)
+        except BackendError as exc:
+            await self._failed(job, exc)
+            return
+        elapsed = time.monotonic() - started
+        per_step = elapsed / max(1, job.request.steps * job.request.count) / max(job.request.megapixels, 0.25)
+        engine.note_timing(job.request.preset, per_step)
+        await engine.store.record_timing(job.request.preset, per_step)
+        job.state = JobState.SUCCEEDED
+        job.error = None
+        self.completed += 1
+        await engine.complete(job, stored, job.cost)
+
+    def _on_progress(self, job: Job, progress: Progress) -> None:
+        self.engine.notifier.publish(job, presenter.running(job, progress))
+
+    async def _source_bytes(self, job: Job) -> bytes | None:
+        image_id = job.request.source_image_id
+        if image_id is None:
+            return None
+        image = await self.engine.store.image(image_id)
+        if image is None:
+            raise BackendError("The source image of this job is gone (it was deleted).")
+        return await self.engine.files.read(image.path)
+
+    async def _store_images(self, job: Job, result: GenerationResult) -> list[StoredImage]:
+        if not result.images:
+            raise BackendError("The backend finished but sent back no images.", retryable=True)
+        facts: list[ImageFacts] = await asyncio.to_thread(lambda: [inspect(image.data) for image in result.images])
+        if all(fact.black for fact in facts):
+            raise BackendError(black_image_reason(job))
+        stored = []
+        for index, (image, fact) in enumerate(zip(result.images, facts, strict=True)):
+            extension = "png" if fact.format == "PNG" else fact.format.lower()
+            path = await self.engine.files.write(job.id, f"{index + 1}.{extension}", image.data)
+            stored.append(
+                StoredImage(
+                    id=f"{job.id}-{index}",
+                    job_id=job.id,
+                    index=index,
+                    path=path,
+                    sha256=fact.sha256,
+                    width=fact.width,
+                    height=fact.height,
+                    seed=image.seed,
+                    infotext=image.infotext or fact.infotext,
+                )
+            )
+        return stored
+
+    async def _failed(self, job: Job, error: BackendError) -> None:
+        limits = self.engine.settings.limits
+        if self.engine.cancel_requested(job.id):
+            job.state = JobState.CANCELLED
+            await self.engine.complete(job, [], None)
+            return
+        if error.retryable and job.attempts < limits.max_attempts:
+            log.warning("job %s attempt %d failed on %s: %s; retrying", job.id, job.attempts, self.backend.name, error)
+            await asyncio.sleep(limits.retry_backoff_seconds * job.attempts)
+            await self.engine.requeue(job)
+            return
+        log.warning("job %s failed on %s: %s", job.id, self.backend.name, error)
+        job.state = JobState.FAILED
+        job.error = error.user_message
+        await self.engine.complete(job, [], None)
+
+    async def _unavailable(self, job: Job, error: BackendUnavailable) -> None:
+        log.warning("backend %s unavailable during job %s: %s", self.backend.name, job.id, error)
+        self.healthy = False
+        self.health_detail = error.user_message
+        job.attempts -= 1  # the backend never ran it: this attempt does not count
+        await self.engine.requeue(job)
+        self.engine.notifier.publish(job, presenter.waiting_for_backend(job, error.user_message))
+
+    async def _wait_until_healthy(self) -> None:
+        attempt = 0
+        while not self.healthy:
+            delay = HEALTH_RETRY_SECONDS[min(attempt, len(HEALTH_RETRY_SECONDS) - 1)]
+            await asyncio.sleep(delay)
+            attempt += 1
+            try:
+                health = await self.backend.health()
+            except BackendError as exc:
+                self.health_detail = exc.user_message
+                continue
+            if health.ok:
+                log.info("backend %s is back", self.backend.name)
+                self.healthy = True
+                self.loaded_checkpoint = health.loaded_model
+            else:
+                self.health_detail = health.detail

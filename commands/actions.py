@@ -1,0 +1,117 @@
+"""Buttons on a finished job: reroll, vary, upscale, delete, info, and cancel on a queued one.
+
+The job is read back from the store, so a button works after a restart and in any process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot import presenter
+from bot.errors import InvalidRequest, NotFound, NotPermitted
+from bot.models import Job, JobState, StoredImage
+from bot.replies import Action, Reply, parse_button_id
+from commands.context import Invocation, Services, is_admin, require_not_banned
+from commands.imagine import build_request, precheck_quota, random_seed, resolve_preset, submit
+
+log = logging.getLogger(__name__)
+
+
+async def load_job(services: Services, invocation: Invocation, job_id: str) -> Job:
+    job = services.engine.active_job(job_id) or await services.store.get(job_id)
+    if job is None or job.destination.platform != invocation.platform:
+        raise NotFound(f"There is no job {job_id[:20]!r}.")
+    return job
+
+
+def owns(services: Services, invocation: Invocation, job: Job) -> bool:
+    return job.destination.user_id == invocation.user_id or is_admin(services, invocation)
+
+
+async def pick_image(services: Services, job: Job, index: int | None) -> StoredImage:
+    images = await services.store.images(job.id)
+    if not images:
+        raise NotFound(f"Job {job.id} has no images (it did not finish, or they were deleted).")
+    if index is None or not 0 <= index < len(images):
+        raise InvalidRequest(f"Job {job.id} has images 1 to {len(images)}.")
+    return images[index]
+
+
+async def press(services: Services, invocation: Invocation, button_id: str) -> Reply:
+    """Handle a button press by its id `action:job[:index]`."""
+    try:
+        action, job_id, index = parse_button_id(button_id)
+    except ValueError as exc:
+        raise InvalidRequest("That button is not one of mine.") from exc
+    await require_not_banned(services, invocation)
+    job = await load_job(services, invocation, job_id)
+    if action is Action.CANCEL:
+        return await cancel_job(services, invocation, job)
+    if action is Action.INFO:
+        return presenter.info(job, await services.store.images(job.id))
+    if action is Action.DELETE:
+        return await delete(services, invocation, job)
+    if job.state is not JobState.SUCCEEDED:
+        raise InvalidRequest(f"Job {job.id} is {job.state.value}; only finished jobs can be rerolled or varied.")
+    preset = await resolve_preset(services, invocation, job.request.preset)
+    base = job.request
+    common = {"parent_job_id": job.id, "parent_index": index, "source_image_id": base.source_image_id}
+    if action is Action.REROLL:
+        request = base.model_copy(update={**common, "seed": random_seed(), "parent_index": None})
+    elif action is Action.VARY:
+        image = await pick_image(services, job, index)
+        request = base.model_copy(
+            update={
+                **common,
+                "seed": image.seed if image.seed is not None else base.seed,
+                "subseed": random_seed(),
+                "subseed_strength": preset.variation_strength,
+            }
+        )
+    else:
+        image = await pick_image(services, job, index)
+        factor = preset.upscale_factor
+        request = build_request(
+            preset,
+            "upscale",
+            user_prompt=base.user_prompt,
+            prompt=base.prompt,
+            negative_prompt=base.negative_prompt,
+            steps=base.steps,
+            width=round(image.width * factor),
+            height=round(image.height * factor),
+            seed=image.seed or base.seed,
+            count=1,
+            source_image_id=image.id,
+            parent_job_id=job.id,
+            parent_index=index,
+            upscale_factor=factor,
+        )
+    cost = (
+        preset.cost(10, request.width, request.height, 1)
+        if request.kind == "upscale"
+        else preset.cost(request.steps, request.width, request.height, request.count)
+    )
+    await precheck_quota(services, invocation, cost)
+    return await submit(services, invocation, preset, request, priority=1)
+
+
+async def cancel_job(services: Services, invocation: Invocation, job: Job) -> Reply:
+    if not owns(services, invocation, job):
+        raise NotPermitted("Only the person who started this job, or an admin, can cancel it.")
+    if job.state.is_final:
+        raise InvalidRequest(f"Job {job.id} is already {job.state.value}.")
+    updated = await services.engine.cancel(job.id)
+    if updated.state is JobState.CANCELLED:
+        return Reply(text=f"Cancelled job {job.id}. Nothing was charged.", private=True, job_id=job.id)
+    return Reply(text=f"Stopping job {job.id}…", private=True, job_id=job.id)
+
+
+async def delete(services: Services, invocation: Invocation, job: Job) -> Reply:
+    if not owns(services, invocation, job):
+        raise NotPermitted("Only the person who made these images, or an admin, can delete them.")
+    removed = await services.store.delete_images(job.id)
+    for image in removed:
+        await services.files.delete(image.path)
+    log.info("job %s images deleted by %s:%s", job.id, invocation.platform, invocation.user_id)
+    return Reply(text=f"Deleted the images of job {job.id}.", private=True, job_id=job.id, remove_message=True)

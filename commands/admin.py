@@ -1,0 +1,101 @@
+"""/admin: quotas, bans, per-channel presets, default preset, pause/resume, backend status."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.errors import InvalidRequest, NotPermitted
+from bot.replies import Reply
+from commands.context import Invocation, Services, is_admin
+from commands.registry import ADMIN
+
+log = logging.getLogger(__name__)
+
+
+def _amount(value: object) -> float:
+    try:
+        amount = float(str(value))
+    except ValueError as exc:
+        raise InvalidRequest(f"The daily quota must be a number of cost units (got {str(value)[:20]!r}).") from exc
+    if not 0 <= amount <= 1e9:
+        raise InvalidRequest("The daily quota must be between 0 and 1,000,000,000.")
+    return amount
+
+
+def _need(value: object | None, what: str) -> str:
+    text = str(value or "").strip()
+    if not text:
+        raise InvalidRequest(f"Say which {what}. Usage: {ADMIN.usage}")
+    return text
+
+
+async def admin(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
+    if not is_admin(services, invocation):
+        raise NotPermitted("Only server admins can use /admin.")
+    action = str(options.get("action"))
+    target, value, extra = options.get("target"), options.get("value"), options.get("extra")
+    platform, server_id = invocation.platform, invocation.destination.server_id
+    accounts = services.accounts
+    server = await accounts.server(platform, server_id)
+    log.info("admin %s:%s runs %s %s %s", platform, invocation.user_id, action, target, value)
+    if action == "backends":
+        return Reply(text=backend_status(services), private=True)
+    if action in ("pause", "resume"):
+        server.paused = action == "pause"
+        await accounts.save_server(server)
+        key = invocation.destination.queue_key
+        if server.paused:
+            services.engine.scheduler.pause(key)
+        else:
+            services.engine.scheduler.resume(key)
+            await services.engine.wake_workers()
+        return Reply(text=f"The queue of this server is {'paused' if server.paused else 'running again'}.")
+    if action in ("ban", "unban"):
+        user = await accounts.user(platform, _need(target, "user id"))
+        user.banned = action == "ban"
+        await accounts.save_user(user)
+        return Reply(text=f"User {user.user_id} is {'banned' if user.banned else 'no longer banned'}.", private=True)
+    if action in ("allow", "deny", "default"):
+        preset = _need(target, "preset")
+        if preset not in services.settings.presets:
+            raise InvalidRequest(f"There is no preset {preset!r}. Presets: {', '.join(services.settings.presets)}.")
+        if action == "default":
+            server.default_preset = preset
+        else:
+            channel = str(value or invocation.destination.channel_id)
+            current = server.channel_presets.get(channel, list(services.settings.presets))
+            wanted = [*current, preset] if action == "allow" else [name for name in current if name != preset]
+            server.channel_presets[channel] = list(dict.fromkeys(wanted))
+        await accounts.save_server(server)
+        return Reply(text=f"Done: {action} {preset}.", private=True)
+    if action == "quota":
+        scope = _need(target, "scope (user, role or server)")
+        if scope == "server":
+            server.daily_limit = _amount(_need(value, "amount"))
+            await accounts.save_server(server)
+            return Reply(text=f"This server's daily quota is now {server.daily_limit:g}.", private=True)
+        if scope == "role":
+            role, amount = _need(value, "role"), _amount(_need(extra, "amount"))
+            server.role_limits[role] = amount
+            await accounts.save_server(server)
+            return Reply(text=f"Role {role} now has a daily quota of {amount:g}.", private=True)
+        if scope == "user":
+            user = await accounts.user(platform, _need(value, "user id"))
+            user.daily_limit = _amount(_need(extra, "amount"))
+            await accounts.save_user(user)
+            return Reply(text=f"User {user.user_id} now has a daily quota of {user.daily_limit:g}.", private=True)
+        raise InvalidRequest(f"Quota scope must be user, role or server. Usage: {ADMIN.usage}")
+    raise InvalidRequest(f"Unknown admin action. Usage: {ADMIN.usage}")
+
+
+def backend_status(services: Services) -> str:
+    lines = []
+    for worker in services.engine.workers:
+        state = "healthy" if worker.healthy else f"down ({worker.health_detail})"
+        busy = f"running {worker.current.id}" if worker.current else "idle"
+        lines.append(
+            f"{worker.backend.name} ({worker.backend.kind}) · {state} · {busy} · "
+            f"loaded {worker.loaded_checkpoint or 'unknown'} · {worker.completed} done"
+        )
+    lines.append(f"{len(services.engine.scheduler)} jobs queued.")
+    return "\n".join(lines)

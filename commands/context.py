@@ -1,0 +1,62 @@
+"""What a use case gets: the services it may call and who invoked it from where."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from bot.engine import Engine
+from bot.errors import NotPermitted
+from bot.models import Destination, StoredImage, utcnow
+from bot.ports import AccountStore, ImageFiles, JobStore
+from bot.settings import Settings
+
+
+class Store(JobStore, Protocol):
+    async def delete_images(self, job_id: str) -> list[StoredImage]:
+        """Remove a job's result images; returns them so their files can be removed."""
+        ...
+
+
+@dataclass
+class Services:
+    """Everything the commands need, built once by the composition root."""
+
+    settings: Settings
+    engine: Engine
+    store: Store
+    files: ImageFiles
+    accounts: AccountStore
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass
+class Invocation:
+    """Who asked, where, and with what rights. Built by the adapter from the platform event."""
+
+    destination: Destination
+    is_admin: bool = False
+    roles: list[str] = field(default_factory=list)
+    channel_nsfw: bool = False
+    source_image: bytes | None = None
+
+    @property
+    def platform(self) -> str:
+        return self.destination.platform
+
+    @property
+    def user_id(self) -> str:
+        return self.destination.user_id
+
+
+def is_admin(services: Services, invocation: Invocation) -> bool:
+    """Platform admins, plus users listed in the config's `admins` as platform:user_id."""
+    return invocation.is_admin or f"{invocation.platform}:{invocation.user_id}" in services.settings.admins
+
+
+async def require_not_banned(services: Services, invocation: Invocation) -> None:
+    record = await services.accounts.user(invocation.platform, invocation.user_id)
+    if record.banned:
+        raise NotPermitted("You are banned from using this bot here. Ask a server admin.")

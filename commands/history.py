@@ -1,0 +1,40 @@
+"""/history and /show: a user's recent jobs, and one finished job posted again with its buttons."""
+
+from __future__ import annotations
+
+from bot import presenter
+from bot.errors import NotFound
+from bot.models import JobState
+from bot.replies import Reply
+from commands.actions import load_job
+from commands.context import Invocation, Services
+
+HISTORY_SIZE = 10
+
+
+async def history(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
+    jobs = await services.store.history(invocation.platform, invocation.user_id, HISTORY_SIZE)
+    if not jobs:
+        return Reply(text="You have no jobs yet. Try /imagine a lighthouse at dusk.", private=True)
+    lines = [
+        f"{job.id} · {job.created_at:%Y-%m-%d %H:%M} · {job.state.value} · {job.request.preset} · "
+        f"“{presenter.short_prompt(job.request.user_prompt, 60)}”"
+        for job in jobs
+    ]
+    return Reply(text="Your recent jobs (use /show <job>):\n" + "\n".join(lines), private=True)
+
+
+async def show(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
+    job = await load_job(services, invocation, str(options.get("job", "")).strip())
+    if job.state is not JobState.SUCCEEDED:
+        eta = services.engine.eta(job.id)
+        position = services.engine.scheduler.position(job.id)
+        if job.state is JobState.QUEUED:
+            return presenter.queued(job, position, eta)
+        if job.state is JobState.RUNNING:
+            return Reply(text=f"Job {job.id} is running now.", private=True)
+        return presenter.final(job, [])
+    images = await services.store.images(job.id)
+    if not images:
+        raise NotFound(f"The images of job {job.id} were deleted.")
+    return presenter.result(job, images)

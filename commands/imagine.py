@@ -1,0 +1,203 @@
+"""/imagine: validate against the preset, the limits and the quota, then queue the job."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from typing import Any
+
+from bot import presenter
+from bot.errors import InvalidRequest, PresetNotAllowed, QuotaExceeded
+from bot.imagecheck import check_source_image, image_size, to_png
+from bot.models import GenerationRequest, Job, JobKind, StoredImage
+from bot.presets import Preset
+from bot.quota import limits_for
+from bot.replies import Reply
+from commands.context import Invocation, Services, is_admin, require_not_banned
+from commands.parser import clean_text
+from commands.registry import MAX_SEED
+
+log = logging.getLogger(__name__)
+
+
+def random_seed() -> int:
+    return secrets.randbelow(MAX_SEED + 1)
+
+
+async def allowed_presets(services: Services, invocation: Invocation) -> list[Preset]:
+    """Presets this user may use in this channel (NSFW and channel allowlists applied)."""
+    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    listed = server.channel_presets.get(invocation.destination.channel_id)
+    return [
+        preset
+        for preset in services.settings.presets.values()
+        if (listed is None or preset.name in listed) and (invocation.channel_nsfw or not preset.nsfw)
+    ]
+
+
+async def resolve_preset(services: Services, invocation: Invocation, name: str | None) -> Preset:
+    presets = services.settings.presets
+    if not presets:
+        raise InvalidRequest("No presets are configured yet. Ask an admin to add one.")
+    if not name:
+        server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+        name = server.default_preset or services.settings.first_preset
+    preset = presets.get(name)
+    allowed = await allowed_presets(services, invocation)
+    allowed_names = ", ".join(p.name for p in allowed) or "none"
+    if preset is None:
+        raise InvalidRequest(f"There is no preset {name!r}. Presets you can use here: {allowed_names}.")
+    if preset.nsfw and not invocation.channel_nsfw:
+        raise PresetNotAllowed(
+            f"Preset {preset.name!r} is marked NSFW and works only in age-restricted channels. "
+            f"Presets you can use here: {allowed_names}."
+        )
+    if preset not in allowed:
+        raise PresetNotAllowed(f"Preset {preset.name!r} is not allowed in this channel. Allowed: {allowed_names}.")
+    return preset
+
+
+def check_prompt(services: Services, prompt: str) -> str:
+    prompt = clean_text(prompt)
+    limit = services.settings.limits.max_prompt_chars
+    if not prompt:
+        raise InvalidRequest("The prompt is empty. Describe what to draw, e.g. /imagine a lighthouse at dusk.")
+    if len(prompt) > limit:
+        raise InvalidRequest(f"The prompt has {len(prompt):,} characters; the limit is {limit:,}.")
+    return prompt
+
+
+async def store_source(services: Services, data: bytes) -> str:
+    """Keep an uploaded source image (content-addressed, so the same upload is stored once)."""
+    png = to_png(data)
+    digest = hashlib.sha256(png).hexdigest()
+    image_id = f"src-{digest[:24]}"
+    if await services.store.image(image_id) is None:
+        width, height = image_size(png)
+        path = await services.files.write("sources", f"{digest[:24]}.png", png)
+        await services.store.add_source_image(
+            StoredImage(
+                id=image_id, job_id=None, index=0, path=path, sha256=digest, width=width, height=height, kind="source"
+            )
+        )
+    return image_id
+
+
+async def submit(
+    services: Services, invocation: Invocation, preset: Preset, request: GenerationRequest, *, priority: int = 0
+) -> Reply:
+    """Charge and queue a resolved request; shared by /imagine and the buttons."""
+    queued = [
+        job
+        for _, job in services.engine.queued_jobs()
+        if job.destination.user_id == invocation.user_id and job.destination.platform == invocation.platform
+    ]
+    limit = services.settings.limits.max_queued_per_user
+    if len(queued) >= limit:
+        raise InvalidRequest(f"You already have {len(queued)} jobs waiting; the limit is {limit}. Try again later.")
+    cost = preset.cost(request.steps, request.width, request.height, request.count)
+    if request.kind == "upscale":
+        cost = preset.cost(10, request.width, request.height, 1)
+    job = Job(request=request, destination=invocation.destination, cost=cost, priority=priority)
+    user = await services.accounts.user(invocation.platform, invocation.user_id)
+    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    limits = (
+        None
+        if is_admin(services, invocation) and user.daily_limit is None
+        else limits_for(services.settings.quota, services.clock(), user, server, invocation.roles)
+    )
+    ticket = await services.engine.submit(job, limits)
+    log.info("job %s queued by %s:%s (%s, cost %g)", job.id, invocation.platform, invocation.user_id, preset.name, cost)
+    return presenter.queued(job, ticket.position, ticket.eta_seconds, ticket.paused)
+
+
+def build_request(preset: Preset, kind: JobKind, **values: Any) -> GenerationRequest:
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "preset": preset.name,
+        "checkpoint": preset.checkpoint,
+        "sampler": preset.sampler,
+        "scheduler": preset.scheduler,
+        "cfg_scale": preset.cfg_scale,
+        "distilled_cfg_scale": preset.distilled_cfg_scale,
+        "override_settings": dict(preset.override_settings),
+        "upscaler": preset.upscaler,
+        "upscale_factor": preset.upscale_factor,
+    }
+    fields.update(values)
+    return GenerationRequest(**fields)
+
+
+async def imagine(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
+    await require_not_banned(services, invocation)
+    prompt = check_prompt(services, str(options.get("prompt", "")))
+    preset = await resolve_preset(services, invocation, _opt_str(options, "preset"))
+    width, height = preset.size(_opt_str(options, "aspect"))
+    steps = int(options.get("steps", preset.steps))  # type: ignore[call-overload]
+    if steps > preset.max_steps:
+        raise InvalidRequest(f"Preset {preset.name!r} allows 1 to {preset.max_steps} steps (got {steps}).")
+    count = int(options.get("count", 1))  # type: ignore[call-overload]
+    if count > preset.max_images:
+        raise InvalidRequest(f"Preset {preset.name!r} makes 1 to {preset.max_images} images per job (got {count}).")
+    negative = _opt_str(options, "negative")
+    negative_text = preset.render_negative(clean_text(negative) if negative is not None else None)
+    if len(negative_text) > services.settings.limits.max_prompt_chars:
+        raise InvalidRequest(f"The negative prompt is over {services.settings.limits.max_prompt_chars:,} characters.")
+    rendered = preset.render_prompt(prompt)
+    seed = int(options["seed"]) if "seed" in options else random_seed()  # type: ignore[call-overload]
+    kind: JobKind = "txt2img"
+    source_id = None
+    strength = None
+    if invocation.source_image is not None:
+        limits = services.settings.limits
+        check_source_image(
+            invocation.source_image, max_bytes=limits.max_source_bytes, max_pixels=limits.max_source_pixels
+        )
+        kind = "img2img"
+        strength = float(options.get("strength", preset.denoising_strength))  # type: ignore[arg-type]
+    elif "strength" in options:
+        raise InvalidRequest("strength only applies when you give an image to start from.")
+    await precheck_quota(services, invocation, preset.cost(steps, width, height, count))
+    if invocation.source_image is not None:
+        source_id = await store_source(services, invocation.source_image)
+    request = build_request(
+        preset,
+        kind,
+        user_prompt=prompt,
+        prompt=rendered,
+        negative_prompt=negative_text,
+        steps=steps,
+        width=width,
+        height=height,
+        seed=seed,
+        count=count,
+        source_image_id=source_id,
+        denoising_strength=strength,
+    )
+    return await submit(services, invocation, preset, request)
+
+
+async def precheck_quota(services: Services, invocation: Invocation, cost: float) -> None:
+    """A read-only look before anything is written; the binding check is atomic in the store."""
+    if is_admin(services, invocation) or not services.settings.quota.enabled:
+        return
+    user = await services.accounts.user(invocation.platform, invocation.user_id)
+    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    limits = limits_for(services.settings.quota, services.clock(), user, server, invocation.roles)
+    if limits is None:
+        return
+    used_user, used_server = await services.store.usage(
+        invocation.platform, invocation.destination.server_id, invocation.user_id, limits.day
+    )
+    for used, limit, what in ((used_user, limits.user, "your"), (used_server, limits.server, "this server's")):
+        if limit is not None and used + cost > limit:
+            raise QuotaExceeded(
+                f"This job costs {cost:g} and {what} daily quota has {max(0.0, limit - used):g} of {limit:g} "
+                "left. Use fewer steps, fewer images or a smaller size, or wait for the daily reset."
+            )
+
+
+def _opt_str(options: dict[str, object], name: str) -> str | None:
+    value = options.get(name)
+    return None if value is None else str(value).strip() or None

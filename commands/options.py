@@ -1,0 +1,59 @@
+"""Typed option values from raw input, with messages that say what is allowed."""
+
+from __future__ import annotations
+
+import math
+
+from bot.errors import InvalidRequest
+from commands.registry import CommandSpec, OptionSpec
+
+
+def _bounds(option: OptionSpec) -> str:
+    if option.minimum is not None and option.maximum is not None:
+        low = int(option.minimum) if option.type == "integer" else option.minimum
+        high = int(option.maximum) if option.type == "integer" else option.maximum
+        return f" from {low} to {high}"
+    return ""
+
+
+def coerce_value(option: OptionSpec, value: object) -> object:
+    """Turn a raw value (text, or a platform's typed value) into the option's type, or explain."""
+    if option.type in ("string", "attachment"):
+        return value
+    if option.type == "choice":
+        text = str(value).strip()
+        if text not in option.choices:
+            raise InvalidRequest(f"{option.name} must be one of {', '.join(option.choices)} (got {text[:40]!r}).")
+        return text
+    try:
+        if option.type == "integer":
+            if isinstance(value, bool):
+                raise ValueError
+            number: float = int(value) if isinstance(value, int) else int(str(value).strip().replace("_", ""))
+        else:
+            number = float(value) if isinstance(value, int | float) else float(str(value).strip())
+            if not math.isfinite(number):
+                raise ValueError
+    except (TypeError, ValueError) as exc:
+        kind = "a whole number" if option.type == "integer" else "a number"
+        raise InvalidRequest(f"{option.name} must be {kind}{_bounds(option)} (got {str(value)[:40]!r}).") from exc
+    if (option.minimum is not None and number < option.minimum) or (
+        option.maximum is not None and number > option.maximum
+    ):
+        raise InvalidRequest(f"{option.name} must be{_bounds(option)} (got {number:g}).")
+    return number
+
+
+def coerce(spec: CommandSpec, raw: dict[str, object]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, value in raw.items():
+        option = spec.option(name)
+        if option is None:
+            raise InvalidRequest(f"/{spec.name} has no option {name!r}. Usage: {spec.usage}")
+        if value is None:
+            continue
+        values[option.name] = coerce_value(option, value)
+    for option in spec.options:
+        if option.required and option.name not in values:
+            raise InvalidRequest(f"/{spec.name} needs {option.name}. Usage: {spec.usage}")
+    return values

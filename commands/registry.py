@@ -1,0 +1,123 @@
+"""The one list of commands and options that every adapter reads (slash commands, Telegram, console)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+OptionType = Literal["string", "integer", "number", "attachment", "choice"]
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option. `flags` are the short names the text syntax accepts (`--ar` for `aspect`)."""
+
+    name: str
+    type: OptionType
+    description: str
+    required: bool = False
+    flags: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    autocomplete: bool = False
+    positional: bool = False  # takes the free text after the command name
+
+    @property
+    def all_flags(self) -> tuple[str, ...]:
+        return (self.name, *self.flags)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    description: str
+    options: tuple[OptionSpec, ...] = ()
+    aliases: tuple[str, ...] = ()
+    admin: bool = False
+    usage: str = ""
+
+    def option(self, name: str) -> OptionSpec | None:
+        for option in self.options:
+            if name in option.all_flags:
+                return option
+        return None
+
+    @property
+    def positional(self) -> OptionSpec | None:
+        return next((option for option in self.options if option.positional), None)
+
+
+ASPECTS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16")
+
+JOB = OptionSpec("job", "string", "Job id (from the queued message or /history)", positional=True)
+
+IMAGINE = CommandSpec(
+    name="imagine",
+    description="Generate images from a prompt",
+    aliases=("img", "draw"),
+    usage='/imagine <prompt> [--preset p] [--ar 16:9] [--seed n] [--steps n] [--n count] [--neg "…"]',
+    options=(
+        OptionSpec("prompt", "string", "What to draw", required=True, positional=True),
+        OptionSpec("negative", "string", "What to avoid", flags=("neg",)),
+        OptionSpec("preset", "string", "Model preset (see /presets)", autocomplete=True),
+        OptionSpec("aspect", "choice", "Aspect ratio", flags=("ar",), choices=ASPECTS),
+        OptionSpec("seed", "integer", "Seed for a repeatable image", minimum=0, maximum=MAX_SEED),
+        OptionSpec("steps", "integer", "Sampling steps", minimum=1, maximum=500),
+        OptionSpec("count", "integer", "How many images", flags=("n",), minimum=1, maximum=10),
+        OptionSpec("image", "attachment", "Start from this image (img2img)"),
+        OptionSpec("strength", "number", "How far to move from the image (0.05–1)", minimum=0.05, maximum=1.0),
+    ),
+)
+
+ADMIN = CommandSpec(
+    name="admin",
+    description="Server administration",
+    admin=True,
+    usage=(
+        "/admin quota user|role|server <id or role> <daily cost> · /admin ban|unban <user id> · "
+        "/admin allow|deny <preset> [channel id] · /admin default <preset> · /admin pause|resume · "
+        "/admin backends"
+    ),
+    options=(
+        OptionSpec(
+            "action",
+            "choice",
+            "What to do",
+            required=True,
+            positional=True,
+            choices=("quota", "ban", "unban", "allow", "deny", "default", "pause", "resume", "backends"),
+        ),
+        OptionSpec("target", "string", "User id, role, preset or 'user'/'role'/'server'"),
+        OptionSpec("value", "string", "Amount, role name or channel id"),
+        OptionSpec("extra", "string", "Amount for quota role/user"),
+    ),
+)
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    IMAGINE,
+    CommandSpec("cancel", "Cancel a queued or running job (yours, or the last one)", (JOB,), usage="/cancel [job]"),
+    CommandSpec("queue", "Show the queue of this server", usage="/queue"),
+    CommandSpec("history", "Your recent jobs", usage="/history"),
+    CommandSpec(
+        "show",
+        "Show a finished job again with its buttons",
+        (OptionSpec("job", "string", "Job id", required=True, positional=True),),
+        usage="/show <job>",
+    ),
+    CommandSpec("quota", "Your quota and what is left today", usage="/quota"),
+    CommandSpec("presets", "The presets you can use here", usage="/presets"),
+    CommandSpec("help", "How to use this bot", usage="/help"),
+    ADMIN,
+)
+
+BY_NAME: dict[str, CommandSpec] = {name: spec for spec in COMMANDS for name in (spec.name, *spec.aliases)}
+
+
+@dataclass
+class CommandInput:
+    """A command as an adapter received it: the name and raw or typed option values."""
+
+    name: str
+    options: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,58 @@
+"""Users (role, ban, personal limit) and per-server settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from bot.ports import ServerSettings, UserRecord
+from storage.db import Database
+
+
+class SqliteAccountStore:
+    """AccountStore on SQLite."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def user(self, platform: str, user_id: str) -> UserRecord:
+        row = await self.db.fetchone(
+            "SELECT banned, role, daily_limit FROM users WHERE platform = ? AND user_id = ?", (platform, user_id)
+        )
+        if row is None:
+            return UserRecord(platform=platform, user_id=user_id)
+        return UserRecord(
+            platform=platform,
+            user_id=user_id,
+            banned=bool(row["banned"]),
+            role=row["role"],
+            daily_limit=row["daily_limit"],
+        )
+
+    async def save_user(self, record: UserRecord) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT OR REPLACE INTO users (platform, user_id, banned, role, daily_limit) VALUES (?, ?, ?, ?, ?)",
+                (record.platform, record.user_id, int(record.banned), record.role, record.daily_limit),
+            )
+
+    async def server(self, platform: str, server_id: str) -> ServerSettings:
+        row = await self.db.fetchone(
+            "SELECT settings FROM server_settings WHERE platform = ? AND server_id = ?", (platform, server_id)
+        )
+        if row is None:
+            return ServerSettings(platform=platform, server_id=server_id)
+        data = json.loads(row["settings"])
+        data.update(platform=platform, server_id=server_id)
+        return ServerSettings(**data)
+
+    async def save_server(self, settings: ServerSettings) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT OR REPLACE INTO server_settings (platform, server_id, settings) VALUES (?, ?, ?)",
+                (settings.platform, settings.server_id, json.dumps(asdict(settings))),
+            )
+
+    async def paused_servers(self) -> list[str]:
+        rows = await self.db.fetchall("SELECT platform, server_id, settings FROM server_settings")
+        return [f"{row['platform']}:{row['server_id']}" for row in rows if json.loads(row["settings"]).get("paused")]

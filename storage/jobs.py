@@ -1,0 +1,281 @@
+"""The job repository: jobs, their images, the quota ledger and timings, written together atomically."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import aiosqlite
+
+from bot.errors import QuotaExceeded
+from bot.models import DeliveryState, Destination, GenerationRequest, Job, JobState, StoredImage, utcnow
+from bot.ports import QuotaLimits
+from storage.db import Database
+
+JOB_COLUMNS = (
+    "id, platform, server_id, channel_id, user_id, destination, request, preset, state, cost, priority, "
+    "created_at, started_at, finished_at, backend, backend_task_id, attempts, error, delivery, messages"
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def job_from_row(row: aiosqlite.Row) -> Job:
+    return Job(
+        id=row["id"],
+        destination=Destination.model_validate_json(row["destination"]),
+        request=GenerationRequest.model_validate_json(row["request"]),
+        state=JobState(row["state"]),
+        cost=row["cost"],
+        priority=row["priority"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        started_at=_dt(row["started_at"]),
+        finished_at=_dt(row["finished_at"]),
+        backend=row["backend"],
+        backend_task_id=row["backend_task_id"],
+        attempts=row["attempts"],
+        error=row["error"],
+        delivery=DeliveryState(row["delivery"]),
+        messages=json.loads(row["messages"]),
+    )
+
+
+def image_from_row(row: aiosqlite.Row) -> StoredImage:
+    return StoredImage(
+        id=row["id"],
+        job_id=row["job_id"],
+        index=row["idx"],
+        path=row["path"],
+        sha256=row["sha256"],
+        width=row["width"],
+        height=row["height"],
+        seed=row["seed"],
+        infotext=row["infotext"],
+        kind=row["kind"],
+    )
+
+
+class SqliteJobStore:
+    """JobStore on SQLite."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, job: Job, limits: QuotaLimits | None) -> None:
+        dest = job.destination
+        async with self.db.transaction() as conn:
+            if limits is not None:
+                await self._check_quota(conn, job, limits)
+                await conn.execute(
+                    "INSERT INTO quota_ledger (job_id, platform, server_id, user_id, day, amount, state, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)",
+                    (
+                        job.id,
+                        dest.platform,
+                        dest.server_id,
+                        dest.user_id,
+                        limits.day.isoformat(),
+                        job.cost,
+                        _iso(utcnow()),
+                    ),
+                )
+            await conn.execute(
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+                (
+                    job.id,
+                    dest.platform,
+                    dest.server_id,
+                    dest.channel_id,
+                    dest.user_id,
+                    dest.model_dump_json(),
+                    job.request.model_dump_json(),
+                    job.request.preset,
+                    job.state.value,
+                    job.cost,
+                    job.priority,
+                    _iso(job.created_at),
+                    _iso(job.started_at),
+                    _iso(job.finished_at),
+                    job.backend,
+                    job.backend_task_id,
+                    job.attempts,
+                    job.error,
+                    job.delivery.value,
+                    json.dumps(job.messages),
+                ),
+            )
+
+    async def _check_quota(self, conn: aiosqlite.Connection, job: Job, limits: QuotaLimits) -> None:
+        dest = job.destination
+        day = limits.day.isoformat()
+        checks = (
+            ("user_id", dest.user_id, limits.user, "your daily quota"),
+            ("server_id", dest.server_id, limits.server, "this server's daily quota"),
+        )
+        for column, value, limit, what in checks:
+            if limit is None:
+                continue
+            async with conn.execute(
+                f"SELECT COALESCE(SUM(amount), 0) FROM quota_ledger WHERE platform = ? AND {column} = ? "
+                "AND day = ? AND state != 'refunded'",
+                (dest.platform, value, day),
+            ) as cursor:
+                row = await cursor.fetchone()
+            used = float(row[0]) if row else 0.0
+            if used + job.cost > limit + 1e-9:
+                left = max(0.0, limit - used)
+                raise QuotaExceeded(
+                    f"This job costs {job.cost:g} and {what} has {left:g} of {limit:g} left today. "
+                    "Use fewer steps, fewer images or a smaller size, or wait for the daily reset."
+                )
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self.db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return job_from_row(row) if row else None
+
+    async def save(self, job: Job) -> None:
+        async with self.db.transaction() as conn:
+            await self._update(conn, job)
+
+    async def _update(self, conn: aiosqlite.Connection, job: Job) -> None:
+        await conn.execute(
+            "UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, backend = ?, backend_task_id = ?, "
+            "attempts = ?, error = ?, delivery = ?, messages = ?, cost = ? WHERE id = ?",
+            (
+                job.state.value,
+                _iso(job.started_at),
+                _iso(job.finished_at),
+                job.backend,
+                job.backend_task_id,
+                job.attempts,
+                job.error,
+                job.delivery.value,
+                json.dumps(job.messages),
+                job.cost,
+                job.id,
+            ),
+        )
+
+    async def finish(self, job: Job, images: Sequence[StoredImage], actual_cost: float | None) -> None:
+        now = _iso(utcnow())
+        async with self.db.transaction() as conn:
+            for image in images:
+                await conn.execute(
+                    "INSERT INTO images (id, job_id, kind, idx, path, sha256, width, height, seed, infotext, "
+                    "created_at) VALUES (?, ?, 'result', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        image.id,
+                        job.id,
+                        image.index,
+                        image.path,
+                        image.sha256,
+                        image.width,
+                        image.height,
+                        image.seed,
+                        image.infotext,
+                        now,
+                    ),
+                )
+            if actual_cost is None:
+                await conn.execute(
+                    "UPDATE quota_ledger SET state = 'refunded', updated_at = ? WHERE job_id = ?", (now, job.id)
+                )
+            else:
+                await conn.execute(
+                    "UPDATE quota_ledger SET state = 'settled', amount = ?, updated_at = ? WHERE job_id = ?",
+                    (actual_cost, now, job.id),
+                )
+            await self._update(conn, job)
+
+    async def set_delivery(self, job_id: str, state: DeliveryState) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE jobs SET delivery = ? WHERE id = ?", (state.value, job_id))
+
+    async def set_message(self, job_id: str, key: str, value: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE jobs SET messages = json_set(messages, ?, ?) WHERE id = ?", (f"$.{key}", value, job_id)
+            )
+
+    async def in_states(self, states: Sequence[JobState]) -> list[Job]:
+        marks = ", ".join("?" * len(states))
+        rows = await self.db.fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ({marks}) ORDER BY created_at, rowid",
+            tuple(state.value for state in states),
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def undelivered(self) -> list[Job]:
+        rows = await self.db.fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE delivery = 'pending' ORDER BY finished_at, rowid"
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def history(self, platform: str, user_id: str, limit: int) -> list[Job]:
+        rows = await self.db.fetchall(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE platform = ? AND user_id = ? ORDER BY created_at DESC, rowid DESC "
+            "LIMIT ?",
+            (platform, user_id, limit),
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def usage(self, platform: str, server_id: str, user_id: str, day: date) -> tuple[float, float]:
+        totals = []
+        for column, value in (("user_id", user_id), ("server_id", server_id)):
+            row = await self.db.fetchone(
+                f"SELECT COALESCE(SUM(amount), 0) FROM quota_ledger WHERE platform = ? AND {column} = ? "
+                "AND day = ? AND state != 'refunded'",
+                (platform, value, day.isoformat()),
+            )
+            totals.append(float(row[0]) if row else 0.0)
+        return totals[0], totals[1]
+
+    async def images(self, job_id: str) -> list[StoredImage]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM images WHERE job_id = ? AND kind = 'result' ORDER BY idx", (job_id,)
+        )
+        return [image_from_row(row) for row in rows]
+
+    async def image(self, image_id: str) -> StoredImage | None:
+        row = await self.db.fetchone("SELECT * FROM images WHERE id = ?", (image_id,))
+        return image_from_row(row) if row else None
+
+    async def add_source_image(self, image: StoredImage) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO images (id, job_id, kind, idx, path, sha256, width, height, seed, infotext, "
+                "created_at) VALUES (?, NULL, 'source', 0, ?, ?, ?, ?, NULL, '', ?)",
+                (image.id, image.path, image.sha256, image.width, image.height, _iso(utcnow())),
+            )
+
+    async def delete_images(self, job_id: str) -> list[StoredImage]:
+        """Remove a job's result image rows (the Delete button); returns them so the files can go too."""
+        found = await self.images(job_id)
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM images WHERE job_id = ? AND kind = 'result'", (job_id,))
+        return found
+
+    async def record_timing(self, preset: str, seconds_per_step: float) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO timings (preset, seconds_per_step, samples) VALUES (?, ?, 1) ON CONFLICT(preset) DO "
+                "UPDATE SET seconds_per_step = 0.7 * seconds_per_step + 0.3 * excluded.seconds_per_step, "
+                "samples = samples + 1",
+                (preset, seconds_per_step),
+            )
+
+    async def timings(self) -> dict[str, float]:
+        rows = await self.db.fetchall("SELECT preset, seconds_per_step FROM timings")
+        return {row["preset"]: float(row["seconds_per_step"]) for row in rows}
+
+    async def ledger_balance(self) -> dict[str, float]:
+        """Amount per ledger state (reserved rows of finished jobs would mean a leak)."""
+        rows = await self.db.fetchall("SELECT state, SUM(amount) AS total FROM quota_ledger GROUP BY state")
+        return {row["state"]: float(row["total"]) for row in rows}
