@@ -73,6 +73,7 @@ class RecordingOutbound:
     deliveries: list[tuple[str, Reply]] = field(default_factory=list)
     fail_deliveries: int = 0
     delivered: asyncio.Event = field(default_factory=asyncio.Event)
+    attempted: asyncio.Event = field(default_factory=asyncio.Event)
 
     def min_interval(self, job: Job) -> float:
         return 0.0
@@ -81,6 +82,7 @@ class RecordingOutbound:
         self.statuses.append((job.id, reply))
 
     async def deliver(self, job: Job, reply: Reply) -> bool:
+        self.attempted.set()
         if self.fail_deliveries:
             self.fail_deliveries -= 1
             return False

@@ -1,0 +1,88 @@
+"""Restart with queued and running jobs: nothing lost, nothing delivered twice."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.app import build_app
+from bot.models import DeliveryState, JobState
+from commands.dispatch import dispatch_text
+from tests.conftest import invocation, make_settings
+from tests.fakes import FakeBackend, RecordingOutbound
+
+
+async def test_queued_and_running_jobs_survive_a_restart(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    held = FakeBackend(hold=True)
+    first = await build_app(settings, [RecordingOutbound()], backends=[held])
+    await first.start()
+    ids = []
+    for index in range(4):
+        reply = await dispatch_text(first.services, invocation(user=f"u{index % 2}"), f"/imagine job {index}")
+        assert reply is not None and reply.job_id
+        ids.append(reply.job_id)
+    await asyncio.wait_for(held.started.wait(), 5)
+    running = held.calls[0][0]
+    # The process dies: no clean shutdown of the job, the worker task is simply gone.
+    await first.stop()
+    assert (await first_state(tmp_path, running)) is JobState.RUNNING
+
+    outbound = RecordingOutbound()
+    backend = FakeBackend()
+    second = await build_app(settings, [outbound], backends=[backend])
+    await second.start()
+    try:
+        for job_id in ids:
+            await asyncio.wait_for(second.engine.finished_event(job_id).wait(), 5)
+        assert sorted(outbound.delivered_ids()) == sorted(ids)
+        assert backend.calls[0][0] == running  # the interrupted job runs first again
+        for job_id in ids:
+            job = await second.services.store.get(job_id)
+            assert job is not None and job.state is JobState.SUCCEEDED and job.delivery is DeliveryState.DELIVERED
+        rerun = await second.services.store.get(running)
+        assert rerun is not None and rerun.attempts == 2
+    finally:
+        await second.stop()
+
+    third_outbound = RecordingOutbound()
+    third = await build_app(settings, [third_outbound], backends=[FakeBackend()])
+    await third.start()
+    await third.engine.deliver_pending()
+    await third.stop()
+    assert third_outbound.deliveries == []  # nothing is delivered twice
+
+
+async def test_results_stored_but_not_delivered_are_delivered_once_after_restart(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    failing = RecordingOutbound(fail_deliveries=100)  # the platform is down when the job finishes
+    first = await build_app(settings, [failing], backends=[FakeBackend()])
+    await first.start()
+    reply = await dispatch_text(first.services, invocation(), "/imagine stored not shown")
+    assert reply is not None and reply.job_id
+    await asyncio.wait_for(failing.attempted.wait(), 5)
+    await first.stop()
+    job = await first_state_job(tmp_path, reply.job_id)
+    assert job.state is JobState.SUCCEEDED and job.delivery is DeliveryState.PENDING
+
+    outbound = RecordingOutbound()
+    second = await build_app(settings, [outbound], backends=[FakeBackend()])
+    await second.start()
+    await asyncio.wait_for(second.engine.finished_event(reply.job_id).wait(), 5)
+    await second.engine.deliver_pending()
+    await second.stop()
+    assert outbound.delivered_ids() == [reply.job_id]
+
+
+async def first_state(tmp_path: Path, job_id: str) -> JobState:
+    return (await first_state_job(tmp_path, job_id)).state
+
+
+async def first_state_job(tmp_path: Path, job_id: str):  # type: ignore[no-untyped-def]
+    app = await build_app(make_settings(tmp_path / "data"), [], backends=[])
+    try:
+        job = await app.services.store.get(job_id)
+        assert job is not None
+        return job
+    finally:
+        await app.stop()
