@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from adapters.backends.a1111 import A1111Backend
+from adapters.backends.factory import build_backend as create_backend
 from adapters.console.outbound import ConsoleOutbound
 from adapters.console.session import ConsoleSession
 from bot.engine import Engine
 from bot.errors import ConfigError
+from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
 from commands.context import Services
@@ -28,27 +29,14 @@ from storage.jobs import SqliteJobStore
 
 log = logging.getLogger(__name__)
 
-A1111_KINDS = {"a1111", "forge", "sdnext"}
-
-
 def example_config_path() -> Path:
     return Path(str(resources.files("bot").joinpath("imagebridge.example.toml")))
 
 
 def build_backend(name: str, config: BackendConfig, secrets: SecretSource) -> Backend:
-    if config.kind in A1111_KINDS:
-        return A1111Backend(
-            name,
-            config.url,
-            kind=config.kind,
-            username=config.username,
-            password=secrets.backend_secret(name, "PASSWORD"),
-            timeout_seconds=config.timeout_seconds,
-            connect_timeout_seconds=config.connect_timeout_seconds,
-            poll_interval_seconds=config.poll_interval_seconds,
-            previews=config.previews,
-        )
-    raise ConfigError(f"backends.{name}.kind: {config.kind!r} is not supported yet (supported: a1111, forge, sdnext)")
+    return create_backend(
+        name, config, secrets.backend_secret(name, "API_KEY"), password=secrets.backend_secret(name, "PASSWORD")
+    )
 
 
 @dataclass
@@ -97,7 +85,13 @@ async def build_app(
             build_backend(name, config, secrets) for name, config in settings.backends.items() if config.enabled
         ]
     by_platform = {outbound.platform: outbound for outbound in outbounds}
-    engine = Engine(settings=settings, store=store, files=files, backends=backends, outbounds=by_platform)
+    policy = PoolPolicy(
+        check_interval_seconds=settings.pool.check_interval_seconds,
+        max_consecutive_errors=settings.pool.max_consecutive_errors,
+    )
+    engine = Engine(
+        settings=settings, store=store, files=files, backends=backends, outbounds=by_platform, pool_policy=policy
+    )
     services = Services(settings=settings, engine=engine, store=store, files=files, accounts=accounts)
     return App(
         settings=settings, db=db, engine=engine, services=services, backends=list(backends), outbounds=by_platform
@@ -205,9 +199,28 @@ async def run_check(settings: Settings) -> int:
 
 
 async def run_simulator(kind: str, port: int, flavour: str, seconds_per_step: float, model_load: float) -> int:
-    if kind != "a1111":
-        raise ConfigError(f"simulate: {kind!r} is not available yet (available: a1111)")
-    from simulators.a1111 import serve
+    """Serve one backend simulator on loopback until interrupted."""
+    host = "127.0.0.1"
+    if kind == "a1111":
+        from simulators import a1111
 
-    await serve(port, flavour, seconds_per_step, model_load, None)
+        await a1111.serve(port, flavour, seconds_per_step, model_load, None)
+    elif kind == "comfyui":
+        from simulators import comfyui
+
+        await comfyui.serve(port, host, seconds_per_step)
+    elif kind == "openwebui":
+        from simulators import openwebui
+
+        await openwebui.serve(port, host, "sk-owui")
+    elif kind == "openai":
+        from simulators import openai_images
+
+        await openai_images.serve(port, host, "sk-test")
+    elif kind == "horde":
+        from simulators import horde
+
+        await horde.serve(port, host, seconds_per_step * 20)
+    else:
+        raise ConfigError(f"simulate: {kind!r} is not a simulator (a1111, comfyui, openwebui, openai, horde)")
     return 0

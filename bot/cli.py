@@ -29,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate the configuration and ask each backend whether it answers")
 
     simulate = sub.add_parser("simulate", help="serve a backend simulator on loopback")
-    simulate.add_argument("kind", choices=["a1111"], help="which backend to simulate")
+    simulate.add_argument("kind", choices=["a1111", "comfyui", "openwebui", "openai", "horde"], help="which backend")
     simulate.add_argument("--port", type=int, default=7860)
     simulate.add_argument("--flavour", choices=["a1111", "forge"], default="a1111")
     simulate.add_argument("--seconds-per-step", type=float, default=0.05)

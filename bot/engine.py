@@ -14,6 +14,7 @@ from bot import presenter
 from bot.errors import NotFound
 from bot.lifecycle import stop_tasks
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
+from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound, QuotaLimits
 from bot.presets import Preset
 from bot.scheduler import FairScheduler, QueuedJob
@@ -46,6 +47,7 @@ class Engine:
         files: ImageFiles,
         backends: Sequence[Backend],
         outbounds: dict[str, Outbound],
+        pool_policy: PoolPolicy | None = None,
     ) -> None:
         from bot.notify import StatusNotifier
         from bot.worker import Worker
@@ -63,6 +65,7 @@ class Engine:
         )
         self.notifier = StatusNotifier(outbounds)
         self.workers = [Worker(self, backend) for backend in backends]
+        self.pool = BackendPool(self.workers, pool_policy)
         self._work = asyncio.Condition()
         self._jobs: dict[str, Job] = {}  # queued and running jobs, by id
         self._cancel_requested: set[str] = set()
@@ -81,6 +84,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(worker.run(), name=f"worker-{worker.backend.name}") for worker in self.workers]
         self._tasks.append(loop.create_task(self._delivery_loop(), name="delivery"))
+        self._tasks.append(loop.create_task(self.pool.watch(), name="pool-health"))
 
     async def stop(self) -> None:
         self.stopping = True
@@ -112,6 +116,8 @@ class Engine:
         async with self._work:
             self._work.notify_all()
         paused = self.scheduler.is_paused(job.queue_key)
+        if self.pool.all_down():
+            self.notifier.publish(job, presenter.waiting_for_backend(job, self.pool.why_waiting()))
         return Ticket(job=job, position=self.scheduler.position(job.id), eta_seconds=self.eta(job.id), paused=paused)
 
     def _enqueue(self, job: Job) -> None:

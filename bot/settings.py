@@ -33,6 +33,14 @@ class BackendConfig(Section):
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     previews: bool = True
     models: list[str] = Field(default_factory=list, description="extra model names this backend offers")
+    model: str | None = None  # openai, openwebui, horde: the model to ask for
+    workflow: str | None = None  # comfyui: a shipped workflow name or a path to an API-format JSON file
+    node_map: dict[str, list[tuple[str, str]]] | None = None  # comfyui: option -> [[node id, input name], ...]
+    quality: str | None = None  # openai
+    sizes: dict[str, list[str]] | None = None  # openai: model -> sizes it accepts (LocalAI and friends)
+    nsfw: bool | None = None  # horde: allow NSFW workers
+    poll_seconds: float | None = Field(default=None, gt=0)  # horde: /check interval
+    max_wait_seconds: float | None = Field(default=None, gt=0)  # horde: give up after this long
 
     @field_validator("url")
     @classmethod
@@ -91,6 +99,11 @@ class ProgressConfig(Section):
     telegram_group_interval_seconds: float = Field(default=3.0, ge=0)
 
 
+class PoolConfig(Section):
+    check_interval_seconds: float = Field(default=60.0, gt=0)
+    max_consecutive_errors: int = Field(default=3, ge=1)
+
+
 class Settings(BaseSettings):
     """The whole configuration. Environment variables IMAGEBRIDGE_<KEY> (nested with __) override the file."""
 
@@ -107,6 +120,7 @@ class Settings(BaseSettings):
     quota: QuotaConfig = Field(default_factory=QuotaConfig)
     progress: ProgressConfig = Field(default_factory=ProgressConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     presets: dict[str, Preset] = Field(default_factory=dict)
     discord: dict[str, Any] = Field(default_factory=dict)

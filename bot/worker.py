@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 from bot import presenter
 from bot.errors import BackendError, BackendUnavailable
 from bot.imagecheck import ImageFacts, inspect
+from bot.lifecycle import stop_tasks
 from bot.models import GenerationResult, Job, JobState, Progress, StoredImage, utcnow
+from bot.pool import PoolPolicy, check
 from bot.ports import Backend
 
 if TYPE_CHECKING:
     from bot.engine import Engine
 
 log = logging.getLogger(__name__)
-
-HEALTH_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def black_image_reason(job: Job) -> str:
@@ -44,14 +44,34 @@ class Worker:
     def __init__(self, engine: Engine, backend: Backend) -> None:
         self.engine = engine
         self.backend = backend
+        self.consecutive_errors = 0
         self.current: Job | None = None
         self.loaded_checkpoint: str | None = None
         self.healthy = True
         self.health_detail = ""
         self.completed = 0
         self.model_switches = 0
+        self._finishing: set[asyncio.Task[None]] = set()
+
+    @property
+    def policy(self) -> PoolPolicy:
+        return self.engine.pool.policy
+
+    def take_out(self, reason: str) -> None:
+        """Out of rotation until a health check passes."""
+        if self.healthy:
+            log.warning("backend %s leaves the pool: %s", self.backend.name, reason)
+        self.healthy = False
+        self.health_detail = reason
 
     async def run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            await stop_tasks(self._finishing)
+
+    async def _loop(self) -> None:
+        await check(self)  # learn the loaded checkpoint (affinity) and whether it answers at all
         while True:
             if not self.healthy:
                 await self._wait_until_healthy()
@@ -62,12 +82,15 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("job %s: unexpected error in worker %s", job.id, self.backend.name)
-                job.state = JobState.FAILED
-                job.error = f"something went wrong (job {job.id})"
-                await self.engine.complete(job, [], None)
+                await self._crashed(job)
             finally:
                 self.current = None
+
+    async def _crashed(self, job: Job) -> None:
+        log.exception("job %s: unexpected error in worker %s", job.id, self.backend.name)
+        job.state = JobState.FAILED
+        job.error = f"something went wrong (job {job.id})"
+        await self.engine.complete(job, [], None)
 
     async def interrupt(self) -> None:
         if self.current is not None:
@@ -109,16 +132,27 @@ class Worker:
             await self._failed(job, exc)
             return
         self.loaded_checkpoint = job.request.checkpoint
+        self.consecutive_errors = 0
         if engine.cancel_requested(job.id) or result.interrupted:
             job.state = JobState.CANCELLED
             await engine.complete(job, [], None)
             return
+        # Storing and delivering run beside the next generation: the backend never waits on us.
+        elapsed = time.monotonic() - started
+        task = asyncio.get_running_loop().create_task(self._finish(job, result, elapsed), name=f"finish-{job.id}")
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
+    async def _finish(self, job: Job, result: GenerationResult, elapsed: float) -> None:
+        engine = self.engine
         try:
             stored = await self._store_images(job, result)
         except BackendError as exc:
             await self._failed(job, exc)
             return
-        elapsed = time.monotonic() - started
+        except Exception:
+            await self._crashed(job)
+            return
         per_step = elapsed / max(1, job.request.steps * job.request.count) / max(job.request.megapixels, 0.25)
         engine.note_timing(job.request.preset, per_step)
         await engine.store.record_timing(job.request.preset, per_step)
@@ -170,6 +204,10 @@ class Worker:
             job.state = JobState.CANCELLED
             await self.engine.complete(job, [], None)
             return
+        if error.retryable:
+            self.consecutive_errors += 1
+            if self.consecutive_errors >= self.policy.max_consecutive_errors:
+                self.take_out(f"{self.consecutive_errors} jobs failed in a row ({error.user_message})")
         if error.retryable and job.attempts < limits.max_attempts:
             log.warning("job %s attempt %d failed on %s: %s; retrying", job.id, job.attempts, self.backend.name, error)
             await asyncio.sleep(limits.retry_backoff_seconds * job.attempts)
@@ -182,26 +220,19 @@ class Worker:
 
     async def _unavailable(self, job: Job, error: BackendUnavailable) -> None:
         log.warning("backend %s unavailable during job %s: %s", self.backend.name, job.id, error)
-        self.healthy = False
-        self.health_detail = error.user_message
-        job.attempts -= 1  # the backend never ran it: this attempt does not count
+        self.take_out(error.user_message)
+        job.attempts -= 1  # the backend never finished it: this attempt does not count
         await self.engine.requeue(job)
-        self.engine.notifier.publish(job, presenter.waiting_for_backend(job, error.user_message))
+        others = [w for w in self.engine.pool.in_rotation() if w is not self]
+        reason = error.user_message if others else self.engine.pool.why_waiting()
+        note = " It goes to another backend." if others else ""
+        self.engine.notifier.publish(job, presenter.waiting_for_backend(job, reason + note))
 
     async def _wait_until_healthy(self) -> None:
+        delays = self.policy.health_delays
         attempt = 0
         while not self.healthy:
-            delay = HEALTH_RETRY_SECONDS[min(attempt, len(HEALTH_RETRY_SECONDS) - 1)]
-            await asyncio.sleep(delay)
+            await asyncio.sleep(delays[min(attempt, len(delays) - 1)])
             attempt += 1
-            try:
-                health = await self.backend.health()
-            except BackendError as exc:
-                self.health_detail = exc.user_message
-                continue
-            if health.ok:
-                log.info("backend %s is back", self.backend.name)
-                self.healthy = True
-                self.loaded_checkpoint = health.loaded_model
-            else:
-                self.health_detail = health.detail
+            if await check(self):
+                await self.engine.wake_workers()

@@ -1,0 +1,253 @@
+"""AI Horde (`/v2/generate/async`): the crowd-sourced GPU pool, for when one GPU is not enough.
+
+Submit, poll `/check` (cheap, 10/s) no faster than the configured interval, fetch `/status` (10/min) once
+done, download the R2 URLs. Queue position and wait time are reported as progress notes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from bot.errors import BackendError, BackendUnavailable
+from bot.models import GeneratedImage, GenerationRequest, GenerationResult, Progress
+from bot.ports import BackendHealth, Capabilities, ProgressCallback
+
+log = logging.getLogger(__name__)
+
+ANONYMOUS_KEY = "0000000000"
+CLIENT_AGENT = "imagebridge:0.1:https://github.com/imagebridge/imagebridge"
+SAMPLERS = {"euler a": "k_euler_a", "euler": "k_euler", "heun": "k_heun", "dpm++ 2m": "k_dpmpp_2m",
+            "dpm++ 2m karras": "k_dpmpp_2m", "dpm++ sde": "k_dpmpp_sde", "dpm++ 2m sde": "k_dpmpp_2m",
+            "ddim": "DDIM", "lcm": "lcm", "dpm2": "k_dpm_2"}  # fmt: skip
+REASONS = {
+    "KudosUpfront": "The AI Horde wants kudos up front for this size or step count. Use a smaller size or fewer "
+    "steps, or ask an admin to set a registered Horde API key.",
+    "TooManyPrompts": "The AI Horde limits how many requests the bot may have waiting at once; try again shortly.",
+    "InvalidAPIKey": "The AI Horde refused the bot's API key. Ask an admin to check the backend's API key.",
+    "InvalidSize": "The AI Horde only accepts sizes from 64 to 3072 in multiples of 64.",
+    "TooManySteps": "The AI Horde refused the step count (at most 500, less for large images).",
+    "UnsupportedSampler": "The AI Horde does not support this preset's sampler.",
+    "NoValidWorkers": "No AI Horde worker can run this request right now (model, size or NSFW setting).",
+    "MaintenanceMode": "The AI Horde is in maintenance mode; jobs wait until it is back.",
+    "CorruptPrompt": "The AI Horde refused this prompt as against its rules.",
+    "TimeoutIP": "The AI Horde has temporarily blocked the bot's address.",
+    "RequestNotFound": "The AI Horde forgot this request (it expired after about 10 minutes).",
+}
+RETRYABLE = {"TooManyPrompts", "MaintenanceMode", "RequestNotFound"}
+
+
+@dataclass
+class _Waiting:
+    horde_id: str = ""
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class HordeBackend:
+    """Backend port for AI Horde. Options: `model` (Horde model name), `nsfw`, `poll_seconds`, `max_wait_seconds`."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str = "https://aihorde.net/api/v2",
+        secrets: SecretStr | None = None,
+        options: dict[str, Any] | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        options = options or {}
+        self.name = name
+        self.kind = "horde"
+        self.model: str | None = options.get("model")
+        self.nsfw = bool(options.get("nsfw", False))
+        self.poll_seconds = max(float(options.get("poll_seconds", 2.0)), 0.1)  # /check is cached for 1 s anyway
+        self.max_wait = float(options.get("max_wait_seconds", 600))
+        self.capabilities = Capabilities(upscale=False, previews=False, cancel=True, max_batch=20)
+        key = secrets.get_secret_value() if secrets else os.environ.get("AI_HORDE_API_KEY", ANONYMOUS_KEY)
+        base = url.rstrip("/")
+        headers = {"apikey": key, "Client-Agent": CLIENT_AGENT}
+        timeout = httpx.Timeout(60, connect=10)
+        self._client = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout, transport=transport)
+        self._downloads = httpx.AsyncClient(timeout=timeout, transport=transport)  # no apikey to image hosts
+        self._jobs: dict[str, _Waiting] = {}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+        await self._downloads.aclose()
+
+    def payload(self, request: GenerationRequest, source: bytes | None) -> dict[str, Any]:
+        prompt = f"{request.prompt} ### {request.negative_prompt}" if request.negative_prompt else request.prompt
+        params: dict[str, Any] = {
+            "sampler_name": SAMPLERS.get(request.sampler.lower(), "k_euler_a"),
+            "karras": "karras" in f"{request.sampler} {request.scheduler or ''}".lower(),
+            "cfg_scale": request.cfg_scale,
+            "steps": request.steps,
+            "width": _multiple_of_64(request.width),
+            "height": _multiple_of_64(request.height),
+            "n": request.count,
+            "seed": str(request.seed),
+        }
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "params": params,
+            "models": [self.model or request.checkpoint],
+            "nsfw": self.nsfw,
+            "censor_nsfw": not self.nsfw,
+            "r2": True,
+            "shared": False,
+        }
+        if request.kind == "img2img" and source is not None:
+            body["source_image"] = base64.b64encode(source).decode()
+            body["source_processing"] = "img2img"
+            params["denoising_strength"] = request.denoising_strength or 0.6
+        return body
+
+    async def generate(
+        self, job_id: str, request: GenerationRequest, source: bytes | None, on_progress: ProgressCallback
+    ) -> GenerationResult:
+        if request.kind == "upscale":
+            raise BackendError("The AI Horde backend does not upscale; use an A1111 preset for that.")
+        waiting = self._jobs[job_id] = _Waiting()
+        try:
+            submitted = await self._call("POST", "/generate/async", json=self.payload(request, source))
+            waiting.horde_id = str(submitted["id"])
+            for warning in submitted.get("warnings") or []:
+                on_progress(Progress(note=f"AI Horde: {warning.get('message', warning.get('code'))}"))
+            if waiting.cancelled.is_set():
+                await self._delete(waiting.horde_id)
+            done = await self._wait(waiting, request, on_progress)
+            if not done:
+                return GenerationResult(images=[], interrupted=True)
+            status = await self._call("GET", f"/generate/status/{waiting.horde_id}")
+            return await self._result(status, request)
+        finally:
+            self._jobs.pop(job_id, None)
+
+    async def _wait(self, waiting: _Waiting, request: GenerationRequest, on_progress: ProgressCallback) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        while not waiting.cancelled.is_set():
+            check = await self._call("GET", f"/generate/check/{waiting.horde_id}")
+            if check.get("faulted"):
+                raise BackendError("The AI Horde worker failed on this request.", retryable=True)
+            if check.get("done"):
+                return True
+            if check.get("is_possible") is False:
+                await self._delete(waiting.horde_id)
+                raise BackendError(REASONS["NoValidWorkers"])
+            on_progress(_progress(check, request.count))
+            if loop.time() > deadline:
+                await self._delete(waiting.horde_id)
+                raise BackendError(f"The AI Horde did not finish within {self.max_wait:.0f} s.", retryable=True)
+            try:
+                async with asyncio.timeout(self.poll_seconds):
+                    await waiting.cancelled.wait()
+            except TimeoutError:
+                pass
+        return False
+
+    async def interrupt(self, job_id: str) -> None:
+        waiting = self._jobs.get(job_id)
+        if waiting is None:
+            return
+        waiting.cancelled.set()  # before the id is known, generate() deletes it as soon as it is
+        if waiting.horde_id:
+            await self._delete(waiting.horde_id)
+
+    async def health(self) -> BackendHealth:
+        try:
+            beat = await self._client.get("/status/heartbeat")
+            models = await self._client.get("/status/models", params={"type": "image"})
+        except httpx.HTTPError as exc:
+            return BackendHealth(ok=False, detail=f"the AI Horde cannot be reached ({type(exc).__name__})")
+        if beat.status_code != 200:
+            return BackendHealth(ok=False, detail=_explain(beat).user_message)
+        names = [str(m.get("name")) for m in models.json()] if models.status_code == 200 else []
+        return BackendHealth(ok=True, models=names, loaded_model=self.model)
+
+    async def _delete(self, horde_id: str) -> None:
+        try:
+            await self._client.delete(f"/generate/status/{horde_id}")
+        except httpx.HTTPError as exc:
+            log.warning("could not cancel Horde request %s: %s", horde_id, exc)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        for _ in range(5):
+            try:
+                response = await self._client.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                raise BackendUnavailable("The AI Horde cannot be reached.", detail=type(exc).__name__) from exc
+            if response.status_code == 429 and _rc(response) != "TooManyPrompts":  # a rate limit: slow down, retry
+                await asyncio.sleep(float(response.headers.get("Retry-After", self.poll_seconds)))
+                continue
+            if response.status_code not in (200, 202):
+                raise _explain(response)
+            body: dict[str, Any] = response.json()
+            return body
+        raise BackendError("The AI Horde keeps rate-limiting the bot.", retryable=True)
+
+    async def _result(self, status: dict[str, Any], request: GenerationRequest) -> GenerationResult:
+        generations = status.get("generations") or []
+        kept = [g for g in generations if not g.get("censored")]
+        if generations and not kept:
+            raise BackendError("The AI Horde's workers censored the image (their NSFW filter). Try another prompt.")
+        images = []
+        for generation in kept:
+            img = str(generation.get("img", ""))
+            if img.startswith("http"):
+                try:
+                    data = (await self._downloads.get(img)).content
+                except httpx.HTTPError as exc:
+                    raise BackendError("Could not download the image from the AI Horde.", retryable=True) from exc
+            else:
+                data = base64.b64decode(img)
+            seed = generation.get("seed")
+            note = f"AI Horde worker {generation.get('worker_name', '?')}, model {generation.get('model', '?')}"
+            images.append(GeneratedImage(data=data, seed=int(seed) if str(seed).isdigit() else None, infotext=note))
+        return GenerationResult(images=images)
+
+
+def _progress(check: dict[str, Any], count: int) -> Progress:
+    position, wait = int(check.get("queue_position") or 0), float(check.get("wait_time") or 0)
+    finished = int(check.get("finished") or 0)
+    if int(check.get("processing") or 0):
+        note = f"a Horde worker is generating, about {wait:.0f} s left"
+    else:
+        note = f"position {position} in the AI Horde queue, about {wait:.0f} s"
+    return Progress(fraction=finished / max(count, 1), eta_seconds=wait or None, note=note)
+
+
+def _rc(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("rc") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _multiple_of_64(value: int) -> int:
+    return max(64, min(3072, round(value / 64) * 64))
+
+
+def _explain(response: httpx.Response) -> BackendError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    rc = str(body.get("rc") or "")
+    message = str(body.get("message") or response.text[:200])
+    if rc in REASONS:
+        if rc == "MaintenanceMode":
+            return BackendUnavailable(REASONS[rc], detail=message)
+        return BackendError(REASONS[rc], retryable=rc in RETRYABLE, detail=message)
+    if response.status_code == 429:
+        return BackendError("The AI Horde is rate-limiting the bot; try again shortly.", retryable=True)
+    if response.status_code >= 500:
+        return BackendUnavailable(f"The AI Horde is failing right now (HTTP {response.status_code}).", detail=message)
+    return BackendError(f"The AI Horde refused the request: {message}", detail=rc)

@@ -1,0 +1,151 @@
+"""OpenAI-compatible image generation (`/v1/images/generations`): OpenAI itself, LocalAI and friends.
+
+The call is synchronous: no progress, no cancel. `b64_json` is asked for, except from gpt-image models,
+which always answer in base64 and refuse the parameter. Sizes are mapped to the nearest the model accepts.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from bot.errors import BackendError, BackendUnavailable
+from bot.models import GeneratedImage, GenerationRequest, GenerationResult
+from bot.ports import BackendHealth, Capabilities, ProgressCallback
+
+log = logging.getLogger(__name__)
+
+SIZES: dict[str, list[str]] = {
+    "dall-e-2": ["256x256", "512x512", "1024x1024"],
+    "dall-e-3": ["1024x1024", "1792x1024", "1024x1792"],
+    "gpt-image-1": ["1024x1024", "1536x1024", "1024x1536"],
+}
+MAX_N = {"dall-e-3": 1}
+B64_ONLY = re.compile(r"^gpt-image")
+
+
+def nearest_size(model: str, width: int, height: int, sizes: dict[str, list[str]] | None = None) -> str:
+    """The accepted size closest in aspect ratio (then area) to the request; unknown models get it as asked."""
+    table = sizes if sizes is not None else SIZES
+    choices = table.get(model) or next((v for k, v in table.items() if model.startswith(k)), None)
+    if not choices:
+        return f"{width}x{height}"
+
+    def distance(size: str) -> tuple[float, float]:
+        w, h = (int(part) for part in size.split("x"))
+        return (abs(w / h - width / height), abs(w * h - width * height))
+
+    return min(choices, key=distance)
+
+
+class OpenAIImagesBackend:
+    """Backend port for OpenAI-compatible image APIs. Options: `model`, `quality`, `sizes` (model -> list)."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        secrets: SecretStr | None = None,
+        options: dict[str, Any] | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        options = options or {}
+        self.name = name
+        self.kind = "openai"
+        self.model = str(options.get("model", "dall-e-3"))
+        self.quality: str | None = options.get("quality")
+        self.sizes: dict[str, list[str]] = {**SIZES, **options.get("sizes", {})}
+        self.capabilities = Capabilities(
+            img2img=False,
+            upscale=False,
+            progress=False,
+            previews=False,
+            cancel=False,
+            max_batch=MAX_N.get(self.model, 10),
+        )
+        base = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {secrets.get_secret_value()}"} if secrets else {}
+        self._client = httpx.AsyncClient(
+            base_url=base if base.endswith("/v1") else f"{base}/v1",
+            headers=headers,
+            timeout=httpx.Timeout(float(options.get("timeout_seconds", 300)), connect=10),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def payload(self, request: GenerationRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": request.prompt,
+            "n": min(request.count, self.capabilities.max_batch),
+            "size": nearest_size(self.model, request.width, request.height, self.sizes),
+        }
+        if not B64_ONLY.match(self.model):
+            body["response_format"] = "b64_json"
+        if self.quality:
+            body["quality"] = self.quality
+        return body
+
+    async def generate(
+        self, job_id: str, request: GenerationRequest, source: bytes | None, on_progress: ProgressCallback
+    ) -> GenerationResult:
+        if request.kind != "txt2img":
+            raise BackendError(f"Backend {self.name} only makes new images (no img2img or upscale).")
+        try:
+            response = await self._client.post("/images/generations", json=self.payload(request))
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"Backend {self.name} cannot be reached.", detail=type(exc).__name__) from exc
+        if response.status_code != 200:
+            raise explain(response)
+        images = []
+        for item in response.json().get("data", []):
+            if item.get("b64_json"):
+                data = base64.b64decode(item["b64_json"])
+            elif item.get("url"):
+                data = (await self._client.get(item["url"])).content
+            else:
+                continue
+            images.append(GeneratedImage(data=data, infotext=str(item.get("revised_prompt") or "")))
+        return GenerationResult(images=images)
+
+    async def interrupt(self, job_id: str) -> None:
+        return None  # a synchronous call cannot be stopped on the server
+
+    async def health(self) -> BackendHealth:
+        try:
+            response = await self._client.get("/models")
+        except httpx.HTTPError as exc:
+            return BackendHealth(ok=False, detail=f"cannot be reached ({type(exc).__name__})")
+        if response.status_code == 401:
+            return BackendHealth(ok=False, detail=explain(response).user_message)
+        return BackendHealth(ok=response.status_code < 500, models=[self.model], loaded_model=self.model)
+
+
+def explain(response: httpx.Response) -> BackendError:
+    """The `{"error": {message, type, param, code}}` envelope as a user message."""
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    message = str(error.get("message") or response.text[:200])
+    code = str(error.get("code") or error.get("type") or "")
+    status = response.status_code
+    if code == "content_policy_violation" or "safety system" in message:
+        return BackendError("The image service's safety system refused this prompt. Try rewording it.", detail=code)
+    if status == 401:
+        return BackendError("The image service refused the bot's API key. Ask an admin to check it.", detail=code)
+    if status == 429:
+        if "quota" in message.lower() or code == "insufficient_quota":
+            return BackendError("The image service's quota or billing limit is used up.", detail=code)
+        return BackendError("The image service is rate-limiting the bot; try again in a minute.", retryable=True)
+    if status >= 500:
+        return BackendUnavailable(f"The image service is failing right now (HTTP {status}).", detail=message)
+    return BackendError(f"The image service refused the request: {message}", detail=code)

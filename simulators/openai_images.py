@@ -1,0 +1,122 @@
+"""An OpenAI Images API stand-in (backends.md §6): sizes and `n` per model, the error envelope, b64/url output."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from simulators.images import b64, encode_png, render_image
+
+log = logging.getLogger(__name__)
+
+SIZES = {
+    "dall-e-2": ["256x256", "512x512", "1024x1024"],
+    "dall-e-3": ["1024x1024", "1792x1024", "1024x1792"],
+    "gpt-image-1": ["1024x1024", "1536x1024", "1024x1536", "auto"],
+}
+MAX_PROMPT = {"dall-e-2": 1000, "dall-e-3": 4000, "gpt-image-1": 32000}
+
+
+def envelope(status: int, message: str, kind: str, param: str | None = None, code: str | None = None) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return web.json_response(body, status=status)
+
+
+@dataclass
+class OpenAIImagesSimulator:
+    """`/v1/images/generations` and `/v1/models`; `api_key` is the one accepted key; `render_size` shrinks output."""
+
+    api_key: str = "sk-test"
+    render_size: int = 64
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    refuse_words: tuple[str, ...] = ("forbidden",)
+    fail_next: list[tuple[int, str, str]] = field(default_factory=list)
+    url: str = ""
+    _runner: web.AppRunner | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application()
+        app.add_routes([web.post("/v1/images/generations", self._generate), web.get("/v1/models", self._models)])
+        self._runner = web.AppRunner(app, shutdown_timeout=0.05, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound = [s for s in self._runner.addresses if isinstance(s, tuple)]
+        self.url = f"http://{host}:{bound[0][1] if bound else port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _authorised(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return envelope(401, "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key")
+        return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in SIZES]})
+
+    async def _generate(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return envelope(401, "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key")
+        body = await request.json()
+        self.requests.append(body)
+        if self.fail_next:
+            status, kind, message = self.fail_next.pop(0)
+            return envelope(status, message, kind)
+        problem = self._check(body)
+        if problem is not None:
+            return problem
+        model = body.get("model", "dall-e-2")
+        prompt = str(body["prompt"])
+        images = []
+        for index in range(int(body.get("n", 1))):
+            data = encode_png(render_image(prompt, index, self.render_size, self.render_size), None)
+            item: dict[str, Any] = {"b64_json": b64(data)}
+            if model == "dall-e-3":
+                item["revised_prompt"] = f"{prompt}, highly detailed"
+            images.append(item)
+        response: dict[str, Any] = {"created": int(time.time()), "data": images}
+        if model.startswith("gpt-image"):
+            response["usage"] = {"input_tokens": 10, "output_tokens": 100, "total_tokens": 110}
+        return web.json_response(response)
+
+    def _check(self, body: dict[str, Any]) -> web.Response | None:
+        model = body.get("model", "dall-e-2")
+        bad = "invalid_request_error"
+        if model not in SIZES:
+            return envelope(404, f"The model '{model}' does not exist.", bad, "model", "model_not_found")
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt:
+            return envelope(400, "Missing required parameter: 'prompt'.", bad, "prompt")
+        if len(prompt) > MAX_PROMPT[model]:
+            return envelope(400, f"Prompt is too long for {model}.", bad, "prompt", "string_above_max_length")
+        if any(word in prompt.lower() for word in self.refuse_words):
+            message = "Your request was rejected as a result of our safety system."
+            return envelope(400, message, bad, None, "content_policy_violation")
+        n = body.get("n", 1)
+        if not isinstance(n, int) or not 1 <= n <= (1 if model == "dall-e-3" else 10):
+            return envelope(400, f"Invalid 'n': {n} for {model}.", bad, "n")
+        if body.get("size") is not None and body["size"] not in SIZES[model]:
+            return envelope(400, f"'{body['size']}' is not one of {SIZES[model]} - 'size'", bad, "size")
+        if "response_format" in body and model.startswith("gpt-image"):
+            return envelope(400, "Unknown parameter: 'response_format'.", bad, "response_format", "unknown_parameter")
+        if body.get("response_format", "url") not in ("url", "b64_json"):
+            return envelope(400, "Invalid response_format.", bad, "response_format")
+        return None
+
+
+async def serve(port: int, host: str = "127.0.0.1", api_key: str = "sk-test") -> None:
+    """Run until cancelled (`imagebridge simulate openai`)."""
+    sim = OpenAIImagesSimulator(api_key=api_key)
+    log.info("OpenAI images simulator on %s (key %s)", await sim.start(host, port), api_key)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sim.stop()
