@@ -92,19 +92,22 @@ async def _affinity_run(jobs: int, affinity: bool) -> dict[str, Any]:
             switches_before = sim.model_switches
             await asyncio.wait_for(outbound.all_done.wait(), 900)
             makespan = max(outbound.delivered_at.values()) - started
-            passed = [job.passed_over for job in app.engine.scheduler.order()]
-            longest_wait = await _longest_pass_over(app)
+            scheduler = app.engine.scheduler
+            longest_pass = round(scheduler.longest_pass_over_seconds, 3)
+            most_passes = scheduler.most_pass_overs
+            longest_wait = await _longest_queue_wait(app)
     finally:
         await sim.stop()
     return {
         "switches": sim.model_switches - switches_before + (1 if switches_before else 0),
         "makespan_s": round(makespan, 3),
-        "longest_passed_over_s": longest_wait,
-        "left": len(passed),
+        "longest_passed_over_s": longest_pass,
+        "most_pass_overs": most_passes,
+        "longest_queue_wait_s": longest_wait,
     }
 
 
-async def _longest_pass_over(app: Any) -> float:
+async def _longest_queue_wait(app: Any) -> float:
     rows = await app.db.fetchall("SELECT created_at, started_at FROM jobs")
     from datetime import datetime
 
@@ -124,7 +127,7 @@ async def affinity(jobs: int) -> dict[str, Any]:
         "affinity": grouped,
         "affinity_switch_ratio": round(grouped["switches"] / max(1, fifo["switches"]), 4),
         "affinity_makespan_ratio": round(grouped["makespan_s"] / fifo["makespan_s"], 4),
-        "longest_wait_s": grouped["longest_passed_over_s"],
+        "longest_passed_over_s": grouped["longest_passed_over_s"],
     }
 
 

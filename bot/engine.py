@@ -118,7 +118,12 @@ class Engine:
         paused = self.scheduler.is_paused(job.queue_key)
         if self.pool.all_down():
             self.notifier.publish(job, presenter.waiting_for_backend(job, self.pool.why_waiting()))
-        return Ticket(job=job, position=self.scheduler.position(job.id), eta_seconds=self.eta(job.id), paused=paused)
+        position, eta = self.place(job.id)
+        return Ticket(job=job, position=position, eta_seconds=eta, paused=paused)
+
+    def queued_count(self, platform: str, user_id: str) -> int:
+        """How many jobs this user has waiting (kept as a count: every /imagine asks)."""
+        return self.scheduler.user_count(f"{platform}:{user_id}")
 
     def _enqueue(self, job: Job) -> None:
         self._jobs[job.id] = job
@@ -131,6 +136,7 @@ class Engine:
                 checkpoint=job.request.checkpoint,
                 preset=job.request.preset,
                 priority=job.priority,
+                estimate=self.estimate_seconds(job),
             )
         )
 
@@ -156,21 +162,26 @@ class Engine:
         return per_step * request.steps * max(request.megapixels, 0.25) * request.count
 
     def eta(self, job_id: str) -> float | None:
-        """Seconds until the job is likely done: the work ahead of it, shared by the backends."""
+        return self.place(job_id)[1]
+
+    def place(self, job_id: str) -> tuple[int | None, float | None]:
+        """1-based position in the fair order and seconds until likely done, from one walk of the queue."""
         job = self._jobs.get(job_id)
         if job is None:
-            return None
+            return None, None
         ahead = 0.0
-        for entry in self.scheduler.order():
+        position = None
+        for place, entry in enumerate(self.scheduler.walk(), start=1):
             if entry.job_id == job_id:
+                position = place
                 break
-            other = self._jobs.get(entry.job_id)
-            ahead += self.estimate_seconds(other) if other else 0.0
-        for running in self.running_jobs():
-            elapsed = (utcnow() - running.started_at).total_seconds() if running.started_at else 0.0
+            ahead += entry.estimate
+        now = utcnow()
+        for running in (worker.current for worker in self.workers if worker.current is not None):
+            elapsed = (now - running.started_at).total_seconds() if running.started_at else 0.0
             ahead += max(0.0, self.estimate_seconds(running) - elapsed)
         lanes = max(1, len(self.workers))
-        return ahead / lanes + self.estimate_seconds(job)
+        return position, ahead / lanes + self.estimate_seconds(job)
 
     def note_timing(self, preset: str, seconds_per_step: float) -> None:
         old = self._seconds_per_step.get(preset)

@@ -32,6 +32,7 @@ class QueuedJob:
     checkpoint: str
     preset: str
     priority: int = 0
+    estimate: float = 0.0  # expected seconds of generation, for ETAs
     seq: int = -1
     passed_over: int = 0
     first_passed_at: float | None = None
@@ -83,6 +84,9 @@ class FairScheduler:
         self._servers: dict[str, _Flow] = {}
         self._index: dict[str, QueuedJob] = {}
         self._paused: set[str] = set()
+        self._per_user: dict[str, int] = {}
+        self.longest_pass_over_seconds = 0.0  # the longest any picked job waited after it was first passed over
+        self.most_pass_overs = 0
         self._seq = itertools.count()
         self._picks = itertools.count()
 
@@ -113,6 +117,7 @@ class FairScheduler:
         user.size += 1
         server.size += 1
         self._index[job.job_id] = job
+        self._per_user[job.user] = self._per_user.get(job.user, 0) + 1
 
     def remove(self, job_id: str) -> QueuedJob | None:
         """Take a job out of the queue (cancelled, or picked). Returns it, or None if not queued."""
@@ -126,7 +131,12 @@ class FairScheduler:
         del user.keys[position]
         user.size -= 1
         server.size -= 1
+        self._per_user[job.user] -= 1
         return job
+
+    def user_count(self, user: str) -> int:
+        """Queued jobs of one user across all servers."""
+        return self._per_user.get(user, 0)
 
     def pause(self, server: str) -> None:
         self._paused.add(server)
@@ -140,7 +150,7 @@ class FairScheduler:
     def order(self, limit: int | None = None, can_serve: Filter | None = None) -> list[QueuedJob]:
         """The next jobs in fair order, without changing anything."""
         result: list[QueuedJob] = []
-        for job in self._simulate():
+        for job in self.walk():
             if can_serve is None or can_serve(job):
                 result.append(job)
                 if limit is not None and len(result) >= limit:
@@ -151,7 +161,7 @@ class FairScheduler:
         """1-based place in the fair order across all servers, or None if not queued."""
         if job_id not in self._index:
             return None
-        for place, job in enumerate(self._simulate(), start=1):
+        for place, job in enumerate(self.walk(), start=1):
             if job.job_id == job_id:
                 return place
         return None
@@ -174,6 +184,10 @@ class FairScheduler:
                 if passed.first_passed_at is None:
                     passed.first_passed_at = now
         chosen = candidates[chosen_at]
+        if chosen.first_passed_at is not None:
+            waited = self._clock() - chosen.first_passed_at
+            self.longest_pass_over_seconds = max(self.longest_pass_over_seconds, waited)
+        self.most_pass_overs = max(self.most_pass_overs, chosen.passed_over)
         self._charge(chosen)
         self.remove(chosen.job_id)
         return chosen
@@ -191,7 +205,7 @@ class FairScheduler:
         user.served += job.cost
         server.last_pick = user.last_pick = tick
 
-    def _simulate(self) -> Iterator[QueuedJob]:
+    def walk(self) -> Iterator[QueuedJob]:
         """Yield queued jobs in the order repeated fair picks would take them."""
         server_heap: list[tuple[float, int, str]] = []
         users: dict[str, list[tuple[float, int, str]]] = {}

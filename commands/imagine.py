@@ -88,14 +88,10 @@ async def submit(
     services: Services, invocation: Invocation, preset: Preset, request: GenerationRequest, *, priority: int = 0
 ) -> Reply:
     """Charge and queue a resolved request; shared by /imagine and the buttons."""
-    queued = [
-        job
-        for _, job in services.engine.queued_jobs()
-        if job.destination.user_id == invocation.user_id and job.destination.platform == invocation.platform
-    ]
+    queued = services.engine.queued_count(invocation.platform, invocation.user_id)
     limit = services.settings.limits.max_queued_per_user
-    if len(queued) >= limit:
-        raise InvalidRequest(f"You already have {len(queued)} jobs waiting; the limit is {limit}. Try again later.")
+    if queued >= limit:
+        raise InvalidRequest(f"You already have {queued} jobs waiting; the limit is {limit}. Try again later.")
     cost = preset.cost(request.steps, request.width, request.height, request.count)
     if request.kind == "upscale":
         cost = preset.cost(10, request.width, request.height, 1)

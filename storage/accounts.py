@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from copy import deepcopy
+from dataclasses import asdict, replace
 
 from bot.ports import ServerSettings, UserRecord
 from storage.db import Database
@@ -14,8 +15,17 @@ class SqliteAccountStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Write-through caches: every command reads these, only admins change them.
+        self._users: dict[tuple[str, str], UserRecord] = {}
+        self._servers: dict[tuple[str, str], ServerSettings] = {}
 
     async def user(self, platform: str, user_id: str) -> UserRecord:
+        cached = self._users.get((platform, user_id))
+        if cached is None:
+            cached = self._users[(platform, user_id)] = await self._load_user(platform, user_id)
+        return replace(cached)
+
+    async def _load_user(self, platform: str, user_id: str) -> UserRecord:
         row = await self.db.fetchone(
             "SELECT banned, role, daily_limit FROM users WHERE platform = ? AND user_id = ?", (platform, user_id)
         )
@@ -30,6 +40,7 @@ class SqliteAccountStore:
         )
 
     async def save_user(self, record: UserRecord) -> None:
+        self._users[(record.platform, record.user_id)] = replace(record)
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT OR REPLACE INTO users (platform, user_id, banned, role, daily_limit) VALUES (?, ?, ?, ?, ?)",
@@ -37,6 +48,12 @@ class SqliteAccountStore:
             )
 
     async def server(self, platform: str, server_id: str) -> ServerSettings:
+        cached = self._servers.get((platform, server_id))
+        if cached is None:
+            cached = self._servers[(platform, server_id)] = await self._load_server(platform, server_id)
+        return deepcopy(cached)
+
+    async def _load_server(self, platform: str, server_id: str) -> ServerSettings:
         row = await self.db.fetchone(
             "SELECT settings FROM server_settings WHERE platform = ? AND server_id = ?", (platform, server_id)
         )
@@ -47,6 +64,7 @@ class SqliteAccountStore:
         return ServerSettings(**data)
 
     async def save_server(self, settings: ServerSettings) -> None:
+        self._servers[(settings.platform, settings.server_id)] = deepcopy(settings)
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT OR REPLACE INTO server_settings (platform, server_id, settings) VALUES (?, ?, ?)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -67,50 +68,81 @@ class SqliteJobStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._pending: list[tuple[Job, QuotaLimits | None, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def create(self, job: Job, limits: QuotaLimits | None) -> None:
+        """Queue the insert; concurrent creates share one transaction (group commit), each checked in turn."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((job, limits, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="job-group-commit")
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            outcomes: list[BaseException | None] = []
+            try:
+                async with self.db.transaction() as conn:
+                    for job, limits, _ in batch:
+                        try:
+                            await self._insert(conn, job, limits)
+                            outcomes.append(None)
+                        except QuotaExceeded as exc:
+                            outcomes.append(exc)
+            except Exception as exc:
+                outcomes = [exc] * len(batch)
+            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if outcome is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(outcome)
+
+    async def _insert(self, conn: aiosqlite.Connection, job: Job, limits: QuotaLimits | None) -> None:
         dest = job.destination
-        async with self.db.transaction() as conn:
-            if limits is not None:
-                await self._check_quota(conn, job, limits)
-                await conn.execute(
-                    "INSERT INTO quota_ledger (job_id, platform, server_id, user_id, day, amount, state, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)",
-                    (
-                        job.id,
-                        dest.platform,
-                        dest.server_id,
-                        dest.user_id,
-                        limits.day.isoformat(),
-                        job.cost,
-                        _iso(utcnow()),
-                    ),
-                )
+        if limits is not None:
+            await self._check_quota(conn, job, limits)
             await conn.execute(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+                "INSERT INTO quota_ledger (job_id, platform, server_id, user_id, day, amount, state, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)",
                 (
                     job.id,
                     dest.platform,
                     dest.server_id,
-                    dest.channel_id,
                     dest.user_id,
-                    dest.model_dump_json(),
-                    job.request.model_dump_json(),
-                    job.request.preset,
-                    job.state.value,
+                    limits.day.isoformat(),
                     job.cost,
-                    job.priority,
-                    _iso(job.created_at),
-                    _iso(job.started_at),
-                    _iso(job.finished_at),
-                    job.backend,
-                    job.backend_task_id,
-                    job.attempts,
-                    job.error,
-                    job.delivery.value,
-                    json.dumps(job.messages),
+                    _iso(utcnow()),
                 ),
             )
+        await conn.execute(
+            f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+            (
+                job.id,
+                dest.platform,
+                dest.server_id,
+                dest.channel_id,
+                dest.user_id,
+                dest.model_dump_json(),
+                job.request.model_dump_json(),
+                job.request.preset,
+                job.state.value,
+                job.cost,
+                job.priority,
+                _iso(job.created_at),
+                _iso(job.started_at),
+                _iso(job.finished_at),
+                job.backend,
+                job.backend_task_id,
+                job.attempts,
+                job.error,
+                job.delivery.value,
+                json.dumps(job.messages),
+            ),
+        )
 
     async def _check_quota(self, conn: aiosqlite.Connection, job: Job, limits: QuotaLimits) -> None:
         dest = job.destination
