@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 from adapters.backends.factory import build_backend as create_backend
 from adapters.console.outbound import ConsoleOutbound
@@ -144,29 +145,62 @@ async def _demo_once(app: App, session: ConsoleSession, prompt: str, preset: str
     return 0 if job is not None and job.state.value == "succeeded" else 1
 
 
+class Platform(Protocol):
+    """A chat platform adapter: an Outbound for the engine, and a connection started with the services."""
+
+    outbound: Outbound
+
+    async def start(self, services: Services) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def build_platforms(settings: Settings) -> list[Platform]:
+    """The chat platforms the config enables; a missing token stops start-up with a clear message."""
+    platforms: list[Platform] = []
+    if settings.telegram.enabled:
+        from adapters.telegram import create as create_telegram
+        from bot.config_telegram import token_from_env
+
+        token = token_from_env()
+        if token is None:
+            raise ConfigError("telegram.enabled is true but TELEGRAM_TOKEN is not set in the environment")
+        platforms.append(create_telegram(settings, token, settings.telegram))
+    return platforms
+
+
 async def run_bot(settings: Settings) -> int:
     """Start every enabled platform and backend; stop cleanly on Ctrl-C or SIGTERM."""
-    outbounds: list[Outbound] = []
+    platforms = build_platforms(settings)
+    outbounds: list[Outbound] = [platform.outbound for platform in platforms]
     console = None
     if settings.console.enabled:
         console = ConsoleOutbound(interval=settings.progress.console_interval_seconds)
         outbounds.append(console)
     app = await build_app(settings, outbounds)
     await app.start()
+    started: list[Platform] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks = []
-    if console is not None:
-        session = ConsoleSession(app.services, console, settings.console.user)
-        tasks.append(asyncio.create_task(_until_done(session.interact(), stop)))
-    log.info("imagebridge running with %d backend(s); Ctrl-C stops", len(app.backends))
-    await stop.wait()
-    log.info("stopping")
-    for task in tasks:
-        task.cancel()
-    await app.stop()
+    try:
+        for platform in platforms:
+            await platform.start(app.services)
+            started.append(platform)
+        if console is not None:
+            session = ConsoleSession(app.services, console, settings.console.user)
+            tasks.append(asyncio.create_task(_until_done(session.interact(), stop)))
+        log.info("imagebridge running: %d platform(s), %d backend(s); Ctrl-C stops", len(started), len(app.backends))
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        for task in tasks:
+            task.cancel()
+        for platform in reversed(started):
+            await platform.stop()
+        await app.stop()
     return 0
 
 

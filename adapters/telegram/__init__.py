@@ -1,0 +1,117 @@
+"""Telegram adapter: python-telegram-bot 22 `Application`, lifecycle driven by hand so it shares the bot's loop."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from pydantic import SecretStr
+from telegram import BotCommand, Update
+from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from adapters.telegram.inbound import IMAGINE_NAMES, TelegramInbound
+from adapters.telegram.outbound import TelegramOutbound
+from bot.config_telegram import TelegramConfig
+from bot.settings import Settings
+from commands.context import Services
+from commands.registry import COMMANDS
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TelegramPlatform", "create"]
+
+CAPTION_COMMAND = r"^/(?:" + "|".join(sorted(IMAGINE_NAMES)) + r")(?:@\w+)?(?:\s|$)"
+
+
+class TelegramPlatform:
+    """The Telegram bot: `outbound` for the engine, `start(services)` / `stop()` for the process."""
+
+    def __init__(
+        self, application: Application[Any, Any, Any, Any, Any, Any], outbound: TelegramOutbound, config: TelegramConfig
+    ) -> None:
+        self.application = application
+        self.outbound = outbound
+        self.config = config
+        self.inbound: TelegramInbound | None = None
+
+    async def start(self, services: Services) -> None:
+        """Log in (getMe), publish the commands, register the handlers and start long polling."""
+        app = self.application
+        self.outbound.store = services.store
+        await app.initialize()
+        username = app.bot.username
+        inbound = self.inbound = TelegramInbound(services, self.outbound, self.config, username)
+        names = sorted({name for spec in COMMANDS for name in (spec.name, *spec.aliases)} | {"start"})
+        app.add_handler(CommandHandler(names, inbound.on_command, block=False))
+        caption = filters.CaptionRegex(CAPTION_COMMAND)
+        app.add_handler(
+            MessageHandler((filters.PHOTO | filters.Document.IMAGE) & caption, inbound.on_caption, block=False)
+        )
+        app.add_handler(CallbackQueryHandler(inbound.on_button, block=False))
+        app.add_error_handler(_log_error)
+        await app.bot.set_my_commands(published_commands())
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(
+            poll_interval=0.0,
+            timeout=self.config.poll_timeout_seconds,
+            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+        )
+        log.info("telegram bot @%s polling", username)
+
+    async def stop(self) -> None:
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+
+def published_commands() -> list[BotCommand]:
+    """The command menu: every registry command and alias, plus /start."""
+    commands = [BotCommand("start", "Start here: how to use this bot")]
+    for spec in COMMANDS:
+        for name in (spec.name, *spec.aliases):
+            description = spec.description if name == spec.name else f"Same as /{spec.name}"
+            commands.append(BotCommand(name, description[:256]))
+    return commands
+
+
+async def _log_error(update: object, context: object) -> None:
+    error = getattr(context, "error", None)
+    log.error("telegram handler failed: %r", error, exc_info=error if isinstance(error, BaseException) else None)
+
+
+def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> TelegramPlatform:
+    """Build the PTB Application (no network yet) and its Outbound."""
+    # Opt in to timedelta time periods (PTB 22.2+): RetryAfter.retry_after without a deprecation warning.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    progress = settings.progress
+    config = config.model_copy(
+        update={
+            "private_progress_interval_seconds": _first(
+                config.private_progress_interval_seconds, progress.telegram_private_interval_seconds
+            ),
+            "group_progress_interval_seconds": _first(
+                config.group_progress_interval_seconds, progress.telegram_group_interval_seconds
+            ),
+        }
+    )
+    application = (
+        ApplicationBuilder()
+        .token(token.get_secret_value())
+        .base_url(config.api_base_url)
+        .base_file_url(config.file_base_url)
+        .concurrent_updates(True)
+        .get_updates_read_timeout(config.poll_timeout_seconds + 10)
+        .build()
+    )
+    outbound = TelegramOutbound(application.bot, config)
+    log.debug("telegram adapter built for data dir %s", settings.data_dir)
+    return TelegramPlatform(application, outbound, config)
+
+
+def _first(value: float | None, default: float) -> float:
+    return default if value is None else value

@@ -1,0 +1,182 @@
+"""Telegram updates into command inputs: commands, photo captions, replies to photos and button presses."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from telegram import Chat, Message, Update, User
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from adapters.telegram.outbound import TelegramOutbound
+from adapters.telegram.render import MAX_ANSWER, cut
+from bot.config_telegram import TelegramConfig
+from bot.models import Destination
+from bot.replies import Action, Reply, Tone, parse_button_id
+from commands.context import Invocation, Services
+from commands.dispatch import dispatch_button, dispatch_text
+from commands.registry import IMAGINE
+
+log = logging.getLogger(__name__)
+
+IMAGINE_NAMES = {IMAGINE.name, *IMAGINE.aliases}
+NAME = re.compile(r"^/([A-Za-z0-9_]+)")
+NEW_JOB_ACTIONS = {Action.REROLL, Action.VARY, Action.UPSCALE}
+ADMIN_CACHE_SECONDS = 60.0
+
+
+class TelegramInbound:
+    """PTB handlers; each update runs as its own task, validates, enqueues, answers and returns."""
+
+    def __init__(
+        self, services: Services, outbound: TelegramOutbound, config: TelegramConfig, bot_username: str
+    ) -> None:
+        self.services = services
+        self.outbound = outbound
+        self.config = config
+        self.bot_username = bot_username
+        self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
+
+    def allowed(self, chat: Chat | None, user: User | None) -> bool:
+        if chat is None or user is None or user.is_bot:
+            return False
+        if self.config.allowed_chats and chat.id not in self.config.allowed_chats:
+            return False
+        return not self.config.allowed_users or user.id in self.config.allowed_users
+
+    async def is_admin(self, chat: Chat, user: User, bot: Any) -> bool:
+        """Configured admin users, or administrators of a group (getChatMember, cached a minute)."""
+        if user.id in self.config.admin_users:
+            return True
+        if chat.type == Chat.PRIVATE:
+            return False
+        key = (chat.id, user.id)
+        cached = self._admins.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            member = await bot.get_chat_member(chat.id, user.id)
+            admin = member.status in ("administrator", "creator")
+        except TelegramError as exc:
+            log.warning("getChatMember failed in chat %s: %s", chat.id, exc)
+            return False
+        self._admins[key] = (time.monotonic() + ADMIN_CACHE_SECONDS, admin)
+        return admin
+
+    async def invocation(self, chat: Chat, user: User, message_id: int, bot: Any) -> Invocation:
+        name = user.username or user.full_name or str(user.id)
+        destination = Destination(
+            platform="telegram",
+            server_id=str(chat.id),
+            channel_id=str(chat.id),
+            user_id=str(user.id),
+            user_name=name,
+            source_message_id=str(message_id),
+        )
+        return Invocation(destination=destination, is_admin=await self.is_admin(chat, user, bot))
+
+    async def source_image(self, message: Message | None, bot: Any) -> bytes | Reply | None:
+        """The image of a photo or image-document message (img2img), within the 20 MB download limit."""
+        if message is None:
+            return None
+        if message.photo:
+            item: Any = message.photo[-1]
+        elif message.document and (message.document.mime_type or "").startswith("image/"):
+            item = message.document
+        else:
+            return None
+        limit = self.config.max_download_bytes
+        if item.file_size and item.file_size > limit:
+            return Reply.error(
+                f"That image is {item.file_size / 1e6:.1f} MB; bots can download at most {limit / 1e6:.0f} MB."
+            )
+        try:
+            file = await bot.get_file(item.file_id)
+            return bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            return Reply.error(f"I could not download that image ({exc.message}).")
+
+    async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or message.text is None:
+            return
+        await self._command(message, message.text, message.reply_to_message, context)
+
+    async def on_caption(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or message.caption is None:
+            return
+        await self._command(message, message.caption, message, context)
+
+    async def _command(self, message: Message, text: str, image: Message | None, context: Any) -> None:
+        chat, user = message.chat, message.from_user
+        if user is None or not self.allowed(chat, user):
+            return
+        match = NAME.match(text)
+        name = match.group(1).lower() if match else ""
+        if name == "start":
+            text = "/help"
+        invocation = await self.invocation(chat, user, message.message_id, context.bot)
+        if name in IMAGINE_NAMES:
+            source = await self.source_image(image, context.bot)
+            if isinstance(source, Reply):
+                await self.outbound.send_text(chat.id, source, message.message_id)
+                return
+            invocation.source_image = source
+        reply = await dispatch_text(self.services, invocation, text, self.bot_username)
+        if reply is None:
+            return
+        queued = name in IMAGINE_NAMES and reply.job_id is not None and reply.tone is not Tone.ERROR
+        await self.answer(chat.id, reply, message.message_id, queued)
+
+    async def answer(self, chat_id: int, reply: Reply, reply_to: int | None, queued: bool) -> None:
+        """Send a command's reply; a queued reply becomes the job's status message."""
+        if queued and reply.job_id is not None:
+            self.outbound.claim(reply.job_id)
+            ok, sent = await self.outbound.send_text(chat_id, reply, reply_to)
+            await self.outbound.register_status(reply.job_id, chat_id, sent.message_id if ok and sent else None)
+            return
+        if reply.images:
+            await self.outbound.send_images(chat_id, reply, reply_to)
+        else:
+            await self.outbound.send_text(chat_id, reply, reply_to)
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        answered = False
+        try:
+            message = query.message
+            chat = message.chat if message is not None else None
+            if chat is None or message is None or not self.allowed(chat, query.from_user):
+                return
+            invocation = await self.invocation(chat, query.from_user, message.message_id, context.bot)
+            reply = await dispatch_button(self.services, invocation, query.data or "")
+            answered = await self._answer_button(query, reply, chat.id, message.message_id)
+        finally:
+            if not answered:
+                await self.outbound.call(query.message.chat.id if query.message else 0, query.answer, 3)
+
+    async def _answer_button(self, query: Any, reply: Reply, chat_id: int, message_id: int) -> bool:
+        try:
+            action = parse_button_id(query.data or "")[0]
+        except ValueError:
+            action = None
+        short = len(reply.text) <= MAX_ANSWER and not reply.images and not reply.buttons
+        if action in NEW_JOB_ACTIONS and reply.job_id is not None and reply.tone is not Tone.ERROR:
+            await self.outbound.call(chat_id, lambda: query.answer("Queued"), 3)
+            await self.answer(chat_id, reply, message_id, queued=True)
+        elif reply.remove_message and reply.job_id is not None:
+            await self.outbound.call(chat_id, lambda: query.answer(cut(reply.text, MAX_ANSWER)), 3)
+            await self.outbound.delete_results(reply.job_id, chat_id, message_id)
+        elif short:
+            alert = reply.tone is Tone.ERROR
+            await self.outbound.call(chat_id, lambda: query.answer(reply.text, show_alert=alert), 3)
+        else:
+            await self.outbound.call(chat_id, query.answer, 3)
+            await self.answer(chat_id, reply, message_id, queued=False)
+        return True
