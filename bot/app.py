@@ -148,7 +148,8 @@ async def _demo_once(app: App, session: ConsoleSession, prompt: str, preset: str
 class Platform(Protocol):
     """A chat platform adapter: an Outbound for the engine, and a connection started with the services."""
 
-    outbound: Outbound
+    @property
+    def outbound(self) -> Outbound: ...
 
     async def start(self, services: Services) -> None: ...
 
