@@ -159,6 +159,14 @@ class Platform(Protocol):
 def build_platforms(settings: Settings) -> list[Platform]:
     """The chat platforms the config enables; a missing token stops start-up with a clear message."""
     platforms: list[Platform] = []
+    secrets = SecretSource()
+    if settings.discord.enabled:
+        from adapters.discord import create as create_discord
+
+        discord_token = secrets.get("DISCORD_TOKEN")
+        if discord_token is None:
+            raise ConfigError("discord.enabled is true but DISCORD_TOKEN is not set in the environment")
+        platforms.append(create_discord(settings, discord_token, settings.discord))
     if settings.telegram.enabled:
         from adapters.telegram import create as create_telegram
         from bot.config_telegram import token_from_env

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.config_discord import DiscordConfig
 from bot.config_telegram import TelegramConfig
 from bot.errors import ConfigError
 from bot.presets import Preset
@@ -124,7 +125,7 @@ class Settings(BaseSettings):
     pool: PoolConfig = Field(default_factory=PoolConfig)
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     presets: dict[str, Preset] = Field(default_factory=dict)
-    discord: dict[str, Any] = Field(default_factory=dict)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     metrics: dict[str, Any] = Field(default_factory=dict)
 

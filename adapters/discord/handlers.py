@@ -1,0 +1,160 @@
+"""Turn interactions into use-case calls and answer each inside Discord's 3 s window."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord.outbound import DiscordOutbound, MessageRef
+from adapters.discord.render import NO_MENTIONS, Rendered, render
+from bot.config_discord import DiscordConfig
+from bot.models import Destination
+from bot.replies import Action, Reply, Tone, parse_button_id
+from commands.context import Invocation, Services
+from commands.dispatch import dispatch, dispatch_button
+from commands.imagine import allowed_presets
+from commands.registry import CommandInput
+
+log = logging.getLogger(__name__)
+
+NEW_JOB_ACTIONS = {Action.REROLL, Action.VARY, Action.UPSCALE}
+
+
+class InteractionHandler:
+    """Builds invocations and answers slash commands, autocomplete and button presses."""
+
+    def __init__(self, services: Services, config: DiscordConfig, outbound: DiscordOutbound) -> None:
+        self.services = services
+        self.config = config
+        self.outbound = outbound
+
+    def invocation(self, interaction: discord.Interaction[Any], source: bytes | None = None) -> Invocation:
+        user = interaction.user
+        guild = str(interaction.guild_id) if interaction.guild_id else f"dm:{user.id}"
+        roles = [str(role) for role in getattr(user, "_roles", [])]
+        perms = interaction.permissions
+        admin = interaction.guild_id is not None and (
+            perms.manage_guild or any(role in self.config.admin_roles for role in roles)
+        )
+        channel = interaction.channel
+        nsfw = bool(channel is not None and getattr(channel, "nsfw", False))
+        return Invocation(
+            destination=Destination(
+                platform="discord",
+                server_id=guild,
+                channel_id=str(interaction.channel_id),
+                user_id=str(user.id),
+                user_name=user.name,
+            ),
+            is_admin=admin,
+            roles=roles,
+            channel_nsfw=nsfw,
+            source_image=source,
+        )
+
+    def _refused(self, interaction: discord.Interaction[Any]) -> Reply | None:
+        if interaction.guild_id is None and not self.config.allow_dms:
+            return Reply.error("This bot does not work in direct messages here. Use it in a server channel.")
+        return None
+
+    async def on_command(self, interaction: discord.Interaction[Any], name: str, values: dict[str, Any]) -> None:
+        refused = self._refused(interaction)
+        if refused is not None:
+            await self._answer(interaction, refused, new_job=False)
+            return
+        options = {key: value for key, value in values.items() if value is not None}
+        attachment = options.pop("image", None)
+        work = asyncio.create_task(self._run_command(interaction, name, options, attachment))
+        await self._answer_when_done(interaction, work, new_job=name == "imagine", thinking=True)
+
+    async def _run_command(
+        self, interaction: discord.Interaction[Any], name: str, options: dict[str, Any], attachment: Any
+    ) -> Reply:
+        source: bytes | None = None
+        if isinstance(attachment, discord.Attachment):
+            limit = self.services.settings.limits.max_source_bytes
+            if attachment.size > limit:
+                return Reply.error(
+                    f"That image is too large ({attachment.size // 1024} KiB); the limit is {limit // 1024} KiB."
+                )
+            try:
+                source = await attachment.read()
+            except (discord.HTTPException, OSError):
+                return Reply.error("I could not download that image. Try uploading it again.")
+        return await dispatch(self.services, self.invocation(interaction, source), CommandInput(name, options))
+
+    async def on_button(self, interaction: discord.Interaction[Any], button_id: str) -> None:
+        refused = self._refused(interaction)
+        if refused is not None:
+            await self._answer(interaction, refused, new_job=False)
+            return
+        try:
+            action = parse_button_id(button_id)[0]
+        except ValueError:
+            action = Action.INFO
+        work = asyncio.create_task(dispatch_button(self.services, self.invocation(interaction), button_id))
+        await self._answer_when_done(interaction, work, new_job=action in NEW_JOB_ACTIONS, thinking=False)
+
+    async def complete_preset(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        presets = await allowed_presets(self.services, self.invocation(interaction))
+        wanted = current.lower()
+        return [
+            app_commands.Choice(name=f"{p.name} — {p.description}"[:100], value=p.name)
+            for p in presets
+            if wanted in p.name.lower()
+        ][:25]
+
+    async def _answer_when_done(
+        self, interaction: discord.Interaction[Any], work: asyncio.Task[Reply], new_job: bool, thinking: bool
+    ) -> None:
+        done, _ = await asyncio.wait({work}, timeout=self.config.respond_within_seconds)
+        if not done:  # slow (a download, a busy database): acknowledge now, answer with a follow-up
+            await interaction.response.defer(thinking=thinking)
+        reply = await work
+        await self._answer(interaction, reply, new_job=new_job)
+
+    async def _answer(self, interaction: discord.Interaction[Any], reply: Reply, new_job: bool) -> None:
+        is_job = new_job and reply.job_id is not None and reply.tone is not Tone.ERROR
+        if reply.remove_message and interaction.message is not None:
+            await self._remove_source(interaction)
+        limit = interaction.filesize_limit
+        rendered = await asyncio.to_thread(render, reply, limit)
+        message_id = await self._send(interaction, rendered, reply.private and not is_job)
+        if is_job and reply.job_id is not None and message_id is not None:
+            ref = MessageRef(
+                channel_id=str(interaction.channel_id),
+                message_id=str(message_id),
+                app_id=str(interaction.application_id),
+                token=interaction.token,
+                issued=interaction.created_at.timestamp(),
+                limit=limit,
+            )
+            await self.outbound.remember(reply.job_id, ref)
+
+    async def _remove_source(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.defer()
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            log.warning("could not delete message %s: %s", getattr(interaction.message, "id", "?"), exc)
+
+    async def _send(self, interaction: discord.Interaction[Any], rendered: Rendered, private: bool) -> int | None:
+        kwargs: dict[str, Any] = {"content": rendered.content, "allowed_mentions": NO_MENTIONS, "files": rendered.files}
+        if rendered.view is not None:
+            kwargs["view"] = rendered.view
+        try:
+            if not interaction.response.is_done():
+                callback = await interaction.response.send_message(ephemeral=private, **kwargs)
+                return callback.message_id
+            message = await interaction.followup.send(ephemeral=private, wait=True, **kwargs)
+            return message.id
+        except discord.HTTPException as exc:
+            log.warning("answering interaction %s failed: %s", interaction.id, exc)
+            return None

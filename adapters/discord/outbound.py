@@ -1,0 +1,172 @@
+"""Outbound port for Discord: edit the job's status message through the interaction token while it is fresh,
+then through the bot token on the stored channel and message id. Never raises for platform errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+
+from adapters.discord.render import NO_MENTIONS, Rendered, render
+from bot.config_discord import DiscordConfig
+from bot.models import Job
+from bot.replies import Reply
+from commands.context import Services
+
+log = logging.getLogger(__name__)
+
+KEYS = ("discord_app", "discord_token", "discord_issued", "discord_channel", "discord_message")
+
+
+STATUS_WAIT_SECONDS = 3.0
+
+
+@dataclass
+class MessageRef:
+    """Where a job's status message lives and how long its interaction token is good for."""
+
+    channel_id: str
+    message_id: str | None = None
+    app_id: str | None = None
+    token: str | None = None
+    issued: float = 0.0
+    limit: int | None = None
+
+    def as_messages(self) -> dict[str, str]:
+        values = (self.app_id or "", self.token or "", str(self.issued), self.channel_id, self.message_id or "")
+        return dict(zip(KEYS, values, strict=True))
+
+    @classmethod
+    def from_messages(cls, messages: dict[str, str]) -> MessageRef | None:
+        if not messages.get("discord_channel"):
+            return None
+        return cls(
+            channel_id=messages["discord_channel"],
+            message_id=messages.get("discord_message") or None,
+            app_id=messages.get("discord_app") or None,
+            token=messages.get("discord_token") or None,
+            issued=float(messages.get("discord_issued") or 0),
+        )
+
+
+def _token_dead(exc: discord.HTTPException) -> bool:
+    return exc.status == 401 or exc.code in (50027, 10015)
+
+
+class DiscordOutbound:
+    """Status edits and final delivery for jobs that came from Discord."""
+
+    platform = "discord"
+
+    def __init__(self, config: DiscordConfig, default_interval: float, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.interval = config.progress_interval_seconds
+        self.default_interval = default_interval
+        self.clock = clock
+        self.client: discord.Client | None = None
+        self.services: Services | None = None
+        self._refs: dict[str, MessageRef] = {}
+        self._known: dict[str, asyncio.Event] = {}
+
+    def min_interval(self, job: Job) -> float:
+        return self.default_interval if self.interval is None else self.interval
+
+    async def remember(self, job_id: str, ref: MessageRef) -> None:
+        """Keep the status message of a job, in memory and in the job store (for restarts)."""
+        self._refs[job_id] = ref
+        self._known.setdefault(job_id, asyncio.Event()).set()
+        if self.services is not None:
+            for key, value in ref.as_messages().items():
+                await self.services.store.set_message(job_id, key, value)
+
+    async def _ref(self, job: Job, wait: float) -> MessageRef | None:
+        ref = self._refs.get(job.id) or MessageRef.from_messages(job.messages)
+        if ref is None and self.services is not None:
+            stored = await self.services.store.get(job.id)
+            ref = MessageRef.from_messages(stored.messages) if stored else None
+        if ref is None and wait > 0:
+            try:
+                async with asyncio.timeout(wait):
+                    await self._known.setdefault(job.id, asyncio.Event()).wait()
+            except TimeoutError:
+                return None
+            ref = self._refs.get(job.id)
+        if ref is not None:
+            self._refs[job.id] = ref
+        return ref
+
+    async def update_status(self, job: Job, reply: Reply) -> None:
+        # The first update can race the interaction response that creates the message: wait for it briefly.
+        ref = await self._ref(job, STATUS_WAIT_SECONDS)
+        if ref is None or ref.message_id is None:
+            return
+        try:
+            await self._show(job, ref, reply, final=False)
+        except (TimeoutError, discord.HTTPException, OSError, ValueError) as exc:
+            log.warning("status edit for job %s failed: %s", job.id, exc)
+
+    async def deliver(self, job: Job, reply: Reply) -> bool:
+        ref = await self._ref(job, wait=5.0) or MessageRef(channel_id=job.destination.channel_id)
+        for attempt in range(self.config.deliver_attempts):
+            try:
+                await self._show(job, ref, reply, final=True)
+                self._refs.pop(job.id, None)
+                self._known.pop(job.id, None)
+                return True
+            except (TimeoutError, discord.HTTPException, OSError, ValueError) as exc:
+                log.warning("delivery of job %s failed (attempt %d): %s", job.id, attempt + 1, exc)
+                await asyncio.sleep(min(2.0**attempt * 0.5, 10.0))
+        return False
+
+    def _fresh(self, ref: MessageRef) -> bool:
+        return bool(ref.token and ref.app_id) and self.clock() - ref.issued < self.config.token_switch_seconds
+
+    async def _show(self, job: Job, ref: MessageRef, reply: Reply, final: bool) -> None:
+        limit = ref.limit or self.config.upload_limit_bytes
+        rendered = await asyncio.to_thread(render, reply, limit)
+        client = self.client
+        if client is None:
+            raise ValueError("discord client not started")
+        if ref.message_id is not None and self._fresh(ref):
+            try:
+                await self._edit_webhook(client, ref, rendered)
+                return
+            except discord.HTTPException as exc:
+                if not _token_dead(exc):
+                    raise
+                log.info("interaction token of job %s expired; using the bot token", job.id)
+            rendered = await asyncio.to_thread(render, reply, limit)  # files are consumed by a failed send
+        ref.token = None
+        channel = client.get_partial_messageable(int(ref.channel_id))
+        if ref.message_id is not None:
+            try:
+                await channel.get_partial_message(int(ref.message_id)).edit(**_kwargs(rendered, edit=True))
+                return
+            except discord.NotFound:
+                if not final:
+                    return
+                rendered = await asyncio.to_thread(render, reply, limit)
+        message = await channel.send(**_kwargs(rendered, edit=False))
+        ref.message_id = str(message.id)
+        await self.remember(job.id, ref)
+
+    async def _edit_webhook(self, client: discord.Client, ref: MessageRef, rendered: Rendered) -> None:
+        webhook = discord.Webhook.partial(int(ref.app_id or 0), ref.token or "", client=client)
+        await webhook.edit_message(int(ref.message_id or 0), **_kwargs(rendered, edit=True))
+
+
+def _kwargs(rendered: Rendered, edit: bool) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"content": rendered.content, "allowed_mentions": NO_MENTIONS}
+    if edit:
+        kwargs["attachments"] = rendered.files
+        kwargs["view"] = rendered.view
+    else:
+        kwargs["files"] = rendered.files
+        if rendered.view is not None:
+            kwargs["view"] = rendered.view
+    return kwargs

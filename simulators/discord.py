@@ -1,0 +1,290 @@
+"""A Discord REST + gateway simulator on loopback, strict enough to run the real discord.py against.
+
+Point discord.py at it with `patch_discord(url)` (Route.BASE and DiscordWebSocket.DEFAULT_GATEWAY).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from simulators.discord_state import CALLBACK_DEADLINE, UPLOAD_LIMIT, Recorded, SimInteraction, SimMessage, SimState
+
+log = logging.getLogger(__name__)
+API = "/api/v10"
+
+
+class SimError(Exception):
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _check_message(payload: dict[str, Any], files: list[tuple[str, bytes]]) -> None:
+    if len(payload.get("content") or "") > 2000:
+        raise SimError(400, 50035, "content: Must be 2000 or fewer in length.")
+    for name, data in files:
+        if len(data) > UPLOAD_LIMIT:
+            raise SimError(413, 40005, f"Request entity too large ({name})")
+    for row in payload.get("components") or []:
+        if len(row.get("components", [])) > 5:
+            raise SimError(400, 50035, "components: at most 5 buttons per row")
+        for item in row.get("components", []):
+            if len(item.get("custom_id", "")) > 100:
+                raise SimError(400, 50035, "custom_id: Must be 100 or fewer in length.")
+
+
+class DiscordSimulator:
+    """REST under /api/v10, the gateway at /gateway, attachments under /cdn."""
+
+    def __init__(self, app_id: str = "1000") -> None:
+        self.state = SimState(app_id)
+        self._runner: web.AppRunner | None = None
+        self._sockets: list[web.WebSocketResponse] = []
+        self._seq = 1
+        self.url = ""
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/cdn/{name}", self._cdn)
+        app.router.add_route("*", API + "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ---- gateway ---------------------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            frame = json.loads(msg.data)
+            if frame["op"] == 1:
+                await ws.send_json({"op": 11})
+            elif frame["op"] == 2:
+                self._sockets.append(ws)
+                await ws.send_json({"op": 0, "t": "READY", "s": self._next_seq(), "d": self._ready()})
+                await self.state.notify()
+        if ws in self._sockets:
+            self._sockets.remove(ws)
+        return ws
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _ready(self) -> dict[str, Any]:
+        return {
+            "v": 10,
+            "user": self._bot_user(),
+            "guilds": [],
+            "session_id": secrets.token_hex(8),
+            "resume_gateway_url": self.url.replace("http", "ws") + "/gateway",
+            "application": {"id": self.state.app_id, "flags": 0},
+        }
+
+    def _bot_user(self) -> dict[str, Any]:
+        return {"id": self.state.app_id, "username": "imagebridge", "discriminator": "0", "avatar": None, "bot": True}
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._sockets)
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        for ws in list(self._sockets):
+            await ws.send_json({"op": 0, "t": event, "s": self._next_seq(), "d": data})
+
+    # ---- REST ------------------------------------------------------------------------------------
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        data = self.state.attachments.get(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="image/png")
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        payload, files = await _read_body(request)
+        record = Recorded(request.method, request.path[len(API) :], payload, files)
+        self.state.requests.append(record)
+        try:
+            if self.state.rate_limit_left > 0 and record.method in ("POST", "PATCH") and "/commands" not in record.path:
+                self.state.rate_limit_left -= 1
+                if "/callback" not in record.path:
+                    raise SimError(429, 0, "You are being rate limited.")
+            result = self._route(record, request)
+            status, body = (204, None) if result is None else (200, result)
+        except SimError as exc:
+            status, body = exc.status, {"code": exc.code, "message": exc.message}
+            if exc.status == 429:
+                body = {"message": exc.message, "retry_after": self.state.retry_after, "global": False}
+        record.status = status
+        await self.state.notify()
+        headers = {"Via": "1.1 google"} if status == 429 else {}
+        if body is None:
+            return web.Response(status=status, headers=headers)
+        return web.Response(
+            body=json.dumps(body).encode(), status=status, headers=headers, content_type="application/json"
+        )
+
+    def _route(self, rec: Recorded, request: web.Request) -> Any:
+        parts = rec.path.strip("/").split("/")
+        app = self.state.app_id
+        if rec.path == "/users/@me":
+            return self._bot_user()
+        if rec.path == "/oauth2/applications/@me":
+            return {
+                "id": app, "name": "imagebridge", "description": "", "icon": None, "bot_public": True,
+                "bot_require_code_grant": False, "owner": self._bot_user(), "verify_key": "0" * 64,
+                "interactions_endpoint_url": None, "flags": 0,
+            }  # fmt: skip
+        if parts[0] == "applications" and parts[-1] == "commands" and rec.method == "PUT":
+            key = parts[3] if len(parts) == 5 else "global"
+            items = rec.payload.get("_list", [])
+            self.state.commands[key] = [{**c, "id": self.state.snowflake(), "application_id": app} for c in items]
+            return self.state.commands[key]
+        if parts[0] == "interactions" and parts[-1] == "callback":
+            return self._callback(parts[1], parts[2], rec)
+        if parts[0] == "webhooks":
+            return self._webhook(parts[2], parts[3:], rec)
+        if parts[0] == "channels" and parts[2] == "messages":
+            return self._channel(parts[1], parts[3:], rec)
+        raise SimError(404, 0, f"not simulated: {rec.method} {rec.path}")
+
+    def _callback(self, interaction_id: str, token: str, rec: Recorded) -> Any:
+        interaction = self.state.interactions.get(interaction_id)
+        if interaction is None or interaction.token != token:
+            raise SimError(404, 10062, "Unknown interaction")
+        if interaction.answered:
+            raise SimError(400, 40060, "Interaction has already been acknowledged.")
+        if self.state.now() - interaction.created > CALLBACK_DEADLINE:
+            interaction.late = True
+            raise SimError(404, 10062, "Unknown interaction")
+        kind = rec.payload.get("type")
+        data = rec.payload.get("data") or {}
+        interaction.answered = True
+        result: dict[str, Any] = {"interaction": {"id": interaction_id, "type": 2}}
+        if kind == 8:
+            interaction.choices = data.get("choices", [])
+            return None
+        if kind in (4, 5):
+            _check_message(data, rec.files)
+            message = self._new_message(interaction.channel_id, data, rec.files)
+            message.ephemeral = bool((data.get("flags") or 0) & 64)
+            interaction.response_id, interaction.ephemeral = message.id, message.ephemeral
+            result["interaction"].update(response_message_id=message.id, response_message_ephemeral=message.ephemeral)
+            result["resource"] = {"type": kind, "message": message.wire(self.state.app_id)}
+        elif kind == 7 and interaction.source_message_id:
+            _check_message(data, rec.files)
+            self._edit(self.state.messages[interaction.source_message_id], data, rec.files)
+        elif kind == 6:
+            interaction.response_id = interaction.source_message_id
+        return result
+
+    def _webhook(self, token: str, rest: list[str], rec: Recorded) -> Any:
+        if self.state.token_expired(token):
+            raise SimError(401, 50027, "Invalid Webhook Token")
+        interaction = next(i for i in self.state.interactions.values() if i.token == token)
+        if not rest and rec.method == "POST":
+            _check_message(rec.payload, rec.files)
+            message = self._new_message(interaction.channel_id, rec.payload, rec.files)
+            message.ephemeral = bool((rec.payload.get("flags") or 0) & 64)
+            return message.wire(self.state.app_id)
+        target = interaction.response_id if rest[1] == "@original" else rest[1]
+        message = self.state.messages.get(target or "")
+        if message is None or message.deleted:
+            raise SimError(404, 10008, "Unknown Message")
+        return self._modify(message, rec)
+
+    def _channel(self, channel_id: str, rest: list[str], rec: Recorded) -> Any:
+        if not rest and rec.method == "POST":
+            _check_message(rec.payload, rec.files)
+            return self._new_message(channel_id, rec.payload, rec.files).wire(self.state.app_id)
+        message = self.state.messages.get(rest[0])
+        if message is None or message.deleted or message.ephemeral or message.channel_id != channel_id:
+            raise SimError(404, 10008, "Unknown Message")
+        return self._modify(message, rec)
+
+    def _modify(self, message: SimMessage, rec: Recorded) -> Any:
+        if rec.method == "DELETE":
+            message.deleted = True
+            return None
+        if rec.method == "PATCH":
+            _check_message(rec.payload, rec.files)
+            self._edit(message, rec.payload, rec.files)
+        return message.wire(self.state.app_id)
+
+    def _new_message(self, channel_id: str, data: dict[str, Any], files: list[tuple[str, bytes]]) -> SimMessage:
+        message = SimMessage(id=self.state.snowflake(), channel_id=channel_id)
+        self._edit(message, data, files)
+        message.edits = 0
+        self.state.messages[message.id] = message
+        return message
+
+    def _edit(self, message: SimMessage, data: dict[str, Any], files: list[tuple[str, bytes]]) -> None:
+        message.edits += 1
+        if "content" in data:
+            message.content = data["content"] or ""
+        if "components" in data:
+            message.components = data["components"] or []
+        if "attachments" in data or files:
+            kept = {str(a.get("id")) for a in data.get("attachments", []) if not str(a.get("id")).isdigit()}
+            message.files = [(n, d) for n, d in message.files if n in kept] + files
+        message.allowed_mentions = data.get("allowed_mentions", message.allowed_mentions)
+
+    # ---- injection -------------------------------------------------------------------------------
+
+    def new_interaction(self, channel_id: str, source_message_id: str | None = None) -> SimInteraction:
+        interaction = SimInteraction(
+            id=self.state.snowflake(),
+            token="tok" + secrets.token_hex(16),
+            channel_id=channel_id,
+            created=self.state.now(),
+            source_message_id=source_message_id,
+        )
+        self.state.interactions[interaction.id] = interaction
+        return interaction
+
+    def add_attachment(self, name: str, data: bytes) -> dict[str, Any]:
+        self.state.attachments[name] = data
+        return {
+            "id": self.state.snowflake(), "filename": name, "size": len(data), "content_type": "image/png",
+            "url": f"{self.url}/cdn/{name}", "proxy_url": f"{self.url}/cdn/{name}",
+        }  # fmt: skip
+
+
+async def _read_body(request: web.Request) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    files: list[tuple[str, bytes]] = []
+    if request.content_type.startswith("multipart/"):
+        payload: dict[str, Any] = {}
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            data = await part.read()  # type: ignore[union-attr]
+            if part.name == "payload_json":  # type: ignore[union-attr]
+                payload = json.loads(data)
+            else:
+                files.append((part.filename or "file", bytes(data)))  # type: ignore[union-attr]
+        return payload, files
+    if request.can_read_body:
+        body = await request.json()
+        return (body if isinstance(body, dict) else {"_list": body}), files
+    return {}, files

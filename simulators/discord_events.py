@@ -1,0 +1,99 @@
+"""Gateway INTERACTION_CREATE payloads: slash commands, autocomplete and button clicks, as Discord sends them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulators.discord import DiscordSimulator
+from simulators.discord_state import UPLOAD_LIMIT, SimInteraction
+
+MANAGE_GUILD = 1 << 5
+BASIC = (1 << 10) | (1 << 11) | (1 << 15)  # view channel, send messages, attach files
+
+
+def _user(user_id: str) -> dict[str, Any]:
+    return {"id": user_id, "username": f"user{user_id}", "discriminator": "0", "avatar": None, "global_name": None}
+
+
+def _base(sim: DiscordSimulator, interaction: SimInteraction, kind: int, place: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": interaction.id, "type": kind, "token": interaction.token, "version": 1,
+        "application_id": sim.state.app_id, "channel_id": interaction.channel_id,
+        "attachment_size_limit": UPLOAD_LIMIT, "locale": "en-US", "app_permissions": str(BASIC),
+        "entitlements": [], "authorizing_integration_owners": {}, "context": 0,
+    }  # fmt: skip
+    guild, user = place["guild"], place["user"]
+    if guild is None:
+        payload["user"] = _user(user)
+        payload["channel"] = {"id": interaction.channel_id, "type": 1, "recipients": [_user(user)]}
+        payload["context"] = 1
+        return payload
+    perms = BASIC | (MANAGE_GUILD if place["admin"] else 0)
+    payload["guild_id"] = guild
+    payload["member"] = {
+        "user": _user(user), "roles": place["roles"], "flags": 0, "joined_at": "2025-01-01T00:00:00+00:00",
+        "permissions": str(perms), "deaf": False, "mute": False,
+    }  # fmt: skip
+    payload["channel"] = {
+        "id": interaction.channel_id, "type": 0, "guild_id": guild, "name": "general", "position": 0,
+        "nsfw": place["nsfw"], "permission_overwrites": [], "parent_id": None,
+    }  # fmt: skip
+    return payload
+
+
+def place(
+    user: str = "42", guild: str | None = "500", admin: bool = False, nsfw: bool = False, roles: list[str] | None = None
+) -> dict[str, Any]:
+    return {"user": user, "guild": guild, "admin": admin, "nsfw": nsfw, "roles": roles or []}
+
+
+async def slash(
+    sim: DiscordSimulator,
+    name: str,
+    options: dict[str, Any] | None = None,
+    *,
+    channel: str = "700",
+    where: dict[str, Any] | None = None,
+    attachment: tuple[str, bytes] | None = None,
+    autocomplete: str | None = None,
+) -> SimInteraction:
+    """Send a slash command (or, with `autocomplete=option`, an autocomplete request) through the gateway."""
+    where = where or place()
+    interaction = sim.new_interaction(channel)
+    wire_options = [{"name": k, "type": 4 if isinstance(v, int) else 3, "value": v} for k, v in (options or {}).items()]
+    if autocomplete:
+        for option in wire_options:
+            option["focused"] = option["name"] == autocomplete
+    data: dict[str, Any] = {"id": _command_id(sim, name, where["guild"]), "name": name, "type": 1}
+    if attachment is not None:
+        info = sim.add_attachment(*attachment)
+        wire_options.append({"name": "image", "type": 11, "value": info["id"]})
+        data["resolved"] = {"attachments": {info["id"]: info}}
+    data["options"] = wire_options
+    if where["guild"] is not None and where["guild"] in sim.state.commands:
+        data["guild_id"] = where["guild"]
+    payload = _base(sim, interaction, 4 if autocomplete else 2, where)
+    payload["data"] = data
+    await sim.dispatch("INTERACTION_CREATE", payload)
+    return interaction
+
+
+async def click(
+    sim: DiscordSimulator, message_id: str, custom_id: str, *, where: dict[str, Any] | None = None
+) -> SimInteraction:
+    """Press a button on a message."""
+    message = sim.state.messages[message_id]
+    interaction = sim.new_interaction(message.channel_id, source_message_id=message_id)
+    payload = _base(sim, interaction, 3, where or place())
+    payload["data"] = {"custom_id": custom_id, "component_type": 2}
+    payload["message"] = message.wire(sim.state.app_id)
+    await sim.dispatch("INTERACTION_CREATE", payload)
+    return interaction
+
+
+def _command_id(sim: DiscordSimulator, name: str, guild: str | None) -> str:
+    for key in (guild or "global", "global"):
+        for command in sim.state.commands.get(key, []):
+            if command["name"] == name:
+                return str(command["id"])
+    return "1"
