@@ -111,6 +111,7 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
         group_progress_interval_seconds=0.06,
         poll_timeout_seconds=1,
         admin_users=[99],
+        flood_time_scale=0.03,  # the bot paces itself on the simulator clock (0.02), with room for loopback jitter
     )
     bench = Bench(sim=sim, backend=FakeBackend(), data_dir=tmp_path / "data", config=config)
     yield bench

@@ -13,6 +13,7 @@ from telegram import Bot, InputMediaPhoto, Message
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from adapters.telegram.pacing import ChatPacer
 from adapters.telegram.render import (
     MAX_CAPTION,
     MAX_DOCUMENT_BYTES,
@@ -64,6 +65,7 @@ class TelegramOutbound:
         self._media: set[str] = set()
         self._claims: dict[str, asyncio.Event] = {}
         self._blocked_until: dict[int, float] = {}
+        self.pacer = ChatPacer(scale=config.flood_time_scale)
 
     def min_interval(self, job: Job) -> float:
         if chat_is_group(int(job.destination.channel_id)):
@@ -109,7 +111,9 @@ class TelegramOutbound:
         markup = keyboard(reply.buttons)
         if ref is None:
             ok, message = await self.call(
-                chat_id, lambda: self.bot.send_message(chat_id, cut(reply.text, MAX_TEXT), reply_markup=markup)
+                chat_id,
+                lambda: self.bot.send_message(chat_id, cut(reply.text, MAX_TEXT), reply_markup=markup),
+                messages=1,
             )
             if ok and message is not None:
                 await self.register_status(job.id, chat_id, message.message_id)
@@ -129,6 +133,8 @@ class TelegramOutbound:
                 chat_id,
                 lambda: self.bot.edit_message_media(media, chat_id=chat_id, message_id=message_id, reply_markup=markup),
                 attempts,
+                messages=1,
+                low_priority=attempts == PROGRESS_ATTEMPTS,
             )
             if ok and job.id not in self._media:
                 self._media.add(job.id)
@@ -145,19 +151,31 @@ class TelegramOutbound:
             edit = lambda: self.bot.edit_message_text(  # noqa: E731
                 text, chat_id=chat_id, message_id=message_id, reply_markup=markup
             )
-        ok, _ = await self.call(chat_id, edit, attempts)
+        ok, _ = await self.call(chat_id, edit, attempts, messages=1, low_priority=attempts == PROGRESS_ATTEMPTS)
         return ok
 
     # ---- calls with flood control --------------------------------------------------------------
 
     async def call(
-        self, chat_id: int, make: Callable[[], Awaitable[T]], attempts: int = PROGRESS_ATTEMPTS
+        self,
+        chat_id: int,
+        make: Callable[[], Awaitable[T]],
+        attempts: int = PROGRESS_ATTEMPTS,
+        *,
+        messages: int = 0,
+        low_priority: bool = False,
     ) -> tuple[bool, T | None]:
-        """Run one Bot API call; wait out RetryAfter; (True, None) when Telegram says "not modified"."""
+        """Run one Bot API call; wait out RetryAfter; (True, None) when Telegram says "not modified".
+
+        `messages` is how many messages the call counts against the chat's flood limits (sends and edits);
+        a low-priority call (a progress edit) is skipped rather than delayed when the chat is busy.
+        """
         for attempt in range(1, attempts + 1):
             wait = self._blocked_until.get(chat_id, 0.0) - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if messages and not await self.pacer.acquire(chat_id, messages, low_priority):
+                return False, None
             try:
                 return True, await make()
             except RetryAfter as exc:
@@ -216,6 +234,7 @@ class TelegramOutbound:
                 allow_sending_without_reply=True,
             ),
             self.config.max_send_attempts,
+            messages=1,
         )
 
     async def send_images(self, chat_id: int, reply: Reply, reply_to: int | None) -> list[int] | None:
@@ -240,6 +259,7 @@ class TelegramOutbound:
                     allow_sending_without_reply=True,
                 ),
                 attempts,
+                messages=1,
             )
             if not ok or message is None:
                 return None
@@ -268,6 +288,7 @@ class TelegramOutbound:
             chat_id,
             lambda: self.bot.send_document(chat_id, original, filename=name, caption=f"Full-size original: {name}"),
             self.config.max_send_attempts,
+            messages=1,
         )
         return document.message_id if ok and document is not None else None
 
@@ -279,6 +300,7 @@ class TelegramOutbound:
                 chat_id,
                 lambda: self.bot.send_photo(chat_id, photos[0], filename=names[0]),
                 self.config.max_send_attempts,
+                messages=1,
             )
             return [message.message_id] if ok and message is not None else None
         media = [InputMediaPhoto(photo, filename=name) for photo, name in zip(photos, names, strict=True)]
@@ -288,6 +310,7 @@ class TelegramOutbound:
                 chat_id, media, reply_to_message_id=reply_to, allow_sending_without_reply=True
             ),
             self.config.max_send_attempts,
+            messages=len(media),
         )
         if not ok or messages is None:
             return None
