@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from simulators.discord_ratelimit import Limited, RateLimits
 from simulators.discord_state import CALLBACK_DEADLINE, UPLOAD_LIMIT, Recorded, SimInteraction, SimMessage, SimState
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ def _check_message(payload: dict[str, Any], files: list[tuple[str, bytes]]) -> N
 class DiscordSimulator:
     """REST under /api/v10, the gateway at /gateway, attachments under /cdn."""
 
-    def __init__(self, app_id: str = "1000") -> None:
+    def __init__(self, app_id: str = "1000", *, rate_limits: bool = True, time_scale: float = 1.0) -> None:
         self.state = SimState(app_id)
+        self.limits = RateLimits(enabled=rate_limits, time_scale=time_scale)
         self._runner: web.AppRunner | None = None
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = 1
@@ -126,7 +128,14 @@ class DiscordSimulator:
         payload, files = await _read_body(request)
         record = Recorded(request.method, request.path[len(API) :], payload, files)
         self.state.requests.append(record)
+        limit_headers: dict[str, str] = {}
         try:
+            try:
+                limit_headers = self.limits.check(record.method, record.path)
+            except Limited as limited:
+                limit_headers = limited.headers
+                self.state.retry_after_now = limited.retry_after
+                raise SimError(429, 0, "You are being rate limited.") from limited
             if self.state.rate_limit_left > 0 and record.method in ("POST", "PATCH") and "/commands" not in record.path:
                 self.state.rate_limit_left -= 1
                 if "/callback" not in record.path:
@@ -136,10 +145,12 @@ class DiscordSimulator:
         except SimError as exc:
             status, body = exc.status, {"code": exc.code, "message": exc.message}
             if exc.status == 429:
-                body = {"message": exc.message, "retry_after": self.state.retry_after, "global": False}
+                retry = self.state.retry_after_now or self.state.retry_after
+                self.state.retry_after_now = 0.0
+                body = {"message": exc.message, "retry_after": retry, "global": False}
         record.status = status
         await self.state.notify()
-        headers = {"Via": "1.1 google"} if status == 429 else {}
+        headers = {**limit_headers, **({"Via": "1.1 google"} if status == 429 else {})}
         if body is None:
             return web.Response(status=status, headers=headers)
         return web.Response(

@@ -93,6 +93,7 @@ class SimState:
         self.attachments: dict[str, bytes] = {}
         self.rate_limit_left = 0
         self.retry_after = 0.05
+        self.retry_after_now = 0.0  # set by a bucket that ran out
         self.changed = asyncio.Condition()
 
     def now(self) -> float:

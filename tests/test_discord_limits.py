@@ -24,7 +24,7 @@ pytestmark = pytest.mark.discord
 
 @pytest.fixture
 async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator()
+    simulator = DiscordSimulator(time_scale=0.05)
     url = await simulator.start()
     with patched(url):
         yield simulator
