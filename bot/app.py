@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,8 +17,11 @@ from typing import Protocol
 from adapters.backends.factory import build_backend as create_backend
 from adapters.console.outbound import ConsoleOutbound
 from adapters.console.session import ConsoleSession
+from adapters.ops import OpsMetrics, OpsServer
+from adapters.ops import create as create_ops
 from bot.engine import Engine
 from bot.errors import ConfigError
+from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
@@ -27,8 +30,10 @@ from storage.accounts import SqliteAccountStore
 from storage.db import Database
 from storage.files import DiskImageFiles
 from storage.jobs import SqliteJobStore
+from storage.maintenance import backup, count_jobs_by_state, prune, retention_loop
 
 log = logging.getLogger(__name__)
+
 
 def example_config_path() -> Path:
     return Path(str(resources.files("bot").joinpath("imagebridge.example.toml")))
@@ -50,17 +55,31 @@ class App:
     services: Services
     backends: list[Backend]
     outbounds: dict[str, Outbound] = field(default_factory=dict)
+    metrics: OpsMetrics | None = None
+    ops: OpsServer | None = None
+    maintenance: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: bool = False
 
     async def start(self) -> None:
         for key in await self.services.accounts.paused_servers():  # type: ignore[attr-defined]
             self.engine.scheduler.pause(key)
         await self.engine.start()
+        if self.ops is not None:
+            await self.ops.start()
+        if self.settings.retention_days:
+            files = DiskImageFiles(self.settings.data_dir / "images")
+            loop = asyncio.get_running_loop()
+            self.maintenance.append(
+                loop.create_task(retention_loop(self.db, files, self.settings.retention_days), name="retention")
+            )
 
     async def stop(self) -> None:
         if self.stopped:
             return
         self.stopped = True
+        await stop_tasks(self.maintenance)
+        if self.ops is not None:
+            await self.ops.stop()
         await self.engine.stop()
         for backend in self.backends:
             await backend.aclose()
@@ -71,6 +90,7 @@ async def build_app(
     settings: Settings,
     outbounds: Sequence[Outbound],
     *,
+    platforms_status: Callable[[], dict[str, bool]] = dict,
     backends: Sequence[Backend] | None = None,
     secrets: SecretSource | None = None,
 ) -> App:
@@ -93,9 +113,29 @@ async def build_app(
     engine = Engine(
         settings=settings, store=store, files=files, backends=backends, outbounds=by_platform, pool_policy=policy
     )
-    services = Services(settings=settings, engine=engine, store=store, files=files, accounts=accounts)
+    metrics, ops = create_ops(settings.metrics, lambda: engine, platforms_status, lambda: count_jobs_by_state(db))
+    engine.on_finished = metrics.observe_job
+    services = Services(
+        settings=settings,
+        engine=engine,
+        store=store,
+        files=files,
+        accounts=accounts,
+        on_quota_denied=metrics.record_quota_denial,
+    )
+    for outbound in outbounds:
+        if hasattr(outbound, "on_rate_limited"):
+            platform_name = outbound.platform
+            outbound.on_rate_limited = lambda name=platform_name: metrics.record_rate_limited(name)
     return App(
-        settings=settings, db=db, engine=engine, services=services, backends=list(backends), outbounds=by_platform
+        metrics=metrics,
+        ops=ops,
+        settings=settings,
+        db=db,
+        engine=engine,
+        services=services,
+        backends=list(backends),
+        outbounds=by_platform,
     )
 
 
@@ -186,9 +226,11 @@ async def run_bot(settings: Settings) -> int:
     if settings.console.enabled:
         console = ConsoleOutbound(interval=settings.progress.console_interval_seconds)
         outbounds.append(console)
-    app = await build_app(settings, outbounds)
-    await app.start()
     started: list[Platform] = []
+    app = await build_app(
+        settings, outbounds, platforms_status=lambda: {p.outbound.platform: p in started for p in platforms}
+    )
+    await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -267,3 +309,22 @@ async def run_simulator(kind: str, port: int, flavour: str, seconds_per_step: fl
     else:
         raise ConfigError(f"simulate: {kind!r} is not a simulator (a1111, comfyui, openwebui, openai, horde)")
     return 0
+
+
+async def run_db(action: str, path: Path | None, days: int | None, settings: Settings) -> int:
+    """`imagebridge db backup PATH` (SQLite online backup) and `imagebridge db prune [--days N]`."""
+    db = await Database.open(settings.data_dir / "imagebridge.sqlite3")
+    try:
+        if action == "backup":
+            if path is None:
+                raise ConfigError("db backup: give the file or folder to write the backup to")
+            print(f"backed up to {await backup(db, path)}")
+            return 0
+        keep = days or settings.retention_days
+        if keep is None:
+            raise ConfigError("db prune: give --days N or set retention_days in the config")
+        removed = await prune(db, DiskImageFiles(settings.data_dir / "images"), keep)
+        print(f"pruned {removed} finished jobs older than {keep} days")
+        return 0
+    finally:
+        await db.close()

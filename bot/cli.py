@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -28,6 +29,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bot with the configured platforms and backends")
     sub.add_parser("check", help="validate the configuration and ask each backend whether it answers")
 
+    db = sub.add_parser("db", help="database maintenance")
+    db_actions = db.add_subparsers(dest="db_command", required=True)
+    db_backup = db_actions.add_parser("backup", help="online backup of the SQLite database")
+    db_backup.add_argument("path", type=Path, help="file or folder to write to")
+    db_prune = db_actions.add_parser("prune", help="delete finished jobs and their images older than N days")
+    db_prune.add_argument("--days", type=int, help="default: retention_days from the config")
+
     simulate = sub.add_parser("simulate", help="serve a backend simulator on loopback")
     simulate.add_argument("kind", choices=["a1111", "comfyui", "openwebui", "openai", "horde"], help="which backend")
     simulate.add_argument("--port", type=int, default=7860)
@@ -37,10 +45,25 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+BOT_TOKEN_IN_URL = re.compile(r"/(file/)?bot\d+:[A-Za-z0-9_-]+")
+
+
+class RedactBotToken(logging.Filter):
+    """httpx logs every request URL at INFO; Bot API URLs carry the bot token (`/bot<token>/method`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if BOT_TOKEN_IN_URL.search(message):
+            record.msg, record.args = BOT_TOKEN_IN_URL.sub(r"/\1bot<token>", message), None
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactBotToken())
     from bot import app
 
     try:
@@ -53,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(config_path(args.config))
         if args.log_level is None:
             logging.getLogger().setLevel(settings.log_level)
+        if args.command == "db":
+            return asyncio.run(
+                app.run_db(args.db_command, getattr(args, "path", None), getattr(args, "days", None), settings)
+            )
         if args.command == "check":
             return asyncio.run(app.run_check(settings))
         return asyncio.run(app.run_bot(settings))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot import presenter
@@ -74,6 +74,7 @@ class Engine:
         self._delivering: set[str] = set()
         self._finished: dict[str, asyncio.Event] = {}
         self.stopping = False
+        self.on_finished: Callable[[Job], None] | None = None  # metrics
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -227,6 +228,8 @@ class Engine:
         job.finished_at = utcnow()
         job.delivery = DeliveryState.PENDING
         await self.store.finish(job, images, actual_cost)
+        if self.on_finished is not None:
+            self.on_finished(job)
         self._jobs.pop(job.id, None)
         self._cancel_requested.discard(job.id)
         await self.deliver(job, images)

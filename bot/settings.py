@@ -106,6 +106,13 @@ class PoolConfig(Section):
     max_consecutive_errors: int = Field(default=3, ge=1)
 
 
+class MetricsConfig(Section):
+    """The optional /healthz and Prometheus /metrics endpoint."""
+
+    port: int | None = Field(default=None, ge=0, le=65535)  # None: no endpoint
+    host: str = "127.0.0.1"  # 0.0.0.0 so Prometheus in another container can scrape
+
+
 class Settings(BaseSettings):
     """The whole configuration. Environment variables IMAGEBRIDGE_<KEY> (nested with __) override the file."""
 
@@ -127,7 +134,8 @@ class Settings(BaseSettings):
     presets: dict[str, Preset] = Field(default_factory=dict)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    retention_days: int | None = Field(default=None, ge=1)  # prune finished jobs and images older than this
 
     @classmethod
     def settings_customise_sources(

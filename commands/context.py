@@ -30,6 +30,7 @@ class Services:
     files: ImageFiles
     accounts: AccountStore
     clock: Callable[[], datetime] = utcnow
+    on_quota_denied: Callable[[], None] = lambda: None  # metrics
 
 
 @dataclass

@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from bot.errors import UserError
+from bot.errors import QuotaExceeded, UserError
 from bot.replies import Reply
 from commands.actions import press
 from commands.admin import admin
@@ -38,9 +38,12 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-async def _guard(run: Awaitable[Reply], what: str) -> Reply:
+async def _guard(services: Services, run: Awaitable[Reply], what: str) -> Reply:
     try:
         return await run
+    except QuotaExceeded as exc:
+        services.on_quota_denied()
+        return Reply.error(str(exc))
     except UserError as exc:
         return Reply.error(str(exc))
     except Exception:
@@ -59,12 +62,12 @@ async def dispatch(services: Services, invocation: Invocation, command: CommandI
         options = coerce(spec, command.options)
         return await HANDLERS[spec.name](services, invocation, options)
 
-    return await _guard(run(), f"/{spec.name}")
+    return await _guard(services, run(), f"/{spec.name}")
 
 
 async def dispatch_button(services: Services, invocation: Invocation, button_id: str) -> Reply:
     """Run a button press."""
-    return await _guard(press(services, invocation, button_id), f"button {button_id[:64]!r}")
+    return await _guard(services, press(services, invocation, button_id), f"button {button_id[:64]!r}")
 
 
 async def dispatch_text(

@@ -66,6 +66,7 @@ class TelegramOutbound:
         self._claims: dict[str, asyncio.Event] = {}
         self._blocked_until: dict[int, float] = {}
         self.pacer = ChatPacer(scale=config.flood_time_scale)
+        self.on_rate_limited: Callable[[], None] | None = None  # metrics
 
     def min_interval(self, job: Job) -> float:
         if chat_is_group(int(job.destination.channel_id)):
@@ -180,6 +181,8 @@ class TelegramOutbound:
                 return True, await make()
             except RetryAfter as exc:
                 self.retry_after_count += 1
+                if self.on_rate_limited is not None:
+                    self.on_rate_limited()
                 seconds = retry_seconds(exc)
                 until = time.monotonic() + seconds
                 self._blocked_until[chat_id] = max(self._blocked_until.get(chat_id, 0.0), until)
