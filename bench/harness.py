@@ -19,7 +19,7 @@ from bot.app import App, build_app, example_config_path
 from bot.models import Destination, Job
 from bot.ports import Backend
 from bot.replies import Reply
-from bot.settings import load_settings, merge
+from bot.settings import Settings, load_settings, merge
 from commands.context import Invocation
 
 
@@ -86,37 +86,42 @@ def invocation(user: str, server: str = "bench-server") -> Invocation:
     )
 
 
+def bench_settings(data_dir: Path, *, affinity: bool = True, **overrides: Any) -> Settings:
+    """The bench's configuration: quotas off, three 512 px presets on three checkpoints."""
+    base: dict[str, Any] = {
+        "data_dir": data_dir,
+        "backends": {"local": {"kind": "forge", "url": "http://127.0.0.1:9"}},
+        "quota": {"enabled": False},
+        "limits": {"max_queued_per_user": 100_000, "retry_backoff_seconds": 0},
+        "scheduler": {"affinity": affinity, "max_pass_over": 6, "max_pass_over_seconds": 600},
+        "presets": {
+            name: {
+                "checkpoint": checkpoint,
+                "base_resolution": 512,
+                "steps": 20,
+                "backend": "a1111",
+                "sampler": "Euler",
+                "scheduler": "Karras",
+                "max_images": 4,
+                "default_negative": "",
+            }
+            for name, checkpoint in (
+                ("m1", "v1-5-pruned-emaonly.safetensors"),
+                ("m2", "sd_xl_base_1.0.safetensors"),
+                ("m3", "dreamshaper_8.safetensors"),
+            )
+        },
+        "default_preset": "m1",
+    }
+    return load_settings(example_config_path(), merge(base, overrides))
+
+
 @asynccontextmanager
 async def bot(
     backends: Sequence[Backend], outbound: NullOutbound, *, affinity: bool = True, **overrides: Any
 ) -> AsyncIterator[App]:
     with tempfile.TemporaryDirectory(prefix="imagebridge-bench-") as data:
-        base: dict[str, Any] = {
-            "data_dir": Path(data),
-            "backends": {"local": {"kind": "forge", "url": "http://127.0.0.1:9"}},
-            "quota": {"enabled": False},
-            "limits": {"max_queued_per_user": 100_000, "retry_backoff_seconds": 0},
-            "scheduler": {"affinity": affinity, "max_pass_over": 6, "max_pass_over_seconds": 600},
-            "presets": {
-                name: {
-                    "checkpoint": checkpoint,
-                    "base_resolution": 512,
-                    "steps": 20,
-                    "backend": "a1111",
-                    "sampler": "Euler",
-                    "scheduler": "Karras",
-                    "max_images": 4,
-                    "default_negative": "",
-                }
-                for name, checkpoint in (
-                    ("m1", "v1-5-pruned-emaonly.safetensors"),
-                    ("m2", "sd_xl_base_1.0.safetensors"),
-                    ("m3", "dreamshaper_8.safetensors"),
-                )
-            },
-            "default_preset": "m1",
-        }
-        settings = load_settings(example_config_path(), merge(base, overrides))
+        settings = bench_settings(Path(data), affinity=affinity, **overrides)
         app = await build_app(settings, [outbound], backends=list(backends))
         await app.start()
         try:
