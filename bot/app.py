@@ -245,7 +245,8 @@ async def run_bot(settings: Settings) -> int:
             tasks.append(asyncio.create_task(_until_done(session.interact(), stop)))
         log.info("imagebridge running: %d platform(s), %d backend(s); Ctrl-C stops", len(started), len(app.backends))
         await stop.wait()
-        log.info("stopping")
+        log.info("stopping: no new jobs; running jobs have %.0f s to finish", settings.shutdown_grace_seconds)
+        await app.engine.drain(settings.shutdown_grace_seconds)
     finally:
         for task in tasks:
             task.cancel()

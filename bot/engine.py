@@ -74,6 +74,9 @@ class Engine:
         self._delivering: set[str] = set()
         self._finished: dict[str, asyncio.Event] = {}
         self.stopping = False
+        self.draining = False
+        self.requeue_on_stop: set[str] = set()
+        self.worker_changed = asyncio.Event()  # set when a worker finishes a job or its delivery
         self.on_finished: Callable[[Job], None] | None = None  # metrics
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -86,6 +89,42 @@ class Engine:
         self._tasks = [loop.create_task(worker.run(), name=f"worker-{worker.backend.name}") for worker in self.workers]
         self._tasks.append(loop.create_task(self._delivery_loop(), name="delivery"))
         self._tasks.append(loop.create_task(self.pool.watch(), name="pool-health"))
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Graceful shutdown: start nothing new, let running jobs finish and be delivered within the grace period.
+
+        A job still running afterwards is interrupted on its backend and put back in the queue in the store,
+        so the next start runs it first.
+        """
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while any(worker.busy for worker in self.workers) and loop.time() < deadline:
+            self.worker_changed.clear()
+            try:
+                async with asyncio.timeout(deadline - loop.time()):
+                    await self.worker_changed.wait()
+            except TimeoutError:
+                break
+        for worker in self.workers:
+            job = worker.current
+            if job is not None:
+                log.info("job %s still running at shutdown: interrupting it and requeueing it", job.id)
+                self.requeue_on_stop.add(job.id)
+                await worker.interrupt()
+        if self.requeue_on_stop:
+            try:
+                async with asyncio.timeout(5.0):  # let the workers see the interrupt and requeue their jobs
+                    while any(worker.current is not None for worker in self.workers):
+                        self.worker_changed.clear()
+                        await self.worker_changed.wait()
+            except TimeoutError:
+                pass
+        for worker in self.workers:
+            if worker.current is not None:  # the backend did not answer the interrupt: requeue in the store
+                worker.current.state = JobState.QUEUED
+                worker.current.backend = None
+                await self.store.save(worker.current)
 
     async def stop(self) -> None:
         self.stopping = True
@@ -199,6 +238,9 @@ class Engine:
         """Wait until there is a job this backend may run, and take it (fair, with affinity)."""
         async with self._work:
             while True:
+                if self.draining:  # shutting down: no new work starts
+                    await self._work.wait()
+                    continue
                 entry = self.scheduler.pick(lambda e: self.can_serve(backend, e), loaded_checkpoint)
                 if entry is not None:
                     job = self._jobs.get(entry.job_id)

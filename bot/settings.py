@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)  # SIGTERM: how long running jobs may finish
     retention_days: int | None = Field(default=None, ge=1)  # prune finished jobs and images older than this
 
     @classmethod

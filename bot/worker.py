@@ -85,12 +85,22 @@ class Worker:
                 await self._crashed(job)
             finally:
                 self.current = None
+                self.engine.worker_changed.set()
 
     async def _crashed(self, job: Job) -> None:
         log.exception("job %s: unexpected error in worker %s", job.id, self.backend.name)
         job.state = JobState.FAILED
         job.error = f"something went wrong (job {job.id})"
         await self.engine.complete(job, [], None)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._finishing.discard(task)
+        self.engine.worker_changed.set()
+
+    @property
+    def busy(self) -> bool:
+        """Running a job, or still storing and delivering one."""
+        return self.current is not None or bool(self._finishing)
 
     async def interrupt(self) -> None:
         if self.current is not None:
@@ -133,6 +143,9 @@ class Worker:
             return
         self.loaded_checkpoint = job.request.checkpoint
         self.consecutive_errors = 0
+        if job.id in engine.requeue_on_stop:  # interrupted by a shutdown, not by the user
+            await engine.requeue(job)
+            return
         if engine.cancel_requested(job.id) or result.interrupted:
             job.state = JobState.CANCELLED
             await engine.complete(job, [], None)
@@ -141,7 +154,7 @@ class Worker:
         elapsed = time.monotonic() - started
         task = asyncio.get_running_loop().create_task(self._finish(job, result, elapsed), name=f"finish-{job.id}")
         self._finishing.add(task)
-        task.add_done_callback(self._finishing.discard)
+        task.add_done_callback(self._finished)
 
     async def _finish(self, job: Job, result: GenerationResult, elapsed: float) -> None:
         engine = self.engine

@@ -88,6 +88,8 @@ async def submit(
     services: Services, invocation: Invocation, preset: Preset, request: GenerationRequest, *, priority: int = 0
 ) -> Reply:
     """Charge and queue a resolved request; shared by /imagine and the buttons."""
+    if services.engine.draining:
+        raise InvalidRequest("The bot is restarting. Nothing was queued; try again in a minute.")
     queued = services.engine.queued_count(invocation.platform, invocation.user_id)
     limit = services.settings.limits.max_queued_per_user
     if queued >= limit:
