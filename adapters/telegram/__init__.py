@@ -106,6 +106,10 @@ def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> Tele
         .base_file_url(config.file_base_url)
         .concurrent_updates(True)
         .get_updates_read_timeout(config.poll_timeout_seconds + 10)
+        # A send that times out may still have been posted; long timeouts make that ambiguity rare.
+        .read_timeout(30)
+        .write_timeout(30)
+        .media_write_timeout(60)
         .build()
     )
     outbound = TelegramOutbound(application.bot, config)

@@ -214,16 +214,33 @@ class TelegramOutbound:
                 return True
             ok, _ = await self.send_text(chat_id, reply, reply_to)
             return ok
-        ids = await self.send_images(chat_id, reply, reply_to)
+        if await self._already_shown(job):
+            ids: list[int] | None = []
+        else:
+            ids = await self.send_images(
+                chat_id, reply, reply_to, lambda sent: self._record_results(job, chat_id, sent)
+            )
         if ids is None:
             return False
-        if self.store is not None:
-            await self.store.set_message(job.id, RESULTS, f"{chat_id}:{','.join(map(str, ids))}")
         if status is not None:
             await self.call(chat_id, lambda: self.bot.delete_message(chat_id, status[1]))
         self._status.pop(job.id, None)
         self._media.discard(job.id)
         return True
+
+    async def _record_results(self, job: Job, chat_id: int, ids: list[int]) -> None:
+        """Written right after each part of a result is accepted: a restart then never sends it again."""
+        if self.store is not None:
+            await self.store.set_message(job.id, RESULTS, f"{chat_id}:{','.join(map(str, ids))}")
+
+    async def _already_shown(self, job: Job) -> bool:
+        """The result's photos were accepted before (the process died before it was marked delivered)."""
+        if RESULTS in job.messages:
+            return True
+        if self.store is None:
+            return False
+        stored = await self.store.get(job.id)
+        return stored is not None and RESULTS in stored.messages
 
     async def send_text(self, chat_id: int, reply: Reply, reply_to: int | None) -> tuple[bool, Message | None]:
         markup = keyboard(reply.buttons)
@@ -240,8 +257,17 @@ class TelegramOutbound:
             messages=1,
         )
 
-    async def send_images(self, chat_id: int, reply: Reply, reply_to: int | None) -> list[int] | None:
-        """sendPhoto for one image, albums of 2-10 then the keyboard; originals as documents. None on failure."""
+    async def send_images(
+        self,
+        chat_id: int,
+        reply: Reply,
+        reply_to: int | None,
+        record: Callable[[list[int]], Awaitable[None]] | None = None,
+    ) -> list[int] | None:
+        """sendPhoto for one image, albums of 2-10 then the keyboard; originals as documents. None on failure.
+
+        `record` is called with the ids sent so far after each accepted part, before anything else happens.
+        """
         await self.call(chat_id, lambda: self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO), 1)
         prepared = [await asyncio.to_thread(_prepare, image.read()) for image in reply.images]
         names = [image.filename for image in reply.images]
@@ -267,6 +293,8 @@ class TelegramOutbound:
             if not ok or message is None:
                 return None
             ids.append(message.message_id)
+            if record is not None:
+                await record(ids)
         else:
             for start in range(0, len(prepared), 10):
                 chunk = prepared[start : start + 10]
@@ -274,10 +302,14 @@ class TelegramOutbound:
                 if sent is None:
                     return None
                 ids.extend(sent)
+                if record is not None:
+                    await record(ids)
             ok, message = await self.send_text(chat_id, reply, None)
             if not ok or message is None:
                 return None
             ids.append(message.message_id)
+            if record is not None:
+                await record(ids)
         for (_, original), name in zip(prepared, names, strict=True):
             if original is not None and len(original) <= MAX_DOCUMENT_BYTES:
                 document_id = await self._send_original(chat_id, original, name)

@@ -1,0 +1,79 @@
+"""Secrets: a full run with recognisable fake tokens and passwords leaves them in no log, error, repr or row."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from adapters.backends.factory import build_backend
+from bot.app import build_app
+from bot.settings import SecretSource, load_settings
+from simulators.a1111 import A1111Simulator
+from simulators.telegram import TelegramSimulator
+from tests.reliability_support import BotProcess, deliveries, read_db, write_config
+
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+
+TOKEN = "777001:SECRET-TG-TOKEN-c4n4ry"
+PASSWORD = "SECRET-BACKEND-PW-c4n4ry"
+CANARIES = (TOKEN, TOKEN.split(":", 1)[1], PASSWORD)
+
+
+def leaks(text: str) -> list[str]:
+    return [canary for canary in CANARIES if canary in text]
+
+
+def every_row(db: Path) -> str:
+    tables = [str(name) for (name,) in read_db(db, "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return "\n".join(repr(row) for table in tables for row in read_db(db, f"SELECT * FROM {table}"))
+
+
+async def test_a_full_run_leaks_no_secret(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    sim = TelegramSimulator(token=TOKEN, time_scale=0.02)
+    await sim.start()
+    sim.add_chat(31)
+    backend = A1111Simulator(seconds_per_step=0.01, model_load_seconds=0.01, auth=("bot", PASSWORD))
+    url = await backend.start()
+    data_dir = tmp_path / "data"
+    config = write_config(tmp_path / "imagebridge.toml", data_dir, url, sim, extra="")
+    config.write_text(config.read_text().replace('kind = "a1111"\n', 'kind = "a1111"\nusername = "bot"\n'))
+    env = {"TELEGRAM_TOKEN": TOKEN, "IMAGEBRIDGE_BACKEND_LOCAL_PASSWORD": PASSWORD}
+    bot = BotProcess(config=config, log_dir=tmp_path, env=env)
+    try:
+        bot.start("--log-level", "DEBUG")
+        await sim.wait_for(lambda: sim.count("getUpdates") > 0, 30)
+        await sim.send_text(31, 31, "/imagine a canary in a coal mine --steps 4")
+        await sim.send_text(31, 31, "/imagine --preset nope")  # an error message, too
+        await sim.wait_for(lambda: len(deliveries(sim)) >= 1 and sim.count("sendMessage") >= 2, 30)
+        await bot.terminate()
+    finally:
+        await bot.kill()
+        await backend.stop()
+        await sim.stop()
+    assert any(request.path.endswith("txt2img") for request in backend.requests), "the password was used"
+
+    # In-process: settings and backend reprs, and the error a failing backend gives.
+    settings = load_settings(config)
+    secrets = SecretSource({"IMAGEBRIDGE_BACKEND_LOCAL_PASSWORD": PASSWORD, "TELEGRAM_TOKEN": TOKEN})
+    client = build_backend(
+        "local", settings.backends["local"], None, password=secrets.backend_secret("local", "PASSWORD")
+    )
+    health = await client.health()  # the simulator is gone: connection refused, with an error text
+    await client.aclose()
+    app = await build_app(settings, [], backends=[client])
+    texts = [repr(settings), str(settings.model_dump()), repr(client), repr(app.backends), health.detail or ""]
+    texts.append(repr(SecretStr(TOKEN)))
+    await app.stop()
+
+    found = {
+        "subprocess log": leaks(bot.output()),
+        "caplog": leaks(caplog.text),
+        "reprs and errors": leaks("\n".join(texts)),
+        "database": leaks(every_row(data_dir / "imagebridge.sqlite3")),
+    }
+    assert "/bot<token>/" in bot.output(), "httpx logged Bot API URLs, with the token redacted"
+    assert found == {key: [] for key in found}
