@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Self
+
+from bot.i18n import t
+
 
 class UserError(Exception):
-    """Something the user can fix. Adapters show `str(error)` to the user, nothing else."""
+    """Something the user can fix. Adapters show `str(error)` (English) or `localized(lang)` to the user.
+
+    Raise with `Kind.of(key, **params)` so the message can be shown in the user's language.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, params: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params or {}
+
+    @classmethod
+    def of(cls, key: str, **params: object) -> Self:
+        """An error whose English text comes from the catalog, so every language has it."""
+        return cls(t("en", key, **params), key=key, params=params)
+
+    def localized(self, lang: str | None) -> str:
+        return t(lang, self.key, **self.params) if self.key else str(self)
 
 
 class InvalidRequest(UserError):

@@ -55,6 +55,7 @@ class Destination(BaseModel):
     user_id: str
     user_name: str = ""
     source_message_id: str | None = None
+    locale: str = "en"  # the language of the job's messages (bot.i18n.LANGUAGES)
 
     @property
     def queue_key(self) -> str:

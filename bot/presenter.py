@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.i18n import t
 from bot.models import Job, JobState, Progress, StoredImage
 from bot.replies import Action, Button, ImageAttachment, Reply, Tone
 
@@ -15,31 +16,44 @@ def short_prompt(text: str, limit: int = 180) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def duration(seconds: float | None) -> str:
+def lang_of(job: Job) -> str:
+    """The language of a job's messages, fixed when it was queued."""
+    return job.destination.locale
+
+
+def duration(seconds: float | None, lang: str = "en") -> str:
     if seconds is None:
-        return "unknown"
+        return t(lang, "duration.unknown")
     seconds = max(0, round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
+        return t(lang, "duration.s", s=seconds)
     minutes, rest = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+        return t(lang, "duration.min_s", m=minutes, s=rest) if rest else t(lang, "duration.min", m=minutes)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return t(lang, "duration.h_min", h=hours, m=minutes)
 
 
 def cancel_row(job: Job) -> list[list[Button]]:
-    return [[Button("Cancel", Action.CANCEL, job.id, danger=True)]]
+    return [[Button(t(lang_of(job), "button.cancel"), Action.CANCEL, job.id, danger=True)]]
 
 
 def queued(job: Job, position: int | None, eta: float | None, paused: bool = False) -> Reply:
-    request = job.request
-    where = f"#{position} in line" if position else "in line"
-    wait = " — the queue of this server is paused by an admin" if paused else f", about {duration(eta)}"
-    text = (
-        f"Queued {where}{wait}.\n"
-        f"“{short_prompt(request.user_prompt)}” · {request.preset} · {request.width}×{request.height} · "
-        f"{request.count} image{'s' if request.count > 1 else ''} · job {job.id}"
+    request, lang = job.request, lang_of(job)
+    where = t(lang, "queued.position", position=position) if position else t(lang, "queued.in_line")
+    wait = t(lang, "queued.paused") if paused else t(lang, "queued.wait", eta=duration(eta, lang))
+    images = t(lang, "queued.images" if request.count > 1 else "queued.one_image", count=request.count)
+    text = t(
+        lang,
+        "queued.text",
+        where=where,
+        wait=wait,
+        prompt=short_prompt(request.user_prompt),
+        preset=request.preset,
+        width=request.width,
+        height=request.height,
+        images=images,
+        job=job.id,
     )
     return Reply(text=text, buttons=cancel_row(job), job_id=job.id)
 
@@ -50,33 +64,35 @@ def progress_bar(fraction: float, width: int = 20) -> str:
 
 
 def running(job: Job, progress: Progress) -> Reply:
+    lang = lang_of(job)
     percent = round(max(0.0, min(1.0, progress.fraction)) * 100)
-    parts = [f"Generating {progress_bar(progress.fraction)} {percent}%"]
+    parts = [t(lang, "running.generating", bar=progress_bar(progress.fraction), percent=percent)]
     if progress.step is not None and progress.steps:
-        parts.append(f"step {progress.step}/{progress.steps}")
+        parts.append(t(lang, "running.step", step=progress.step, steps=progress.steps))
     if progress.eta_seconds is not None:
-        parts.append(f"about {duration(progress.eta_seconds)} left")
+        parts.append(t(lang, "running.left", eta=duration(progress.eta_seconds, lang)))
     if progress.note:
         parts.append(progress.note)
-    text = " · ".join(parts) + f"\n“{short_prompt(job.request.user_prompt)}” · job {job.id}"
+    text = " · ".join(parts) + t(lang, "running.footer", prompt=short_prompt(job.request.user_prompt), job=job.id)
     images = [ImageAttachment(filename=f"{job.id}-preview.jpg", data=progress.preview)] if progress.preview else []
     return Reply(text=text, images=images, buttons=cancel_row(job), job_id=job.id)
 
 
 def waiting_for_backend(job: Job, reason: str) -> Reply:
     return Reply(
-        text=f"Waiting: {reason} Your job stays in the queue and will run when a backend is back. job {job.id}",
+        text=t(lang_of(job), "waiting.text", reason=reason, job=job.id),
         buttons=cancel_row(job),
         job_id=job.id,
     )
 
 
 def result_buttons(job: Job, count: int) -> list[list[Button]]:
+    lang = lang_of(job)
     rows: list[list[Button]] = [
         [
-            Button("Reroll", Action.REROLL, job.id),
-            Button("Info", Action.INFO, job.id),
-            Button("Delete", Action.DELETE, job.id, danger=True),
+            Button(t(lang, "button.reroll"), Action.REROLL, job.id),
+            Button(t(lang, "button.info"), Action.INFO, job.id),
+            Button(t(lang, "button.delete"), Action.DELETE, job.id, danger=True),
         ]
     ]
     if job.request.kind == "upscale":
@@ -88,16 +104,23 @@ def result_buttons(job: Job, count: int) -> list[list[Button]]:
 
 
 def result(job: Job, images: Sequence[StoredImage]) -> Reply:
-    request = job.request
+    request, lang = job.request, lang_of(job)
     seeds = [str(image.seed) for image in images if image.seed is not None]
     took = None
     if job.started_at and job.finished_at:
         took = (job.finished_at - job.started_at).total_seconds()
-    label = {"txt2img": "", "img2img": " (from your image)", "upscale": " (upscaled)"}[request.kind]
-    text = (
-        f"“{short_prompt(request.user_prompt, 1500)}”{label}\n"
-        f"{request.preset} · {images[0].width}×{images[0].height} · seed {', '.join(seeds) or '?'} · "
-        f"{duration(took)} · job {job.id}"
+    label = {"txt2img": "", "img2img": t(lang, "result.from_image"), "upscale": t(lang, "result.upscaled")}
+    text = t(
+        lang,
+        "result.text",
+        prompt=short_prompt(request.user_prompt, 1500),
+        label=label[request.kind],
+        preset=request.preset,
+        width=images[0].width,
+        height=images[0].height,
+        seeds=", ".join(seeds) or "?",
+        took=duration(took, lang),
+        job=job.id,
     )
     attachments = [ImageAttachment(filename=f"{job.id}-{image.index + 1}.png", path=image.path) for image in images]
     return Reply(
@@ -106,16 +129,17 @@ def result(job: Job, images: Sequence[StoredImage]) -> Reply:
 
 
 def failed(job: Job) -> Reply:
-    reason = job.error or "something went wrong"
+    lang = lang_of(job)
+    reason = job.error or t(lang, "failed.reason")
     return Reply(
-        text=f"Job {job.id} failed: {reason}\nNothing was charged to your quota.",
+        text=t(lang, "failed.text", job=job.id, reason=reason),
         tone=Tone.ERROR,
         job_id=job.id,
     )
 
 
 def cancelled(job: Job) -> Reply:
-    return Reply(text=f"Job {job.id} was cancelled. Nothing was charged.", job_id=job.id)
+    return Reply(text=t(lang_of(job), "cancelled.text", job=job.id), job_id=job.id)
 
 
 def final(job: Job, images: Sequence[StoredImage]) -> Reply:
@@ -126,21 +150,32 @@ def final(job: Job, images: Sequence[StoredImage]) -> Reply:
     return failed(job)
 
 
-def info(job: Job, images: Sequence[StoredImage]) -> Reply:
+def info(job: Job, images: Sequence[StoredImage], lang: str | None = None) -> Reply:
     request = job.request
+    lang = lang or lang_of(job)
+    state = t(lang, f"state.{job.state.value}")
     lines = [
-        f"Job {job.id} · {job.state.value} · {request.kind} · preset {request.preset}",
-        f"Prompt: {request.prompt}",
+        t(lang, "info.header", job=job.id, state=state, kind=request.kind, preset=request.preset),
+        t(lang, "info.prompt", prompt=request.prompt),
     ]
     if request.negative_prompt:
-        lines.append(f"Negative: {request.negative_prompt}")
+        lines.append(t(lang, "info.negative", negative=request.negative_prompt))
+    scheduler = f" / {request.scheduler}" if request.scheduler else ""
     lines.append(
-        f"Size {request.width}×{request.height} · steps {request.steps} · CFG {request.cfg_scale} · "
-        f"sampler {request.sampler}" + (f" / {request.scheduler}" if request.scheduler else "")
+        t(
+            lang,
+            "info.size",
+            width=request.width,
+            height=request.height,
+            steps=request.steps,
+            cfg=request.cfg_scale,
+            sampler=request.sampler,
+            scheduler=scheduler,
+        )
     )
     if images:
-        lines.append("Seeds: " + ", ".join(str(image.seed) for image in images))
+        lines.append(t(lang, "info.seeds", seeds=", ".join(str(image.seed) for image in images)))
     if request.parent_job_id:
-        which = "" if request.parent_index is None else f" image {request.parent_index + 1}"
-        lines.append(f"From job {request.parent_job_id}{which}")
+        which = "" if request.parent_index is None else t(lang, "info.parent_image", index=request.parent_index + 1)
+        lines.append(t(lang, "info.parent", job=request.parent_job_id, which=which))
     return Reply(text="\n".join(lines), private=True, job_id=job.id)

@@ -9,9 +9,10 @@ import logging
 
 from bot import presenter
 from bot.errors import InvalidRequest, NotFound, NotPermitted
+from bot.i18n import t
 from bot.models import Job, JobState, StoredImage
 from bot.replies import Action, Reply, parse_button_id
-from commands.context import Invocation, Services, is_admin, require_not_banned
+from commands.context import Invocation, Services, is_admin, language_for, require_not_banned
 from commands.imagine import build_request, precheck_quota, random_seed, resolve_preset, submit
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 async def load_job(services: Services, invocation: Invocation, job_id: str) -> Job:
     job = services.engine.active_job(job_id) or await services.store.get(job_id)
     if job is None or job.destination.platform != invocation.platform:
-        raise NotFound(f"There is no job {job_id[:20]!r}.")
+        raise NotFound.of("error.no_job", job=job_id[:20])
     return job
 
 
@@ -31,9 +32,9 @@ def owns(services: Services, invocation: Invocation, job: Job) -> bool:
 async def pick_image(services: Services, job: Job, index: int | None) -> StoredImage:
     images = await services.store.images(job.id)
     if not images:
-        raise NotFound(f"Job {job.id} has no images (it did not finish, or they were deleted).")
+        raise NotFound.of("error.no_images", job=job.id)
     if index is None or not 0 <= index < len(images):
-        raise InvalidRequest(f"Job {job.id} has images 1 to {len(images)}.")
+        raise InvalidRequest.of("error.image_range", job=job.id, count=len(images))
     return images[index]
 
 
@@ -42,17 +43,17 @@ async def press(services: Services, invocation: Invocation, button_id: str) -> R
     try:
         action, job_id, index = parse_button_id(button_id)
     except ValueError as exc:
-        raise InvalidRequest("That button is not one of mine.") from exc
+        raise InvalidRequest.of("error.unknown_button") from exc
     await require_not_banned(services, invocation)
     job = await load_job(services, invocation, job_id)
     if action is Action.CANCEL:
         return await cancel_job(services, invocation, job)
     if action is Action.INFO:
-        return presenter.info(job, await services.store.images(job.id))
+        return presenter.info(job, await services.store.images(job.id), await language_for(services, invocation))
     if action is Action.DELETE:
         return await delete(services, invocation, job)
     if job.state is not JobState.SUCCEEDED:
-        raise InvalidRequest(f"Job {job.id} is {job.state.value}; only finished jobs can be rerolled or varied.")
+        raise InvalidRequest.of("error.not_finished", job=job.id, state=job.state.value)
     preset = await resolve_preset(services, invocation, job.request.preset)
     base = job.request
     common = {"parent_job_id": job.id, "parent_index": index, "source_image_id": base.source_image_id}
@@ -98,20 +99,22 @@ async def press(services: Services, invocation: Invocation, button_id: str) -> R
 
 async def cancel_job(services: Services, invocation: Invocation, job: Job) -> Reply:
     if not owns(services, invocation, job):
-        raise NotPermitted("Only the person who started this job, or an admin, can cancel it.")
+        raise NotPermitted.of("error.not_your_job")
     if job.state.is_final:
-        raise InvalidRequest(f"Job {job.id} is already {job.state.value}.")
+        raise InvalidRequest.of("error.already_final", job=job.id, state=job.state.value)
     updated = await services.engine.cancel(job.id)
+    lang = await language_for(services, invocation)
     if updated.state is JobState.CANCELLED:
-        return Reply(text=f"Cancelled job {job.id}. Nothing was charged.", private=True, job_id=job.id)
-    return Reply(text=f"Stopping job {job.id}…", private=True, job_id=job.id)
+        return Reply(text=t(lang, "cancel.done", job=job.id), private=True, job_id=job.id)
+    return Reply(text=t(lang, "cancel.stopping", job=job.id), private=True, job_id=job.id)
 
 
 async def delete(services: Services, invocation: Invocation, job: Job) -> Reply:
     if not owns(services, invocation, job):
-        raise NotPermitted("Only the person who made these images, or an admin, can delete them.")
+        raise NotPermitted.of("error.not_your_images")
     removed = await services.store.delete_images(job.id)
     for image in removed:
         await services.files.delete(image.path)
     log.info("job %s images deleted by %s:%s", job.id, invocation.platform, invocation.user_id)
-    return Reply(text=f"Deleted the images of job {job.id}.", private=True, job_id=job.id, remove_message=True)
+    lang = await language_for(services, invocation)
+    return Reply(text=t(lang, "delete.done", job=job.id), private=True, job_id=job.id, remove_message=True)

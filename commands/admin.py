@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from bot.errors import InvalidRequest, NotPermitted
+from bot.i18n import LANGUAGES, t
 from bot.replies import Reply
-from commands.context import Invocation, Services, is_admin
+from commands.context import Invocation, Services, is_admin, language_for
 from commands.registry import ADMIN
 
 log = logging.getLogger(__name__)
@@ -16,28 +17,31 @@ def _amount(value: object) -> float:
     try:
         amount = float(str(value))
     except ValueError as exc:
-        raise InvalidRequest(f"The daily quota must be a number of cost units (got {str(value)[:20]!r}).") from exc
+        raise InvalidRequest.of("error.admin_amount", value=str(value)[:20]) from exc
     if not 0 <= amount <= 1e9:
-        raise InvalidRequest("The daily quota must be between 0 and 1,000,000,000.")
+        raise InvalidRequest.of("error.admin_range")
     return amount
 
 
 def _need(value: object | None, what: str) -> str:
     text = str(value or "").strip()
     if not text:
-        raise InvalidRequest(f"Say which {what}. Usage: {ADMIN.usage}")
+        raise InvalidRequest.of("error.admin_need", what=what, usage=ADMIN.usage)
     return text
 
 
 async def admin(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     if not is_admin(services, invocation):
-        raise NotPermitted("Only server admins can use /admin.")
+        raise NotPermitted.of("error.admin_only")
     action = str(options.get("action"))
     target, value, extra = options.get("target"), options.get("value"), options.get("extra")
     platform, server_id = invocation.platform, invocation.destination.server_id
     accounts = services.accounts
     server = await accounts.server(platform, server_id)
     log.info("admin %s:%s runs %s %s %s", platform, invocation.user_id, action, target, value)
+    if action == "language":
+        return await set_language(services, invocation, str(target or "").strip().lower())
+    lang = await language_for(services, invocation)
     if action == "backends":
         return Reply(text=backend_status(services), private=True)
     if action in ("pause", "resume"):
@@ -49,16 +53,18 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
         else:
             services.engine.scheduler.resume(key)
             await services.engine.wake_workers()
-        return Reply(text=f"The queue of this server is {'paused' if server.paused else 'running again'}.")
+        return Reply(text=t(lang, "admin.paused" if server.paused else "admin.resumed"))
     if action in ("ban", "unban"):
         user = await accounts.user(platform, _need(target, "user id"))
         user.banned = action == "ban"
         await accounts.save_user(user)
-        return Reply(text=f"User {user.user_id} is {'banned' if user.banned else 'no longer banned'}.", private=True)
+        return Reply(text=t(lang, "admin.banned" if user.banned else "admin.unbanned", user=user.user_id), private=True)
     if action in ("allow", "deny", "default"):
         preset = _need(target, "preset")
         if preset not in services.settings.presets:
-            raise InvalidRequest(f"There is no preset {preset!r}. Presets: {', '.join(services.settings.presets)}.")
+            raise InvalidRequest.of(
+                "error.admin_unknown_preset", name=preset, allowed=", ".join(services.settings.presets)
+            )
         if action == "default":
             server.default_preset = preset
         else:
@@ -67,25 +73,35 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
             wanted = [*current, preset] if action == "allow" else [name for name in current if name != preset]
             server.channel_presets[channel] = list(dict.fromkeys(wanted))
         await accounts.save_server(server)
-        return Reply(text=f"Done: {action} {preset}.", private=True)
+        return Reply(text=t(lang, "admin.done", action=action, preset=preset), private=True)
     if action == "quota":
         scope = _need(target, "scope (user, role or server)")
         if scope == "server":
             server.daily_limit = _amount(_need(value, "amount"))
             await accounts.save_server(server)
-            return Reply(text=f"This server's daily quota is now {server.daily_limit:g}.", private=True)
+            return Reply(text=t(lang, "admin.quota_server", amount=server.daily_limit), private=True)
         if scope == "role":
             role, amount = _need(value, "role"), _amount(_need(extra, "amount"))
             server.role_limits[role] = amount
             await accounts.save_server(server)
-            return Reply(text=f"Role {role} now has a daily quota of {amount:g}.", private=True)
+            return Reply(text=t(lang, "admin.quota_role", role=role, amount=amount), private=True)
         if scope == "user":
             user = await accounts.user(platform, _need(value, "user id"))
             user.daily_limit = _amount(_need(extra, "amount"))
             await accounts.save_user(user)
-            return Reply(text=f"User {user.user_id} now has a daily quota of {user.daily_limit:g}.", private=True)
-        raise InvalidRequest(f"Quota scope must be user, role or server. Usage: {ADMIN.usage}")
-    raise InvalidRequest(f"Unknown admin action. Usage: {ADMIN.usage}")
+            return Reply(text=t(lang, "admin.quota_user", user=user.user_id, amount=user.daily_limit), private=True)
+        raise InvalidRequest.of("error.admin_scope", usage=ADMIN.usage)
+    raise InvalidRequest.of("error.admin_unknown", usage=ADMIN.usage)
+
+
+async def set_language(services: Services, invocation: Invocation, code: str) -> Reply:
+    """`/admin language en|zh`: the language of this server's or chat's replies and job messages."""
+    if code not in LANGUAGES:
+        raise InvalidRequest.of("error.admin_language", languages=", ".join(LANGUAGES), usage=ADMIN.usage)
+    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    server.language = code
+    await services.accounts.save_server(server)
+    return Reply(text=t(code, "admin.language", name=t(code, f"language.{code}")))
 
 
 def backend_status(services: Services) -> str:

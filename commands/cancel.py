@@ -18,6 +18,6 @@ async def cancel(services: Services, invocation: Invocation, options: dict[str, 
         if job.destination.platform == invocation.platform and job.destination.user_id == invocation.user_id
     ]
     if not mine:
-        raise NotFound("You have no queued or running job to cancel.")
+        raise NotFound.of("error.nothing_to_cancel")
     latest = max(mine, key=lambda job: job.created_at)
     return await cancel_job(services, invocation, latest)

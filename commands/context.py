@@ -9,6 +9,7 @@ from typing import Protocol
 
 from bot.engine import Engine
 from bot.errors import NotPermitted
+from bot.i18n import language
 from bot.models import Destination, StoredImage, utcnow
 from bot.ports import AccountStore, ImageFiles, JobStore
 from bot.settings import Settings
@@ -42,6 +43,7 @@ class Invocation:
     roles: list[str] = field(default_factory=list)
     channel_nsfw: bool = False
     source_image: bytes | None = None
+    locale: str | None = None  # the platform's language code for this user (Telegram) or interaction (Discord)
 
     @property
     def platform(self) -> str:
@@ -57,7 +59,13 @@ def is_admin(services: Services, invocation: Invocation) -> bool:
     return invocation.is_admin or f"{invocation.platform}:{invocation.user_id}" in services.settings.admins
 
 
+async def language_for(services: Services, invocation: Invocation) -> str:
+    """The server's chosen language (/admin language), else the user's platform language."""
+    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    return server.language or language(invocation.locale)
+
+
 async def require_not_banned(services: Services, invocation: Invocation) -> None:
     record = await services.accounts.user(invocation.platform, invocation.user_id)
     if record.banned:
-        raise NotPermitted("You are banned from using this bot here. Ask a server admin.")
+        raise NotPermitted.of("error.banned")

@@ -7,11 +7,12 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 from bot.errors import QuotaExceeded, UserError
+from bot.i18n import language, t
 from bot.replies import Reply
 from commands.actions import press
 from commands.admin import admin
 from commands.cancel import cancel
-from commands.context import Invocation, Services
+from commands.context import Invocation, Services, language_for
 from commands.help import help_command
 from commands.history import history, show
 from commands.imagine import imagine
@@ -38,36 +39,44 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-async def _guard(services: Services, run: Awaitable[Reply], what: str) -> Reply:
+async def _language(services: Services, invocation: Invocation) -> str:
+    try:
+        return await language_for(services, invocation)
+    except Exception:
+        log.exception("could not read the language of %s", invocation.destination.queue_key)
+        return language(invocation.locale)
+
+
+async def _guard(services: Services, invocation: Invocation, run: Awaitable[Reply], what: str) -> Reply:
     try:
         return await run
     except QuotaExceeded as exc:
         services.on_quota_denied()
-        return Reply.error(str(exc))
+        return Reply.error(exc.localized(await _language(services, invocation)))
     except UserError as exc:
-        return Reply.error(str(exc))
+        return Reply.error(exc.localized(await _language(services, invocation)))
     except Exception:
         ref = secrets.token_hex(3)
         log.exception("%s failed (ref %s)", what, ref)
-        return Reply.error(f"Something went wrong (ref {ref}). Nothing was queued or charged.")
+        return Reply.error(t(await _language(services, invocation), "error.internal", ref=ref))
 
 
 async def dispatch(services: Services, invocation: Invocation, command: CommandInput) -> Reply:
     """Run a parsed command."""
     spec = BY_NAME.get(command.name)
     if spec is None:
-        return Reply.error(f"Unknown command /{command.name[:32]}. Try /help.")
+        return Reply.error(t(await _language(services, invocation), "error.unknown_command", name=command.name[:32]))
 
     async def run() -> Reply:
         options = coerce(spec, command.options)
         return await HANDLERS[spec.name](services, invocation, options)
 
-    return await _guard(services, run(), f"/{spec.name}")
+    return await _guard(services, invocation, run(), f"/{spec.name}")
 
 
 async def dispatch_button(services: Services, invocation: Invocation, button_id: str) -> Reply:
     """Run a button press."""
-    return await _guard(services, press(services, invocation, button_id), f"button {button_id[:64]!r}")
+    return await _guard(services, invocation, press(services, invocation, button_id), f"button {button_id[:64]!r}")
 
 
 async def dispatch_text(
@@ -79,7 +88,7 @@ async def dispatch_text(
     try:
         command = parse(text, bot_username)
     except UserError as exc:
-        return Reply.error(str(exc))
+        return Reply.error(exc.localized(await _language(services, invocation)))
     if command is None:
         return None
     return await dispatch(services, invocation, command)

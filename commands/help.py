@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from bot.i18n import t
 from bot.replies import Reply
-from commands.context import Invocation, Services, is_admin
+from commands.context import Invocation, Services, is_admin, language_for
 from commands.registry import COMMANDS
 
 
 async def help_command(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     admin = is_admin(services, invocation)
-    lines = ["Commands:"]
+    lang = await language_for(services, invocation)
+    lines = [t(lang, "help.title")]
     for spec in COMMANDS:
         if spec.admin and not admin:
             continue
-        lines.append(f"{spec.usage or '/' + spec.name} — {spec.description}")
-    lines.append("Buttons under results: Reroll (new seed), V1… (variations), U1… (upscale), Info, Delete.")
+        lines.append(f"{spec.usage or '/' + spec.name} — {t(lang, f'command.{spec.name}')}")
+    lines.append(t(lang, "help.buttons"))
     return Reply(text="\n".join(lines), private=True)

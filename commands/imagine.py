@@ -9,6 +9,7 @@ from typing import Any
 
 from bot import presenter
 from bot.errors import InvalidRequest, PresetNotAllowed, QuotaExceeded
+from bot.i18n import language, t
 from bot.imagecheck import check_source_image, image_size, to_png
 from bot.models import GenerationRequest, Job, JobKind, StoredImage
 from bot.presets import Preset
@@ -39,22 +40,19 @@ async def allowed_presets(services: Services, invocation: Invocation) -> list[Pr
 async def resolve_preset(services: Services, invocation: Invocation, name: str | None) -> Preset:
     presets = services.settings.presets
     if not presets:
-        raise InvalidRequest("No presets are configured yet. Ask an admin to add one.")
+        raise InvalidRequest.of("error.no_presets")
     if not name:
         server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
         name = server.default_preset or services.settings.first_preset
     preset = presets.get(name)
     allowed = await allowed_presets(services, invocation)
-    allowed_names = ", ".join(p.name for p in allowed) or "none"
+    allowed_names = ", ".join(p.name for p in allowed) or t("en", "error.no_allowed")
     if preset is None:
-        raise InvalidRequest(f"There is no preset {name!r}. Presets you can use here: {allowed_names}.")
+        raise InvalidRequest.of("error.unknown_preset", name=name, allowed=allowed_names)
     if preset.nsfw and not invocation.channel_nsfw:
-        raise PresetNotAllowed(
-            f"Preset {preset.name!r} is marked NSFW and works only in age-restricted channels. "
-            f"Presets you can use here: {allowed_names}."
-        )
+        raise PresetNotAllowed.of("error.nsfw_preset", name=preset.name, allowed=allowed_names)
     if preset not in allowed:
-        raise PresetNotAllowed(f"Preset {preset.name!r} is not allowed in this channel. Allowed: {allowed_names}.")
+        raise PresetNotAllowed.of("error.preset_not_allowed", name=preset.name, allowed=allowed_names)
     return preset
 
 
@@ -62,9 +60,9 @@ def check_prompt(services: Services, prompt: str) -> str:
     prompt = clean_text(prompt)
     limit = services.settings.limits.max_prompt_chars
     if not prompt:
-        raise InvalidRequest("The prompt is empty. Describe what to draw, e.g. /imagine a lighthouse at dusk.")
+        raise InvalidRequest.of("error.prompt_empty")
     if len(prompt) > limit:
-        raise InvalidRequest(f"The prompt has {len(prompt):,} characters; the limit is {limit:,}.")
+        raise InvalidRequest.of("error.prompt_too_long", length=len(prompt), limit=limit)
     return prompt
 
 
@@ -89,17 +87,18 @@ async def submit(
 ) -> Reply:
     """Charge and queue a resolved request; shared by /imagine and the buttons."""
     if services.engine.draining:
-        raise InvalidRequest("The bot is restarting. Nothing was queued; try again in a minute.")
+        raise InvalidRequest.of("error.restarting")
     queued = services.engine.queued_count(invocation.platform, invocation.user_id)
     limit = services.settings.limits.max_queued_per_user
     if queued >= limit:
-        raise InvalidRequest(f"You already have {queued} jobs waiting; the limit is {limit}. Try again later.")
+        raise InvalidRequest.of("error.too_many_queued", queued=queued, limit=limit)
     cost = preset.cost(request.steps, request.width, request.height, request.count)
     if request.kind == "upscale":
         cost = preset.cost(10, request.width, request.height, 1)
-    job = Job(request=request, destination=invocation.destination, cost=cost, priority=priority)
     user = await services.accounts.user(invocation.platform, invocation.user_id)
     server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    destination = invocation.destination.model_copy(update={"locale": server.language or language(invocation.locale)})
+    job = Job(request=request, destination=destination, cost=cost, priority=priority)
     limits = (
         None
         if is_admin(services, invocation) and user.daily_limit is None
@@ -131,31 +130,28 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     await require_not_banned(services, invocation)
     prompt = check_prompt(services, str(options.get("prompt", "")))
     preset = await resolve_preset(services, invocation, _opt_str(options, "preset"))
-    width, height = preset.size(_opt_str(options, "aspect"))
+    width, height = preset_size(preset, _opt_str(options, "aspect"))
     steps = int(options.get("steps", preset.steps))  # type: ignore[call-overload]
     if steps > preset.max_steps:
-        raise InvalidRequest(f"Preset {preset.name!r} allows 1 to {preset.max_steps} steps (got {steps}).")
+        raise InvalidRequest.of("error.steps_range", name=preset.name, maximum=preset.max_steps, steps=steps)
     count = int(options.get("count", 1))  # type: ignore[call-overload]
     if count > preset.max_images:
-        raise InvalidRequest(f"Preset {preset.name!r} makes 1 to {preset.max_images} images per job (got {count}).")
+        raise InvalidRequest.of("error.count_range", name=preset.name, maximum=preset.max_images, count=count)
     negative = _opt_str(options, "negative")
     negative_text = preset.render_negative(clean_text(negative) if negative is not None else None)
     if len(negative_text) > services.settings.limits.max_prompt_chars:
-        raise InvalidRequest(f"The negative prompt is over {services.settings.limits.max_prompt_chars:,} characters.")
+        raise InvalidRequest.of("error.negative_too_long", limit=services.settings.limits.max_prompt_chars)
     rendered = preset.render_prompt(prompt)
     seed = int(options["seed"]) if "seed" in options else random_seed()  # type: ignore[call-overload]
     kind: JobKind = "txt2img"
     source_id = None
     strength = None
     if invocation.source_image is not None:
-        limits = services.settings.limits
-        check_source_image(
-            invocation.source_image, max_bytes=limits.max_source_bytes, max_pixels=limits.max_source_pixels
-        )
+        check_source(services, invocation.source_image)
         kind = "img2img"
         strength = float(options.get("strength", preset.denoising_strength))  # type: ignore[arg-type]
     elif "strength" in options:
-        raise InvalidRequest("strength only applies when you give an image to start from.")
+        raise InvalidRequest.of("error.strength_without_image")
     await precheck_quota(services, invocation, preset.cost(steps, width, height, count))
     if invocation.source_image is not None:
         source_id = await store_source(services, invocation.source_image)
@@ -188,12 +184,36 @@ async def precheck_quota(services: Services, invocation: Invocation, cost: float
     used_user, used_server = await services.store.usage(
         invocation.platform, invocation.destination.server_id, invocation.user_id, limits.day
     )
-    for used, limit, what in ((used_user, limits.user, "your"), (used_server, limits.server, "this server's")):
+    for used, limit, key in (
+        (used_user, limits.user, "error.quota_user"),
+        (used_server, limits.server, "error.quota_server"),
+    ):
         if limit is not None and used + cost > limit:
-            raise QuotaExceeded(
-                f"This job costs {cost:g} and {what} daily quota has {max(0.0, limit - used):g} of {limit:g} "
-                "left. Use fewer steps, fewer images or a smaller size, or wait for the daily reset."
-            )
+            raise QuotaExceeded.of(key, cost=cost, left=max(0.0, limit - used), limit=limit)
+
+
+def preset_size(preset: Preset, aspect: str | None) -> tuple[int, int]:
+    """The preset's size for an aspect ratio, refusing ratios it does not offer (in the user's language)."""
+    if aspect and aspect not in preset.aspect_ratios:
+        raise InvalidRequest.of(
+            "error.aspect", aspect=aspect, name=preset.name, allowed=", ".join(preset.aspect_ratios)
+        )
+    return preset.size(aspect)
+
+
+def check_source(services: Services, data: bytes) -> None:
+    """Validate an uploaded img2img source; the common refusals come out in the user's language."""
+    limits = services.settings.limits
+    if len(data) > limits.max_source_bytes:
+        raise InvalidRequest.of(
+            "error.image_too_large", size=len(data) / 1_048_576, limit=limits.max_source_bytes / 1_048_576
+        )
+    try:
+        check_source_image(data, max_bytes=limits.max_source_bytes, max_pixels=limits.max_source_pixels)
+    except InvalidRequest as exc:
+        if str(exc) == t("en", "error.not_image"):
+            raise InvalidRequest.of("error.not_image") from exc
+        raise
 
 
 def _opt_str(options: dict[str, object], name: str) -> str | None:

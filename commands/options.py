@@ -8,12 +8,17 @@ from bot.errors import InvalidRequest
 from commands.registry import CommandSpec, OptionSpec
 
 
-def _bounds(option: OptionSpec) -> str:
+def _limits(option: OptionSpec) -> dict[str, object] | None:
     if option.minimum is not None and option.maximum is not None:
         low = int(option.minimum) if option.type == "integer" else option.minimum
         high = int(option.maximum) if option.type == "integer" else option.maximum
-        return f" from {low} to {high}"
-    return ""
+        return {"low": low, "high": high}
+    return None
+
+
+def _bounds(option: OptionSpec) -> str:
+    limits = _limits(option)
+    return f" from {limits['low']} to {limits['high']}" if limits else ""
 
 
 def coerce_value(option: OptionSpec, value: object) -> object:
@@ -23,7 +28,9 @@ def coerce_value(option: OptionSpec, value: object) -> object:
     if option.type == "choice":
         text = str(value).strip()
         if text not in option.choices:
-            raise InvalidRequest(f"{option.name} must be one of {', '.join(option.choices)} (got {text[:40]!r}).")
+            raise InvalidRequest.of(
+                "error.option_choice", name=option.name, choices=", ".join(option.choices), value=text[:40]
+            )
         return text
     try:
         if option.type == "integer":
@@ -35,11 +42,18 @@ def coerce_value(option: OptionSpec, value: object) -> object:
             if not math.isfinite(number):
                 raise ValueError
     except (TypeError, ValueError) as exc:
+        limits = _limits(option)
+        if limits is not None:
+            key = "error.option_whole" if option.type == "integer" else "error.option_number"
+            raise InvalidRequest.of(key, name=option.name, value=str(value)[:40], **limits) from exc
         kind = "a whole number" if option.type == "integer" else "a number"
-        raise InvalidRequest(f"{option.name} must be {kind}{_bounds(option)} (got {str(value)[:40]!r}).") from exc
+        raise InvalidRequest(f"{option.name} must be {kind} (got {str(value)[:40]!r}).") from exc
     if (option.minimum is not None and number < option.minimum) or (
         option.maximum is not None and number > option.maximum
     ):
+        limits = _limits(option)
+        if limits is not None:
+            raise InvalidRequest.of("error.option_range", name=option.name, value=number, **limits)
         raise InvalidRequest(f"{option.name} must be{_bounds(option)} (got {number:g}).")
     return number
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from bot.i18n import t
 from bot.presenter import duration, short_prompt
 from bot.replies import Reply
-from commands.context import Invocation, Services
+from commands.context import Invocation, Services, language_for
 
 SHOWN = 15
 
 
 async def queue(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     engine = services.engine
+    lang = await language_for(services, invocation)
     server = invocation.destination.queue_key
     lines = []
     for job in engine.running_jobs():
@@ -18,19 +20,26 @@ async def queue(services: Services, invocation: Invocation, options: dict[str, o
         here = job.queue_key == server
         lines.append(
             f"{mark} {job.id} · {job.request.preset} · "
-            + (f"“{short_prompt(job.request.user_prompt, 60)}”" if here else "another server")
+            + (f"“{short_prompt(job.request.user_prompt, 60)}”" if here else t(lang, "queue.another_server"))
         )
     waiting = engine.queued_jobs(server)
     for position, job in waiting[:SHOWN]:
         lines.append(
-            f"#{position} {job.id} · {job.request.preset} · “{short_prompt(job.request.user_prompt, 60)}” · "
-            f"about {duration(engine.eta(job.id))}"
+            t(
+                lang,
+                "queue.waiting",
+                position=position,
+                job=job.id,
+                preset=job.request.preset,
+                prompt=short_prompt(job.request.user_prompt, 60),
+                eta=duration(engine.eta(job.id), lang),
+            )
         )
     if len(waiting) > SHOWN:
-        lines.append(f"… and {len(waiting) - SHOWN} more")
+        lines.append(t(lang, "queue.more", count=len(waiting) - SHOWN))
     total = len(engine.scheduler)
-    paused = " The queue of this server is paused." if engine.scheduler.is_paused(server) else ""
+    paused = t(lang, "queue.paused") if engine.scheduler.is_paused(server) else ""
     if not lines:
-        return Reply(text=f"Nothing is queued here ({total} jobs wait on other servers).{paused}", private=True)
-    header = f"{len(waiting)} waiting here, {total} in all.{paused}"
+        return Reply(text=t(lang, "queue.empty", total=total, paused=paused), private=True)
+    header = t(lang, "queue.header", waiting=len(waiting), total=total, paused=paused)
     return Reply(text=header + "\n" + "\n".join(lines), private=True)

@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
+from bot.i18n import language, t
 from bot.quota import limits_for
 from bot.replies import Reply
 from commands.context import Invocation, Services, is_admin
 
 
-def _line(label: str, used: float, limit: float | None) -> str:
+def _line(lang: str, label: str, used: float, limit: float | None) -> str:
     if limit is None:
-        return f"{label}: {used:g} used, no limit"
-    return f"{label}: {used:g} of {limit:g} used, {max(0.0, limit - used):g} left"
+        return t(lang, "quota.unlimited", label=label, used=used)
+    return t(lang, "quota.limited", label=label, used=used, limit=limit, left=max(0.0, limit - used))
 
 
 async def quota(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     config = services.settings.quota
     user = await services.accounts.user(invocation.platform, invocation.user_id)
     server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    lang = server.language or language(invocation.locale)
     limits = limits_for(config, services.clock(), user, server, invocation.roles)
     if limits is None:
-        return Reply(text="Quotas are off on this bot.", private=True)
+        return Reply(text=t(lang, "quota.off"), private=True)
     used_user, used_server = await services.store.usage(
         invocation.platform, invocation.destination.server_id, invocation.user_id, limits.day
     )
-    admin = " (you are an admin: your own jobs are not limited)" if is_admin(services, invocation) else ""
+    admin = t(lang, "quota.admin") if is_admin(services, invocation) else ""
+    day = limits.day.isoformat()
+    header = t(lang, "quota.header", day=day, hour=config.reset_hour, timezone=config.timezone, admin=admin)
     text = "\n".join(
         [
-            f"Quota for {limits.day.isoformat()} (resets at {config.reset_hour:02d}:00 {config.timezone}){admin}",
-            _line("You", used_user, limits.user),
-            _line("This server", used_server, limits.server),
-            "Cost = steps × megapixels × images (× the preset's weight).",
+            header,
+            _line(lang, t(lang, "quota.you"), used_user, limits.user),
+            _line(lang, t(lang, "quota.server"), used_server, limits.server),
+            t(lang, "quota.cost"),
         ]
     )
     return Reply(text=text, private=True)

@@ -78,7 +78,7 @@ ADMIN = CommandSpec(
     usage=(
         "/admin quota user|role|server <id or role> <daily cost> · /admin ban|unban <user id> · "
         "/admin allow|deny <preset> [channel id] · /admin default <preset> · /admin pause|resume · "
-        "/admin backends"
+        "/admin backends · /admin language en|zh"
     ),
     options=(
         OptionSpec(
@@ -87,9 +87,9 @@ ADMIN = CommandSpec(
             "What to do",
             required=True,
             positional=True,
-            choices=("quota", "ban", "unban", "allow", "deny", "default", "pause", "resume", "backends"),
+            choices=("quota", "ban", "unban", "allow", "deny", "default", "pause", "resume", "backends", "language"),
         ),
-        OptionSpec("target", "string", "User id, role, preset or 'user'/'role'/'server'"),
+        OptionSpec("target", "string", "User id, role, preset, 'user'/'role'/'server' or a language (en, zh)"),
         OptionSpec("value", "string", "Amount, role name or channel id"),
         OptionSpec("extra", "string", "Amount for quota role/user"),
     ),

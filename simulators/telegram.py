@@ -49,6 +49,7 @@ class TelegramSimulator:
         }
         self.flood = FloodControl(time_scale=time_scale)
         self.privacy = privacy
+        self.language_codes: dict[int, str] = {}  # user id -> the `language_code` their client reports
         self.url = ""
         self.chats: dict[int, dict[str, Any]] = {}
         self.admins: dict[int, set[int]] = {}
@@ -153,7 +154,15 @@ class TelegramSimulator:
     def user_json(self, user_id: int) -> dict[str, Any]:
         if user_id == self.bot_user["id"]:
             return dict(self.bot_user)
-        return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "username": f"user{user_id}"}
+        user: dict[str, Any] = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": f"User{user_id}",
+            "username": f"user{user_id}",
+        }
+        if user_id in self.language_codes:
+            user["language_code"] = self.language_codes[user_id]
+        return user
 
     def message_json(self, message: ChatMessage, depth: int = 0) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -148,8 +148,8 @@ class SqliteJobStore:
         dest = job.destination
         day = limits.day.isoformat()
         checks = (
-            ("user_id", dest.user_id, limits.user, "your daily quota"),
-            ("server_id", dest.server_id, limits.server, "this server's daily quota"),
+            ("user_id", dest.user_id, limits.user, "error.quota_user_today"),
+            ("server_id", dest.server_id, limits.server, "error.quota_server_today"),
         )
         for column, value, limit, what in checks:
             if limit is None:
@@ -163,10 +163,7 @@ class SqliteJobStore:
             used = float(row[0]) if row else 0.0
             if used + job.cost > limit + 1e-9:
                 left = max(0.0, limit - used)
-                raise QuotaExceeded(
-                    f"This job costs {job.cost:g} and {what} has {left:g} of {limit:g} left today. "
-                    "Use fewer steps, fewer images or a smaller size, or wait for the daily reset."
-                )
+                raise QuotaExceeded.of(what, cost=job.cost, left=left, limit=limit)
 
     async def get(self, job_id: str) -> Job | None:
         row = await self.db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))

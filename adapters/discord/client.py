@@ -8,7 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord.commands import add_commands
+from adapters.discord.commands import CatalogTranslator, add_commands
 from adapters.discord.handlers import InteractionHandler
 from adapters.discord.render import NO_MENTIONS, JobButton
 from bot.config_discord import DiscordConfig
@@ -29,6 +29,7 @@ class ImageBridgeClient(discord.Client):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(JobButton)  # buttons keep working after a restart
+        await self.tree.set_translator(CatalogTranslator())
         if not self.config.sync_commands:
             return
         if self.config.guild_ids:

@@ -9,6 +9,7 @@ from typing import Any, Literal, Optional
 import discord
 from discord import app_commands
 
+from bot.i18n import catalog
 from commands.registry import COMMANDS, CommandSpec, OptionSpec
 
 Run = Callable[[discord.Interaction[Any], str, dict[str, Any]], Awaitable[None]]
@@ -46,11 +47,14 @@ def build_command(spec: CommandSpec, run: Run, complete: Complete) -> app_comman
             )
         )
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    descriptions = {option.name: option.description[:100] for option in spec.options}
+    descriptions = {
+        option.name: app_commands.locale_str(option.description[:100], key=f"option.{spec.name}.{option.name}")
+        for option in spec.options
+    }
     callback = app_commands.describe(**descriptions)(callback)
     command: app_commands.Command[Any, Any, None] = app_commands.Command(
         name=spec.name,
-        description=spec.description[:100],
+        description=app_commands.locale_str(spec.description[:100], key=f"command.{spec.name}"),
         callback=callback,  # type: ignore[arg-type]  # the signature is rebuilt above from the spec
     )
     for option in spec.options:
@@ -64,6 +68,26 @@ def _completer(complete: Complete, name: str) -> Callable[..., Awaitable[list[ap
         return await complete(interaction, current)
 
     return autocomplete
+
+
+TRANSLATED: dict[discord.Locale, str] = {discord.Locale.chinese: "zh"}  # Discord locale -> catalog language
+
+
+class CatalogTranslator(app_commands.Translator):
+    """Command and option descriptions in Simplified Chinese (zh-CN) from the zh catalog; other locales get English."""
+
+    async def translate(
+        self,
+        string: app_commands.locale_str,
+        locale: discord.Locale,
+        context: app_commands.TranslationContextTypes,
+    ) -> str | None:
+        lang = TRANSLATED.get(locale)
+        key = string.extras.get("key")
+        if lang is None or not isinstance(key, str):
+            return None
+        text = catalog(lang).get(key)
+        return text[:100] if text else None
 
 
 def add_commands(tree: app_commands.CommandTree[Any], run: Run, complete: Complete) -> None:

@@ -54,6 +54,7 @@ class InteractionHandler:
             roles=roles,
             channel_nsfw=nsfw,
             source_image=source,
+            locale=str(interaction.locale or interaction.guild_locale or "") or None,
         )
 
     def _refused(self, interaction: discord.Interaction[Any]) -> Reply | None:

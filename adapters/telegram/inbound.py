@@ -76,7 +76,9 @@ class TelegramInbound:
             user_name=name,
             source_message_id=str(message_id),
         )
-        return Invocation(destination=destination, is_admin=await self.is_admin(chat, user, bot))
+        return Invocation(
+            destination=destination, is_admin=await self.is_admin(chat, user, bot), locale=user.language_code
+        )
 
     async def source_image(self, message: Message | None, bot: Any) -> bytes | Reply | None:
         """The image of a photo or image-document message (img2img), within the 20 MB download limit."""
