@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import re
 import sys
 from pathlib import Path
 
 from bot.errors import ConfigError
+from bot.logs import configure
 from bot.settings import config_path, load_settings
 
 
@@ -17,6 +17,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="imagebridge", description="Chat bot for shared image generation.")
     root.add_argument("--config", help="path to imagebridge.toml (or set IMAGEBRIDGE_CONFIG)")
     root.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
+    root.add_argument("--log-format", choices=["text", "json"], default="text", help="text (default) or JSON lines")
     sub = root.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="generate with a local simulator, no GPU or tokens needed")
@@ -45,25 +46,10 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-BOT_TOKEN_IN_URL = re.compile(r"/(file/)?bot\d+:[A-Za-z0-9_-]+")
-
-
-class RedactBotToken(logging.Filter):
-    """httpx logs every request URL at INFO; Bot API URLs carry the bot token (`/bot<token>/method`)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if BOT_TOKEN_IN_URL.search(message):
-            record.msg, record.args = BOT_TOKEN_IN_URL.sub(r"/\1bot<token>", message), None
-        return True
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactBotToken())
+    configure(level, args.log_format)
     from bot import app
 
     try:

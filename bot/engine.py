@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot import presenter
 from bot.errors import NotFound
 from bot.lifecycle import stop_tasks
+from bot.logs import current_job
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
 from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound, QuotaLimits
@@ -307,6 +308,7 @@ class Engine:
         if outbound is None:
             return False
         self._delivering.add(job.id)
+        marker = current_job.set(job.id)
         try:
             await self.notifier.finish(job.id)
             if images is None:
@@ -323,6 +325,7 @@ class Engine:
             return delivered
         finally:
             self._delivering.discard(job.id)
+            current_job.reset(marker)
 
     async def deliver_pending(self) -> None:
         for job in await self.store.undelivered():

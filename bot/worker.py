@@ -14,6 +14,7 @@ from bot import presenter
 from bot.errors import BackendError, BackendUnavailable
 from bot.imagecheck import ImageFacts, inspect
 from bot.lifecycle import stop_tasks
+from bot.logs import current_job
 from bot.models import GenerationResult, Job, JobState, Progress, StoredImage, utcnow
 from bot.pool import PoolPolicy, check
 from bot.ports import Backend
@@ -85,6 +86,7 @@ class Worker:
                 await self._crashed(job)
             finally:
                 self.current = None
+                current_job.set(None)
                 self.engine.worker_changed.set()
 
     async def _crashed(self, job: Job) -> None:
@@ -110,6 +112,7 @@ class Worker:
                 log.warning("interrupt on %s failed: %s", self.backend.name, exc)
 
     async def process(self, job: Job) -> None:
+        current_job.set(job.id)  # every log line of this job, and of tasks it starts, carries its id
         engine = self.engine
         job.state = JobState.RUNNING
         job.started_at = utcnow()

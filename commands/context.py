@@ -20,6 +20,10 @@ class Store(JobStore, Protocol):
         """Remove a job's result images; returns them so their files can be removed."""
         ...
 
+    async def stats(self, platform: str, server_id: str, since: datetime) -> list[tuple[str, int, float]]:
+        """(user id, images, cost) of the jobs that succeeded on a server since a moment, most cost first."""
+        ...
+
 
 @dataclass
 class Services:

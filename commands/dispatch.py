@@ -21,6 +21,7 @@ from commands.presets import presets
 from commands.queue import queue
 from commands.quota import quota
 from commands.registry import BY_NAME, CommandInput
+from commands.stats import stats
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ HANDLERS: dict[str, Handler] = {
     "history": history,
     "show": show,
     "quota": quota,
+    "stats": stats,
     "presets": presets,
     "help": help_command,
     "admin": admin,

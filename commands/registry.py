@@ -107,6 +107,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage="/show <job>",
     ),
     CommandSpec("quota", "Your quota and what is left today", usage="/quota"),
+    CommandSpec("stats", "Images and cost per user on this server, today and this week", usage="/stats"),
     CommandSpec("presets", "The presets you can use here", usage="/presets"),
     CommandSpec("help", "How to use this bot", usage="/help"),
     ADMIN,

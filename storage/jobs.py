@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import aiosqlite
 
@@ -290,6 +290,15 @@ class SqliteJobStore:
         async with self.db.transaction() as conn:
             await conn.execute("DELETE FROM images WHERE job_id = ? AND kind = 'result'", (job_id,))
         return found
+
+    async def stats(self, platform: str, server_id: str, since: datetime) -> list[tuple[str, int, float]]:
+        rows = await self.db.fetchall(
+            "SELECT user_id, SUM(json_extract(request, '$.count')), SUM(cost) FROM jobs "
+            "WHERE platform = ? AND server_id = ? AND state = 'succeeded' AND finished_at >= ? "
+            "GROUP BY user_id ORDER BY 3 DESC, 1",
+            (platform, server_id, since.astimezone(UTC).isoformat()),
+        )
+        return [(str(row[0]), int(row[1] or 0), float(row[2] or 0.0)) for row in rows]
 
     async def record_timing(self, preset: str, seconds_per_step: float) -> None:
         async with self.db.transaction() as conn:
