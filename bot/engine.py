@@ -24,7 +24,8 @@ from bot.settings import Settings, serves
 log = logging.getLogger(__name__)
 
 DEFAULT_SECONDS_PER_STEP = 0.15  # at one megapixel, before anything was measured
-DELIVERY_RETRY_SECONDS = 10.0
+DELIVERY_RETRY_SECONDS = 10.0  # the sweep's interval, and the first retry's delay (×4 each time, at most 1 h)
+MAX_DELIVERY_ATTEMPTS = 6
 
 
 @dataclass
@@ -73,6 +74,8 @@ class Engine:
         self._seconds_per_step: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._delivering: set[str] = set()
+        self._delivery_failures: dict[str, int] = {}
+        self._next_delivery: dict[str, float] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self.stopping = False
         self.draining = False
@@ -321,15 +324,33 @@ class Engine:
             if delivered:
                 job.delivery = DeliveryState.DELIVERED
                 await self.store.set_delivery(job.id, DeliveryState.DELIVERED)
+                self._delivery_failures.pop(job.id, None)
+                self._next_delivery.pop(job.id, None)
                 self.finished_event(job.id).set()
+            else:
+                await self._delivery_failed(job)
             return delivered
         finally:
             self._delivering.discard(job.id)
             current_job.reset(marker)
 
+    async def _delivery_failed(self, job: Job) -> None:
+        """Back off (×4 each time); after MAX_DELIVERY_ATTEMPTS stop trying and say so in the log."""
+        failures = self._delivery_failures[job.id] = self._delivery_failures.get(job.id, 0) + 1
+        if failures >= MAX_DELIVERY_ATTEMPTS:
+            log.warning("job %s: giving up delivery after %d attempts", job.id, failures)
+            job.delivery = DeliveryState.UNDELIVERABLE
+            await self.store.set_delivery(job.id, DeliveryState.UNDELIVERABLE)
+            self._delivery_failures.pop(job.id, None)
+            self._next_delivery.pop(job.id, None)
+            return
+        delay = min(DELIVERY_RETRY_SECONDS * 4**failures, 3600.0)
+        self._next_delivery[job.id] = asyncio.get_running_loop().time() + delay
+
     async def deliver_pending(self) -> None:
+        now = asyncio.get_running_loop().time()
         for job in await self.store.undelivered():
-            if job.destination.platform in self.outbounds:
+            if job.destination.platform in self.outbounds and self._next_delivery.get(job.id, 0.0) <= now:
                 await self.deliver(job)
 
     async def _delivery_loop(self) -> None:

@@ -39,6 +39,7 @@ class DeliveryState(StrEnum):
     NONE = "none"  # nothing to deliver yet
     PENDING = "pending"  # final outcome stored, not yet shown to the user
     DELIVERED = "delivered"
+    UNDELIVERABLE = "undeliverable"  # the platform refused it repeatedly (bot removed from the chat…)
 
 
 JobKind = Literal["txt2img", "img2img", "upscale"]

@@ -175,6 +175,8 @@ class ServerSettings:
     role_limits: dict[str, float] = field(default_factory=dict)
     channel_presets: dict[str, list[str]] = field(default_factory=dict)
     language: str | None = None
+    banned: list[str] = field(default_factory=list)  # user ids a server admin banned here
+    user_limits: dict[str, float] = field(default_factory=dict)  # personal daily limits set by a server admin
 
 
 class AccountStore(Protocol):

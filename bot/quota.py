@@ -17,8 +17,10 @@ def quota_day(now: datetime, config: QuotaConfig) -> date:
 
 def user_limit(config: QuotaConfig, user: UserRecord, server: ServerSettings, roles: list[str]) -> float | None:
     """A personal limit wins; otherwise the most generous role limit; otherwise the default."""
-    if user.daily_limit is not None:
+    if user.daily_limit is not None:  # set by a bot-wide admin
         return user.daily_limit
+    if user.user_id in server.user_limits:  # set by this server's admin
+        return server.user_limits[user.user_id]
     role_limits = {**config.roles, **server.role_limits}
     names = [*roles, *([user.role] if user.role else [])]
     matched = [role_limits[name] for name in names if name in role_limits]

@@ -12,7 +12,7 @@ from bot.errors import InvalidRequest, NotFound, NotPermitted
 from bot.i18n import t
 from bot.models import Job, JobState, StoredImage
 from bot.replies import Action, Reply, parse_button_id
-from commands.context import Invocation, Services, is_admin, language_for, require_not_banned
+from commands.context import Invocation, Services, administers, language_for, require_not_banned
 from commands.imagine import build_request, precheck_quota, random_seed, resolve_preset, submit
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,8 @@ async def load_job(services: Services, invocation: Invocation, job_id: str) -> J
 
 
 def owns(services: Services, invocation: Invocation, job: Job) -> bool:
-    return job.destination.user_id == invocation.user_id or is_admin(services, invocation)
+    # An admin of another server (anyone can make a group) has no say over this server's jobs.
+    return job.destination.user_id == invocation.user_id or administers(services, invocation, job.queue_key)
 
 
 async def pick_image(services: Services, job: Job, index: int | None) -> StoredImage:

@@ -7,7 +7,7 @@ import logging
 from bot.errors import InvalidRequest, NotPermitted
 from bot.i18n import LANGUAGES, t
 from bot.replies import Reply
-from commands.context import Invocation, Services, is_admin, language_for
+from commands.context import Invocation, Services, is_admin, is_bot_admin, language_for
 from commands.registry import ADMIN
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,16 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
             await services.engine.wake_workers()
         return Reply(text=t(lang, "admin.paused" if server.paused else "admin.resumed"))
     if action in ("ban", "unban"):
-        user = await accounts.user(platform, _need(target, "user id"))
-        user.banned = action == "ban"
-        await accounts.save_user(user)
-        return Reply(text=t(lang, "admin.banned" if user.banned else "admin.unbanned", user=user.user_id), private=True)
+        # A server admin bans from this server only; the user record (bot-wide) is for the config's admins.
+        user_id = _need(target, "user id")
+        banned = action == "ban"
+        if is_bot_admin(services, invocation):
+            user = await accounts.user(platform, user_id)
+            user.banned = banned
+            await accounts.save_user(user)
+        server.banned = sorted({*server.banned, user_id} if banned else set(server.banned) - {user_id})
+        await accounts.save_server(server)
+        return Reply(text=t(lang, "admin.banned" if banned else "admin.unbanned", user=user_id), private=True)
     if action in ("allow", "deny", "default"):
         preset = _need(target, "preset")
         if preset not in services.settings.presets:
@@ -86,10 +92,10 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
             await accounts.save_server(server)
             return Reply(text=t(lang, "admin.quota_role", role=role, amount=amount), private=True)
         if scope == "user":
-            user = await accounts.user(platform, _need(value, "user id"))
-            user.daily_limit = _amount(_need(extra, "amount"))
-            await accounts.save_user(user)
-            return Reply(text=t(lang, "admin.quota_user", user=user.user_id, amount=user.daily_limit), private=True)
+            user_id, amount = _need(value, "user id"), _amount(_need(extra, "amount"))
+            server.user_limits[user_id] = amount  # this server only, even for its own admins
+            await accounts.save_server(server)
+            return Reply(text=t(lang, "admin.quota_user", user=user_id, amount=amount), private=True)
         raise InvalidRequest.of("error.admin_scope", usage=ADMIN.usage)
     raise InvalidRequest.of("error.admin_unknown", usage=ADMIN.usage)
 

@@ -69,7 +69,20 @@ async def language_for(services: Services, invocation: Invocation) -> str:
     return server.language or language(invocation.locale)
 
 
+def is_bot_admin(services: Services, invocation: Invocation) -> bool:
+    """Admins everywhere: the config's `admins` list. Platform admins are admins of their own server only."""
+    return f"{invocation.platform}:{invocation.user_id}" in services.settings.admins
+
+
+def administers(services: Services, invocation: Invocation, queue_key: str) -> bool:
+    """Whether the invoker may act as an admin on something that belongs to this server."""
+    return is_bot_admin(services, invocation) or (
+        invocation.is_admin and invocation.destination.queue_key == queue_key
+    )
+
+
 async def require_not_banned(services: Services, invocation: Invocation) -> None:
     record = await services.accounts.user(invocation.platform, invocation.user_id)
-    if record.banned:
+    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    if record.banned or invocation.user_id in server.banned:
         raise NotPermitted.of("error.banned")
