@@ -234,7 +234,10 @@ class Engine:
     # ---- worker side -----------------------------------------------------------------------
 
     def can_serve(self, backend: Backend, entry: QueuedJob) -> bool:
-        preset = self.settings.presets.get(entry.preset)
+        return self.serves_preset(backend, entry.preset)
+
+    def serves_preset(self, backend: Backend, preset_name: str) -> bool:
+        preset = self.settings.presets.get(preset_name)
         backend_value = preset.backend if preset else "a1111"
         return serves(backend_value, backend.name, backend.kind)
 

@@ -239,7 +239,11 @@ class Worker:
         self.take_out(error.user_message)
         job.attempts -= 1  # the backend never finished it: this attempt does not count
         await self.engine.requeue(job)
-        others = [w for w in self.engine.pool.in_rotation() if w is not self]
+        others = [
+            w
+            for w in self.engine.pool.in_rotation()
+            if w is not self and self.engine.serves_preset(w.backend, job.request.preset)
+        ]
         reason = error.user_message if others else self.engine.pool.why_waiting()
         note = " It goes to another backend." if others else ""
         self.engine.notifier.publish(job, presenter.waiting_for_backend(job, reason + note))

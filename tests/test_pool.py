@@ -109,6 +109,7 @@ async def test_backend_stopped_mid_job_the_other_finishes_it(pool: Pool) -> None
     assert outbound.delivered_ids() == [job_id]  # exactly one result
     assert other.completed_jobs == 1
     await outbound.status_containing(job_id, "Waiting")
+    await outbound.status_containing(job_id, "It goes to another backend.")
 
 
 async def test_all_backends_down_jobs_wait_and_complete_when_one_returns(pool: Pool) -> None:
