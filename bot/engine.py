@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from bot import presenter
@@ -15,6 +15,7 @@ from bot.errors import NotFound
 from bot.lifecycle import stop_tasks
 from bot.logs import current_job
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
+from bot.placement import NOWHERE, BatchedPlacement, Place
 from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound, QuotaLimits
 from bot.presets import Preset
@@ -77,6 +78,7 @@ class Engine:
         self._delivery_failures: dict[str, int] = {}
         self._next_delivery: dict[str, float] = {}
         self._finished: dict[str, asyncio.Event] = {}
+        self._placement = BatchedPlacement(self.places)
         self.stopping = False
         self.draining = False
         self.requeue_on_stop: set[str] = set()
@@ -157,12 +159,12 @@ class Engine:
         """Store the job with its quota reservation (atomically), then queue it."""
         await self.store.create(job, limits)
         self._enqueue(job)
+        position, eta = await self._placement.place(job.id)  # before a worker can take it
         async with self._work:
             self._work.notify_all()
         paused = self.scheduler.is_paused(job.queue_key)
         if self.pool.all_down():
             self.notifier.publish(job, presenter.waiting_for_backend(job, self.pool.why_waiting()))
-        position, eta = self.place(job.id)
         return Ticket(job=job, position=position, eta_seconds=eta, paused=paused)
 
     def queued_count(self, platform: str, user_id: str) -> int:
@@ -208,24 +210,34 @@ class Engine:
     def eta(self, job_id: str) -> float | None:
         return self.place(job_id)[1]
 
-    def place(self, job_id: str) -> tuple[int | None, float | None]:
-        """1-based position in the fair order and seconds until likely done, from one walk of the queue."""
-        job = self._jobs.get(job_id)
-        if job is None:
-            return None, None
-        ahead = 0.0
-        position = None
-        for place, entry in enumerate(self.scheduler.walk(), start=1):
-            if entry.job_id == job_id:
-                position = place
-                break
-            ahead += entry.estimate
+    def place(self, job_id: str) -> Place:
+        """1-based position in the fair order and seconds until likely done."""
+        return self.places([job_id]).get(job_id, NOWHERE)
+
+    def places(self, job_ids: Collection[str]) -> dict[str, Place]:
+        """Positions and ETAs of several queued jobs from one walk of the queue."""
+        wanted = {job_id for job_id in job_ids if job_id in self._jobs}
+        if not wanted:
+            return {}
         now = utcnow()
+        running_left = 0.0
         for running in (worker.current for worker in self.workers if worker.current is not None):
             elapsed = (now - running.started_at).total_seconds() if running.started_at else 0.0
-            ahead += max(0.0, self.estimate_seconds(running) - elapsed)
+            running_left += max(0.0, self.estimate_seconds(running) - elapsed)
         lanes = max(1, len(self.workers))
-        return position, ahead / lanes + self.estimate_seconds(job)
+        found: dict[str, Place] = {}
+        ahead = running_left
+        for place, entry in enumerate(self.scheduler.walk(), start=1):
+            if entry.job_id in wanted:
+                found[entry.job_id] = (place, ahead / lanes + self.estimate_seconds(self._jobs[entry.job_id]))
+                if len(found) == len(wanted):
+                    break
+            ahead += entry.estimate
+        for job_id in wanted - found.keys():  # taken by a worker already, or on a paused server
+            job = self._jobs[job_id]
+            behind = 0.0 if job.state is JobState.RUNNING else ahead / lanes
+            found[job_id] = (None, behind + self.estimate_seconds(job))
+        return found
 
     def note_timing(self, preset: str, seconds_per_step: float) -> None:
         old = self._seconds_per_step.get(preset)

@@ -51,7 +51,7 @@ async def resolve_preset(services: Services, invocation: Invocation, name: str |
         raise InvalidRequest.of("error.unknown_preset", name=name, allowed=allowed_names)
     if preset.nsfw and not invocation.channel_nsfw:
         raise PresetNotAllowed.of("error.nsfw_preset", name=preset.name, allowed=allowed_names)
-    if preset not in allowed:
+    if preset.name not in {p.name for p in allowed}:
         raise PresetNotAllowed.of("error.preset_not_allowed", name=preset.name, allowed=allowed_names)
     return preset
 

@@ -23,6 +23,7 @@ async def queue(services: Services, invocation: Invocation, options: dict[str, o
             + (f"“{short_prompt(job.request.user_prompt, 60)}”" if here else t(lang, "queue.another_server"))
         )
     waiting = engine.queued_jobs(server)
+    etas = {job_id: eta for job_id, (_, eta) in engine.places([job.id for _, job in waiting[:SHOWN]]).items()}
     for position, job in waiting[:SHOWN]:
         lines.append(
             t(
@@ -32,7 +33,7 @@ async def queue(services: Services, invocation: Invocation, options: dict[str, o
                 job=job.id,
                 preset=job.request.preset,
                 prompt=short_prompt(job.request.user_prompt, 60),
-                eta=duration(engine.eta(job.id), lang),
+                eta=duration(etas.get(job.id), lang),
             )
         )
     if len(waiting) > SHOWN:

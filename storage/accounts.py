@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from copy import deepcopy
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
+from typing import TypeVar
 
 from bot.ports import ServerSettings, UserRecord
 from storage.db import Database
+
+Key = tuple[str, str]
+T = TypeVar("T")
+
+
+def copy_settings(settings: ServerSettings) -> ServerSettings:
+    """A copy the caller may change without touching the cache (cheaper than deepcopy: two levels deep)."""
+    return replace(
+        settings,
+        role_limits=dict(settings.role_limits),
+        channel_presets={channel: list(names) for channel, names in settings.channel_presets.items()},
+        banned=list(settings.banned),
+        user_limits=dict(settings.user_limits),
+    )
+
+
+async def load_once(loads: dict[Key, asyncio.Future[T]], key: Key, load: Callable[[], Awaitable[T]]) -> T:
+    """Concurrent cache misses for one key share a single database read."""
+    pending = loads.get(key)
+    if pending is None:
+        pending = loads[key] = asyncio.ensure_future(load())
+        pending.add_done_callback(lambda _: loads.pop(key, None))
+    return await asyncio.shield(pending)
 
 
 class SqliteAccountStore:
@@ -18,11 +43,15 @@ class SqliteAccountStore:
         # Write-through caches: every command reads these, only admins change them.
         self._users: dict[tuple[str, str], UserRecord] = {}
         self._servers: dict[tuple[str, str], ServerSettings] = {}
+        self._user_loads: dict[Key, asyncio.Future[UserRecord]] = {}
+        self._server_loads: dict[Key, asyncio.Future[ServerSettings]] = {}
 
     async def user(self, platform: str, user_id: str) -> UserRecord:
-        cached = self._users.get((platform, user_id))
+        key = (platform, user_id)
+        cached = self._users.get(key)
         if cached is None:
-            cached = self._users[(platform, user_id)] = await self._load_user(platform, user_id)
+            loaded = await load_once(self._user_loads, key, lambda: self._load_user(platform, user_id))
+            cached = self._users.setdefault(key, loaded)  # a save during the read wins
         return replace(cached)
 
     async def _load_user(self, platform: str, user_id: str) -> UserRecord:
@@ -48,10 +77,12 @@ class SqliteAccountStore:
             )
 
     async def server(self, platform: str, server_id: str) -> ServerSettings:
-        cached = self._servers.get((platform, server_id))
+        key = (platform, server_id)
+        cached = self._servers.get(key)
         if cached is None:
-            cached = self._servers[(platform, server_id)] = await self._load_server(platform, server_id)
-        return deepcopy(cached)
+            loaded = await load_once(self._server_loads, key, lambda: self._load_server(platform, server_id))
+            cached = self._servers.setdefault(key, loaded)  # a save during the read wins
+        return copy_settings(cached)
 
     async def _load_server(self, platform: str, server_id: str) -> ServerSettings:
         row = await self.db.fetchone(
@@ -64,7 +95,7 @@ class SqliteAccountStore:
         return ServerSettings(**data)
 
     async def save_server(self, settings: ServerSettings) -> None:
-        self._servers[(settings.platform, settings.server_id)] = deepcopy(settings)
+        self._servers[(settings.platform, settings.server_id)] = copy_settings(settings)
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT OR REPLACE INTO server_settings (platform, server_id, settings) VALUES (?, ?, ?)",

@@ -9,19 +9,11 @@ from datetime import UTC, date, datetime
 
 import aiosqlite
 
-from bot.errors import QuotaExceeded
 from bot.models import DeliveryState, Destination, GenerationRequest, Job, JobState, StoredImage, utcnow
 from bot.ports import QuotaLimits
 from storage.db import Database
-
-JOB_COLUMNS = (
-    "id, platform, server_id, channel_id, user_id, destination, request, preset, state, cost, priority, "
-    "created_at, started_at, finished_at, backend, backend_task_id, attempts, error, delivery, messages"
-)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+from storage.job_batch import JOB_COLUMNS, insert_jobs
+from storage.job_batch import iso as _iso
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -82,15 +74,10 @@ class SqliteJobStore:
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
-            outcomes: list[BaseException | None] = []
+            outcomes: Sequence[BaseException | None]
             try:
                 async with self.db.transaction() as conn:
-                    for job, limits, _ in batch:
-                        try:
-                            await self._insert(conn, job, limits)
-                            outcomes.append(None)
-                        except QuotaExceeded as exc:
-                            outcomes.append(exc)
+                    outcomes = await insert_jobs(conn, [(job, limits) for job, limits, _ in batch])
             except Exception as exc:
                 outcomes = [exc] * len(batch)
             for (_, _, future), outcome in zip(batch, outcomes, strict=True):
@@ -100,70 +87,6 @@ class SqliteJobStore:
                     future.set_result(None)
                 else:
                     future.set_exception(outcome)
-
-    async def _insert(self, conn: aiosqlite.Connection, job: Job, limits: QuotaLimits | None) -> None:
-        dest = job.destination
-        if limits is not None:
-            await self._check_quota(conn, job, limits)
-            await conn.execute(
-                "INSERT INTO quota_ledger (job_id, platform, server_id, user_id, day, amount, state, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)",
-                (
-                    job.id,
-                    dest.platform,
-                    dest.server_id,
-                    dest.user_id,
-                    limits.day.isoformat(),
-                    job.cost,
-                    _iso(utcnow()),
-                ),
-            )
-        await conn.execute(
-            f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * 20)})",
-            (
-                job.id,
-                dest.platform,
-                dest.server_id,
-                dest.channel_id,
-                dest.user_id,
-                dest.model_dump_json(),
-                job.request.model_dump_json(),
-                job.request.preset,
-                job.state.value,
-                job.cost,
-                job.priority,
-                _iso(job.created_at),
-                _iso(job.started_at),
-                _iso(job.finished_at),
-                job.backend,
-                job.backend_task_id,
-                job.attempts,
-                job.error,
-                job.delivery.value,
-                json.dumps(job.messages),
-            ),
-        )
-
-    async def _check_quota(self, conn: aiosqlite.Connection, job: Job, limits: QuotaLimits) -> None:
-        dest = job.destination
-        day = limits.day.isoformat()
-        checks = (
-            ("user_id", dest.user_id, limits.user, "error.quota_user_today"),
-            ("server_id", dest.server_id, limits.server, "error.quota_server_today"),
-        )
-        for column, value, limit, what in checks:
-            if limit is None:
-                continue
-            async with conn.execute(
-                f"SELECT COALESCE(SUM(amount), 0) FROM quota_ledger WHERE platform = ? AND {column} = ? "
-                "AND day = ? AND state != 'refunded'",
-                (dest.platform, value, day),
-            ) as cursor:
-                row = await cursor.fetchone()
-            used = float(row[0]) if row else 0.0
-            if used + job.cost > limit + 1e-9:
-                left = max(0.0, limit - used)
-                raise QuotaExceeded.of(what, cost=job.cost, left=left, limit=limit)
 
     async def get(self, job_id: str) -> Job | None:
         row = await self.db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))

@@ -1,0 +1,137 @@
+"""Insert a batch of new jobs in one transaction: quota read once per batch, rows written with executemany.
+
+Every aiosqlite call is a hop to the database thread; a burst of commands used to pay three hops a job.
+Here a batch pays a fixed handful however many jobs it holds, and each job is still checked against
+what the jobs before it in the batch reserved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+import aiosqlite
+
+from bot.errors import QuotaExceeded
+from bot.models import Job, utcnow
+from bot.ports import QuotaLimits
+
+JOB_COLUMNS = (
+    "id, platform, server_id, channel_id, user_id, destination, request, preset, state, cost, priority, "
+    "created_at, started_at, finished_at, backend, backend_task_id, attempts, error, delivery, messages"
+)
+INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+INSERT_RESERVATION = (
+    "INSERT INTO quota_ledger (job_id, platform, server_id, user_id, day, amount, state, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)"
+)
+IN_CHUNK = 500  # well under SQLite's bound-variable limit
+
+# (column, platform, id, day) -> amount reserved or charged
+UsageKey = tuple[str, str, str, str]
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def job_row(job: Job) -> tuple[object, ...]:
+    dest = job.destination
+    return (
+        job.id,
+        dest.platform,
+        dest.server_id,
+        dest.channel_id,
+        dest.user_id,
+        dest.model_dump_json(),
+        job.request.model_dump_json(),
+        job.request.preset,
+        job.state.value,
+        job.cost,
+        job.priority,
+        iso(job.created_at),
+        iso(job.started_at),
+        iso(job.finished_at),
+        job.backend,
+        job.backend_task_id,
+        job.attempts,
+        job.error,
+        job.delivery.value,
+        json.dumps(job.messages),
+    )
+
+
+def _checks(job: Job, limits: QuotaLimits) -> list[tuple[UsageKey, float | None, str]]:
+    dest, day = job.destination, limits.day.isoformat()
+    return [
+        (("user_id", dest.platform, dest.user_id, day), limits.user, "error.quota_user_today"),
+        (("server_id", dest.platform, dest.server_id, day), limits.server, "error.quota_server_today"),
+    ]
+
+
+async def _usage(conn: aiosqlite.Connection, keys: set[UsageKey]) -> dict[UsageKey, float]:
+    """What is already reserved or charged for each key, one grouped query per column, platform and day."""
+    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for column, platform, ident, day in keys:
+        groups[(column, platform, day)].append(ident)
+    used: dict[UsageKey, float] = dict.fromkeys(keys, 0.0)
+    for (column, platform, day), idents in groups.items():
+        for start in range(0, len(idents), IN_CHUNK):
+            chunk = idents[start : start + IN_CHUNK]
+            sql = (
+                f"SELECT {column}, COALESCE(SUM(amount), 0) FROM quota_ledger WHERE platform = ? AND day = ? "
+                f"AND state != 'refunded' AND {column} IN ({', '.join('?' * len(chunk))}) GROUP BY {column}"
+            )
+            async with conn.execute(sql, (platform, day, *chunk)) as cursor:
+                for ident, amount in await cursor.fetchall():
+                    used[(column, platform, str(ident), day)] = float(amount)
+    return used
+
+
+def _reserve(used: dict[UsageKey, float], job: Job, limits: QuotaLimits) -> QuotaExceeded | None:
+    checks = _checks(job, limits)
+    for key, limit, what in checks:
+        if limit is not None and used[key] + job.cost > limit + 1e-9:
+            return QuotaExceeded.of(what, cost=job.cost, left=max(0.0, limit - used[key]), limit=limit)
+    for key, limit, _ in checks:
+        if limit is not None:
+            used[key] += job.cost
+    return None
+
+
+async def insert_jobs(
+    conn: aiosqlite.Connection, batch: Sequence[tuple[Job, QuotaLimits | None]]
+) -> list[QuotaExceeded | None]:
+    """Check each job's quota in order, then write the jobs that fit and their reservations."""
+    keys = {
+        key
+        for job, limits in batch
+        if limits is not None
+        for key, limit, _ in _checks(job, limits)
+        if limit is not None
+    }
+    used = await _usage(conn, keys) if keys else {}
+    outcomes: list[QuotaExceeded | None] = []
+    reservations: list[tuple[object, ...]] = []
+    jobs: list[tuple[object, ...]] = []
+    now = iso(utcnow())
+    for job, limits in batch:
+        if limits is not None:
+            refused = _reserve(used, job, limits)
+            outcomes.append(refused)
+            if refused is not None:
+                continue
+            dest = job.destination
+            reservations.append(
+                (job.id, dest.platform, dest.server_id, dest.user_id, limits.day.isoformat(), job.cost, now)
+            )
+        else:
+            outcomes.append(None)
+        jobs.append(job_row(job))
+    if reservations:
+        await conn.executemany(INSERT_RESERVATION, reservations)
+    if jobs:
+        await conn.executemany(INSERT_JOB, jobs)
+    return outcomes
