@@ -82,6 +82,7 @@ class Engine:
         self.stopping = False
         self.draining = False
         self.requeue_on_stop: set[str] = set()
+        self.moved_from: dict[str, tuple[str, str]] = {}  # job id -> (backend that failed it, why)
         self.worker_changed = asyncio.Event()  # set when a worker finishes a job or its delivery
         self.on_finished: Callable[[Job], None] | None = None  # metrics
 

@@ -78,6 +78,20 @@ def running(job: Job, progress: Progress) -> Reply:
     return Reply(text=text, images=images, buttons=cancel_row(job), job_id=job.id)
 
 
+def on_backend(job: Job, backend: str) -> str:
+    return t(lang_of(job), "running.on", backend=backend)
+
+
+def moved_note(job: Job, backend: str, reason: str) -> str:
+    return t(lang_of(job), "running.moved", backend=backend, reason=reason)
+
+
+def moving(job: Job, reason: str) -> Reply:
+    """A backend failed mid-job and another one will take it."""
+    text = t(lang_of(job), "waiting.moving", reason=reason, job=job.id)
+    return Reply(text=text, buttons=cancel_row(job), job_id=job.id)
+
+
 def waiting_for_backend(job: Job, reason: str) -> Reply:
     return Reply(
         text=t(lang_of(job), "waiting.text", reason=reason, job=job.id),

@@ -53,6 +53,7 @@ class Worker:
         self.completed = 0
         self.model_switches = 0
         self._finishing: set[asyncio.Task[None]] = set()
+        self._notice = ""  # why the current job moved here from another backend, shown with its progress
 
     @property
     def policy(self) -> PoolPolicy:
@@ -119,16 +120,26 @@ class Worker:
         job.attempts += 1
         job.backend = self.backend.name
         job.backend_task_id = job.id
-        await engine.store.save(job)
-        engine.notifier.publish(job, presenter.running(job, Progress(note=f"on {self.backend.name}")))
+        # The "running" row is written beside the request, not before it: the backend starts at once, and a
+        # crash in between leaves the job "queued", which a restart runs again exactly as it would "running".
+        saved = asyncio.get_running_loop().create_task(engine.store.save(job), name=f"running-{job.id}")
+        moved = engine.moved_from.pop(job.id, None)
+        self._notice = presenter.moved_note(job, *moved) if moved else ""
+        where = presenter.on_backend(job, self.backend.name)
+        self._on_progress(job, Progress(note=where))
         if job.request.checkpoint != self.loaded_checkpoint:
             self.model_switches += int(self.loaded_checkpoint is not None)
         started = time.monotonic()
         try:
-            source = await self._source_bytes(job)
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races completion.
-            async with asyncio.timeout(engine.settings.limits.job_timeout_seconds):
-                result = await self.backend.generate(job.id, job.request, source, lambda p: self._on_progress(job, p))
+            try:
+                source = await self._source_bytes(job)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation racing completion.
+                async with asyncio.timeout(engine.settings.limits.job_timeout_seconds):
+                    result = await self.backend.generate(
+                        job.id, job.request, source, lambda p: self._on_progress(job, p)
+                    )
+            finally:
+                await saved  # every later write about this job comes after the "running" one
         except TimeoutError:
             await self.interrupt()
             await self._failed(
@@ -178,6 +189,8 @@ class Worker:
         await engine.complete(job, stored, job.cost)
 
     def _on_progress(self, job: Job, progress: Progress) -> None:
+        if self._notice:  # keep telling the user why the job moved, whatever the backend reports
+            progress = progress.model_copy(update={"note": " · ".join(filter(None, [progress.note, self._notice]))})
         self.engine.notifier.publish(job, presenter.running(job, progress))
 
     async def _source_bytes(self, job: Job) -> bytes | None:
@@ -238,15 +251,18 @@ class Worker:
         log.warning("backend %s unavailable during job %s: %s", self.backend.name, job.id, error)
         self.take_out(error.user_message)
         job.attempts -= 1  # the backend never finished it: this attempt does not count
-        await self.engine.requeue(job)
         others = [
             w
             for w in self.engine.pool.in_rotation()
             if w is not self and self.engine.serves_preset(w.backend, job.request.preset)
         ]
-        reason = error.user_message if others else self.engine.pool.why_waiting()
-        note = " It goes to another backend." if others else ""
-        self.engine.notifier.publish(job, presenter.waiting_for_backend(job, reason + note))
+        if others:
+            self.engine.moved_from[job.id] = (self.backend.name, error.user_message)
+        await self.engine.requeue(job)
+        if others:
+            self.engine.notifier.publish(job, presenter.moving(job, error.user_message))
+        else:
+            self.engine.notifier.publish(job, presenter.waiting_for_backend(job, self.engine.pool.why_waiting()))
 
     async def _wait_until_healthy(self) -> None:
         delays = self.policy.health_delays
