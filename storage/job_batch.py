@@ -18,11 +18,23 @@ from bot.errors import QuotaExceeded
 from bot.models import Job, utcnow
 from bot.ports import QuotaLimits
 
-JOB_COLUMNS = (
-    "id, platform, server_id, channel_id, user_id, destination, request, preset, state, cost, priority, "
-    "created_at, started_at, finished_at, backend, backend_task_id, attempts, error, delivery, messages"
+FIXED_COLUMNS = "id, platform, server_id, channel_id, user_id, destination, request, preset, priority, created_at"
+# What changes as a job runs: the one list both the insert and `UPDATE jobs` use.
+MUTABLE_COLUMNS = (
+    "state",
+    "started_at",
+    "finished_at",
+    "backend",
+    "backend_task_id",
+    "attempts",
+    "error",
+    "delivery",
+    "messages",
+    "cost",
 )
-INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+JOB_COLUMNS = FIXED_COLUMNS + ", " + ", ".join(MUTABLE_COLUMNS)
+INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * (10 + len(MUTABLE_COLUMNS)))})"
+UPDATE_JOB = f"UPDATE jobs SET {', '.join(f'{column} = ?' for column in MUTABLE_COLUMNS)} WHERE id = ?"
 INSERT_RESERVATION = (
     "INSERT INTO quota_ledger (job_id, platform, server_id, user_id, day, amount, state, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?)"
@@ -37,21 +49,10 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def job_row(job: Job) -> tuple[object, ...]:
-    dest = job.destination
+def mutable_values(job: Job) -> tuple[object, ...]:
+    """Values for MUTABLE_COLUMNS, in that order."""
     return (
-        job.id,
-        dest.platform,
-        dest.server_id,
-        dest.channel_id,
-        dest.user_id,
-        dest.model_dump_json(),
-        job.request.model_dump_json(),
-        job.request.preset,
         job.state.value,
-        job.cost,
-        job.priority,
-        iso(job.created_at),
         iso(job.started_at),
         iso(job.finished_at),
         job.backend,
@@ -60,7 +61,25 @@ def job_row(job: Job) -> tuple[object, ...]:
         job.error,
         job.delivery.value,
         json.dumps(job.messages),
+        job.cost,
     )
+
+
+def job_row(job: Job) -> tuple[object, ...]:
+    dest = job.destination
+    fixed = (
+        job.id,
+        dest.platform,
+        dest.server_id,
+        dest.channel_id,
+        dest.user_id,
+        dest.model_dump_json(),
+        job.request.model_dump_json(),
+        job.request.preset,
+        job.priority,
+        iso(job.created_at),
+    )
+    return fixed + mutable_values(job)
 
 
 def _checks(job: Job, limits: QuotaLimits) -> list[tuple[UsageKey, float | None, str]]:

@@ -12,7 +12,7 @@ import aiosqlite
 from bot.models import DeliveryState, Destination, GenerationRequest, Job, JobState, StoredImage, utcnow
 from bot.ports import QuotaLimits
 from storage.db import Database
-from storage.job_batch import JOB_COLUMNS, insert_jobs
+from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, insert_jobs, mutable_values
 from storage.job_batch import iso as _iso
 
 
@@ -97,23 +97,7 @@ class SqliteJobStore:
             await self._update(conn, job)
 
     async def _update(self, conn: aiosqlite.Connection, job: Job) -> None:
-        await conn.execute(
-            "UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, backend = ?, backend_task_id = ?, "
-            "attempts = ?, error = ?, delivery = ?, messages = ?, cost = ? WHERE id = ?",
-            (
-                job.state.value,
-                _iso(job.started_at),
-                _iso(job.finished_at),
-                job.backend,
-                job.backend_task_id,
-                job.attempts,
-                job.error,
-                job.delivery.value,
-                json.dumps(job.messages),
-                job.cost,
-                job.id,
-            ),
-        )
+        await conn.execute(UPDATE_JOB, (*mutable_values(job), job.id))
 
     async def finish(self, job: Job, images: Sequence[StoredImage], actual_cost: float | None) -> None:
         now = _iso(utcnow())
