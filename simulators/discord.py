@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from simulators.discord_commands import InvalidCommand, check_commands
 from simulators.discord_ratelimit import Limited, RateLimits
 from simulators.discord_state import CALLBACK_DEADLINE, UPLOAD_LIMIT, Recorded, SimInteraction, SimMessage, SimState
 
@@ -171,6 +172,10 @@ class DiscordSimulator:
         if parts[0] == "applications" and parts[-1] == "commands" and rec.method == "PUT":
             key = parts[3] if len(parts) == 5 else "global"
             items = rec.payload.get("_list", [])
+            try:
+                check_commands(items)
+            except InvalidCommand as exc:
+                raise SimError(400, 50035, f"Invalid Form Body: {exc}") from exc
             self.state.commands[key] = [{**c, "id": self.state.snowflake(), "application_id": app} for c in items]
             return self.state.commands[key]
         if parts[0] == "interactions" and parts[-1] == "callback":

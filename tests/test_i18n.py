@@ -136,3 +136,7 @@ async def test_discord_commands_carry_chinese_descriptions(
     assert imagine["description_localizations"]["zh-CN"] == "根据提示词生成图片"
     prompt = next(o for o in imagine["options"] if o["name"] == "prompt")
     assert prompt["description_localizations"]["zh-CN"] == "要画什么"
+    assert imagine["name_localizations"]["zh-CN"] == "画图"
+    assert prompt["name_localizations"]["zh-CN"] == "提示词"
+    named = [c for c in sim.state.commands["500"] if "zh-CN" in (c.get("name_localizations") or {})]
+    assert len(named) == len(sim.state.commands["500"])  # every command has a Chinese name

@@ -52,8 +52,13 @@ def build_command(spec: CommandSpec, run: Run, complete: Complete) -> app_comman
         for option in spec.options
     }
     callback = app_commands.describe(**descriptions)(callback)
+    names = {
+        option.name: app_commands.locale_str(option.name, key=f"option_name.{spec.name}.{option.name}")
+        for option in spec.options
+    }
+    callback = app_commands.rename(**names)(callback)
     command: app_commands.Command[Any, Any, None] = app_commands.Command(
-        name=spec.name,
+        name=app_commands.locale_str(spec.name, key=f"command_name.{spec.name}"),
         description=app_commands.locale_str(spec.description[:100], key=f"command.{spec.name}"),
         callback=callback,  # type: ignore[arg-type]  # the signature is rebuilt above from the spec
     )
@@ -74,7 +79,7 @@ TRANSLATED: dict[discord.Locale, str] = {discord.Locale.chinese: "zh"}  # Discor
 
 
 class CatalogTranslator(app_commands.Translator):
-    """Command and option descriptions in Simplified Chinese (zh-CN) from the zh catalog; other locales get English."""
+    """Command and option names and descriptions in Simplified Chinese (zh-CN) from the zh catalog; others: English."""
 
     async def translate(
         self,
