@@ -48,20 +48,53 @@ class NotFound(UserError):
 
 
 class BackendError(Exception):
-    """A backend failed. `user_message` is safe to show; `retryable` says whether trying again may help."""
+    """A backend failed. `user_message` (English) is safe to show; `retryable` says whether trying again may help.
 
-    def __init__(self, user_message: str, *, retryable: bool = False, detail: str = "") -> None:
+    Raise with `BackendError.of(key, **params)` so `localized(lang)` can show it in the user's language.
+    """
+
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        retryable: bool = False,
+        detail: str = "",
+        key: str | None = None,
+        params: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(user_message if not detail else f"{user_message} ({detail})")
         self.user_message = user_message
         self.retryable = retryable
         self.detail = detail
+        self.key = key
+        self.params = params or {}
+
+    @classmethod
+    def of(cls, key: str, *, retryable: bool = False, detail: str = "", **params: object) -> Self:
+        """An error whose English text comes from the catalog, so every language has it."""
+        return cls(t("en", key, **params), retryable=retryable, detail=detail, key=key, params=params)
+
+    def localized(self, lang: str | None) -> str:
+        return t(lang, self.key, **self.params) if self.key else self.user_message
 
 
 class BackendUnavailable(BackendError):
     """The backend cannot be reached at all: the job goes back to the queue, the backend to health checks."""
 
-    def __init__(self, user_message: str, *, detail: str = "") -> None:
-        super().__init__(user_message, retryable=True, detail=detail)
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        detail: str = "",
+        key: str | None = None,
+        params: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(user_message, retryable=True, detail=detail, key=key, params=params)
+
+    @classmethod
+    def of(cls, key: str, *, detail: str = "", **params: object) -> Self:
+        """Always retryable, so it takes no `retryable`."""
+        return cls(t("en", key, **params), detail=detail, key=key, params=params)
 
 
 class ConfigError(Exception):

@@ -43,33 +43,27 @@ def inspect(data: bytes) -> ImageFacts:
                 format=img.format or "PNG",
             )
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BackendError(
-            "The backend sent back something that is not a readable image.", retryable=True, detail=str(exc)
-        ) from exc
+        raise BackendError.of("backend.unreadable_image", retryable=True, detail=str(exc)) from exc
 
 
 def check_source_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[int, int]:
     """Validate an uploaded img2img source. Raises InvalidRequest saying what is allowed."""
     if len(data) > max_bytes:
-        raise InvalidRequest(
-            f"That image is {len(data) / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:.0f} MB."
-        )
+        raise InvalidRequest.of("error.image_too_large", size=len(data) / 1_048_576, limit=max_bytes / 1_048_576)
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
             if width * height > max_pixels:
-                raise InvalidRequest(
-                    f"That image is {width}×{height} pixels; the limit is {max_pixels:,} pixels "
-                    f"(for example {int(max_pixels**0.5)}×{int(max_pixels**0.5)})."
-                )
+                side = int(max_pixels**0.5)
+                raise InvalidRequest.of("error.image_pixels", width=width, height=height, limit=max_pixels, side=side)
             img.load()
             return width, height
     except InvalidRequest:
         raise
     except Image.DecompressionBombError as exc:
-        raise InvalidRequest(f"That image has too many pixels; the limit is {max_pixels:,}.") from exc
+        raise InvalidRequest.of("error.image_bomb", limit=max_pixels) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InvalidRequest("That file is not an image I can read. Send a PNG, JPEG or WebP picture.") from exc
+        raise InvalidRequest.of("error.not_image") from exc
 
 
 def to_png(data: bytes) -> bytes:

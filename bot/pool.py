@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.errors import BackendError
+from bot.i18n import t
 
 if TYPE_CHECKING:
     from bot.worker import Worker
@@ -52,10 +53,11 @@ class BackendPool:
     def all_down(self) -> bool:
         return bool(self.workers) and not self.in_rotation()
 
-    def why_waiting(self) -> str:
-        """A sentence for users whose jobs wait because no backend is available."""
-        reasons = "; ".join(f"{w.backend.name}: {w.health_detail or 'not answering'}" for w in self.workers)
-        return f"Every image backend is down right now ({reasons})."
+    def why_waiting(self, lang: str | None = None) -> str:
+        """A sentence for users whose jobs wait because no backend is available (health details stay English)."""
+        quiet = t(lang, "waiting.not_answering")
+        reasons = "; ".join(f"{w.backend.name}: {w.health_detail or quiet}" for w in self.workers)
+        return t(lang, "waiting.all_down", reasons=reasons)
 
     def status(self) -> list[tuple[str, str, bool, str]]:
         """(name, kind, in rotation, detail) per backend, for admin commands and `imagebridge check`."""

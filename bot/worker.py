@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot import presenter
 from bot.errors import BackendError, BackendUnavailable
+from bot.i18n import t
 from bot.imagecheck import ImageFacts, inspect
 from bot.lifecycle import stop_tasks
 from bot.logs import current_job
@@ -25,18 +26,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def black_image_reason(job: Job) -> str:
-    checkpoint = job.request.checkpoint.lower()
-    if "flux" in checkpoint:
-        return (
-            "The backend returned an all-black image. For Flux this means the preset needs scheduler "
-            "'Simple', CFG 1 and distilled CFG 3.5 (and the VAE and text-encoder modules): ask an admin "
-            "to check the preset."
-        )
-    return (
-        "The backend returned an all-black image (a NaN in the model or VAE, often fixed on the "
-        "server with --no-half-vae). Try another seed or preset."
-    )
+def black_image_error(job: Job) -> BackendError:
+    """An all-black result: for Flux the preset's settings, otherwise a NaN in the model or VAE."""
+    flux = "flux" in job.request.checkpoint.lower()
+    return BackendError.of("backend.black_flux" if flux else "backend.black")
 
 
 class Worker:
@@ -93,7 +86,7 @@ class Worker:
     async def _crashed(self, job: Job) -> None:
         log.exception("job %s: unexpected error in worker %s", job.id, self.backend.name)
         job.state = JobState.FAILED
-        job.error = f"something went wrong (job {job.id})"
+        job.error = t(presenter.lang_of(job), "backend.crashed", job=job.id)
         await self.engine.complete(job, [], None)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -142,12 +135,8 @@ class Worker:
                 await saved  # every later write about this job comes after the "running" one
         except TimeoutError:
             await self.interrupt()
-            await self._failed(
-                job,
-                BackendError(
-                    f"The backend took longer than {engine.settings.limits.job_timeout_seconds:.0f} s.", retryable=True
-                ),
-            )
+            timeout = engine.settings.limits.job_timeout_seconds
+            await self._failed(job, BackendError.of("backend.timeout", retryable=True, seconds=timeout))
             return
         except BackendUnavailable as exc:
             await self._unavailable(job, exc)
@@ -199,15 +188,15 @@ class Worker:
             return None
         image = await self.engine.store.image(image_id)
         if image is None:
-            raise BackendError("The source image of this job is gone (it was deleted).")
+            raise BackendError.of("backend.source_gone")
         return await self.engine.files.read(image.path)
 
     async def _store_images(self, job: Job, result: GenerationResult) -> list[StoredImage]:
         if not result.images:
-            raise BackendError("The backend finished but sent back no images.", retryable=True)
+            raise BackendError.of("backend.no_images", retryable=True)
         facts: list[ImageFacts] = await asyncio.to_thread(lambda: [inspect(image.data) for image in result.images])
         if all(fact.black for fact in facts):
-            raise BackendError(black_image_reason(job))
+            raise black_image_error(job)
         stored = []
         for index, (image, fact) in enumerate(zip(result.images, facts, strict=True)):
             extension = "png" if fact.format == "PNG" else fact.format.lower()
@@ -244,7 +233,7 @@ class Worker:
             return
         log.warning("job %s failed on %s: %s", job.id, self.backend.name, error)
         job.state = JobState.FAILED
-        job.error = error.user_message
+        job.error = error.localized(presenter.lang_of(job))  # the job's language; the log line above stays English
         await self.engine.complete(job, [], None)
 
     async def _unavailable(self, job: Job, error: BackendUnavailable) -> None:
@@ -256,13 +245,15 @@ class Worker:
             for w in self.engine.pool.in_rotation()
             if w is not self and self.engine.serves_preset(w.backend, job.request.preset)
         ]
+        reason = error.localized(presenter.lang_of(job))
         if others:
-            self.engine.moved_from[job.id] = (self.backend.name, error.user_message)
+            self.engine.moved_from[job.id] = (self.backend.name, reason)
         await self.engine.requeue(job)
         if others:
-            self.engine.notifier.publish(job, presenter.moving(job, error.user_message))
+            self.engine.notifier.publish(job, presenter.moving(job, reason))
         else:
-            self.engine.notifier.publish(job, presenter.waiting_for_backend(job, self.engine.pool.why_waiting()))
+            reason = self.engine.pool.why_waiting(presenter.lang_of(job))
+            self.engine.notifier.publish(job, presenter.waiting_for_backend(job, reason))
 
     async def _wait_until_healthy(self) -> None:
         delays = self.policy.health_delays

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import pytest
 
-from bot.errors import InvalidRequest
+from adapters.backends.a1111_errors import explain
+from bot.errors import BackendError, BackendUnavailable, InvalidRequest
 from bot.i18n import LANGUAGES, catalog, language, t
 from bot.models import JobState
 from bot.replies import Tone
@@ -16,7 +18,7 @@ from commands.registry import COMMANDS
 from simulators.discord import DiscordSimulator
 from simulators.discord_harness import BotProcess
 from tests.conftest import AppFactory, invocation
-from tests.fakes import FakeBackend
+from tests.fakes import FakeBackend, RecordingOutbound
 from tests.test_discord_flow import bot, sim
 from tests.test_telegram_support import PRIVATE, Bench, bench
 
@@ -75,6 +77,48 @@ def test_errors_keep_english_and_translate() -> None:
     assert error.localized("zh") == "没有名为 'nope' 的预设。你在这里可以使用的预设：sd15。"
     assert InvalidRequest("plain").localized("zh") == "plain"
     assert t("xx", "button.cancel") == "Cancel"
+
+
+def test_backend_errors_keep_english_and_translate() -> None:
+    error = BackendError.of("backend.timeout", retryable=True, detail="slow", seconds=90.4)
+    assert error.user_message == "The backend took longer than 90 s." and error.retryable
+    assert str(error) == "The backend took longer than 90 s. (slow)"  # logs keep the English text and the detail
+    assert error.localized("zh") == "后端处理时间超过了 90 秒。" and error.localized(None) == error.user_message
+    gone = BackendUnavailable.of("backend.unreachable", detail="ConnectError", name="gpu1")
+    assert gone.retryable and gone.localized("zh") == "无法连接到后端 gpu1。"
+    assert BackendError("plain", retryable=True).localized("zh") == "plain"
+
+
+async def test_backend_failure_reason_is_in_the_language_of_the_chat(app_factory: AppFactory) -> None:
+    """The backend's own words stay as they are; the sentence around them follows the chat that queued the job."""
+    refusal = '{"detail": [{"loc": ["body", "steps"], "msg": "too many"}]}'
+    backend = FakeBackend(failures=[explain(422, refusal), explain(422, refusal)])
+    outbound = RecordingOutbound()
+    app = await app_factory(backend=backend, outbound=outbound)
+    errors: dict[str, str | None] = {}
+    for locale in ("zh-CN", "en-US"):
+        reply = await dispatch_text(app.services, invocation(locale=locale), "/imagine a cat")
+        assert reply is not None and reply.job_id
+        await asyncio.wait_for(app.engine.finished_event(reply.job_id).wait(), 5)
+        job = await app.services.store.get(reply.job_id)
+        assert job is not None and job.state is JobState.FAILED
+        errors[locale] = job.error
+        final = next(r for job_id, r in outbound.deliveries if job_id == job.id)
+        start = f"任务 {job.id} 失败：{job.error}\n" if locale == "zh-CN" else f"Job {job.id} failed: {job.error}\n"
+        assert final.tone is Tone.ERROR and final.text.startswith(start), final.text
+    assert errors["zh-CN"] == "后端拒绝了这个请求：steps: too many。"
+    assert errors["en-US"] == "The backend rejected the request: steps: too many."
+
+
+async def test_timeout_in_a_chinese_chat_is_explained_in_chinese(app_factory: AppFactory) -> None:
+    app = await app_factory(
+        backend=FakeBackend(hold=True), limits={"job_timeout_seconds": 1, "max_attempts": 1, "retry_backoff_seconds": 0}
+    )
+    reply = await dispatch_text(app.services, invocation(locale="zh-CN"), "/imagine a slow cat")
+    assert reply is not None and reply.job_id
+    await asyncio.wait_for(app.engine.finished_event(reply.job_id).wait(), 10)
+    job = await app.services.store.get(reply.job_id)
+    assert job is not None and job.state is JobState.FAILED and job.error == "后端处理时间超过了 1 秒。"
 
 
 async def test_admin_language_makes_a_server_chinese(app_factory: AppFactory) -> None:

@@ -140,7 +140,7 @@ class A1111Backend:
             body["force_task_id"] = job_id
         if request.kind == "img2img":
             if source is None:
-                raise BackendError("The source image for this img2img job is missing.")
+                raise BackendError.of("backend.source_missing")
             body["init_images"] = [base64.b64encode(source).decode()]
             body["denoising_strength"] = request.denoising_strength or 0.6
             body["resize_mode"] = 1
@@ -148,7 +148,7 @@ class A1111Backend:
 
     async def _upscale(self, request: GenerationRequest, source: bytes | None) -> GenerationResult:
         if source is None:
-            raise BackendError("The image to upscale is missing.")
+            raise BackendError.of("backend.upscale_source_missing")
         body = {
             "image": base64.b64encode(source).decode(),
             "upscaling_resize": request.upscale_factor,
@@ -157,7 +157,7 @@ class A1111Backend:
         data = await self._post("/extra-single-image", body)
         image = data.get("image")
         if not isinstance(image, str) or not image:
-            raise BackendError("The backend's upscaler returned no image.", retryable=True)
+            raise BackendError.of("backend.upscaler_no_image", retryable=True)
         return GenerationResult(images=[GeneratedImage(data=_decode(image), seed=request.seed)])
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -170,17 +170,15 @@ class A1111Backend:
         try:
             data = response.json()
         except ValueError as exc:
-            raise BackendError(
-                "The backend answered with something that is not JSON.", retryable=True, detail=response.text[:200]
-            ) from exc
+            raise BackendError.of("backend.not_json", retryable=True, detail=response.text[:200]) from exc
         if not isinstance(data, dict):
-            raise BackendError("The backend answered with an unexpected JSON shape.", retryable=True)
+            raise BackendError.of("backend.bad_json_shape", retryable=True)
         return data
 
     def _result(self, data: dict[str, Any], request: GenerationRequest) -> GenerationResult:
         raw_images = data.get("images")
         if not isinstance(raw_images, list):
-            raise BackendError("The backend's answer has no images list.", retryable=True)
+            raise BackendError.of("backend.no_images_list", retryable=True)
         info = _parse_info(data.get("info"))
         first = int(info.get("index_of_first_image", 0) or 0)
         seeds = info.get("all_seeds") or []
@@ -233,7 +231,7 @@ def _decode(value: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except ValueError as exc:
-        raise BackendError("The backend sent an image that is not valid base64.", retryable=True) from exc
+        raise BackendError.of("backend.bad_base64", retryable=True) from exc
 
 
 def _parse_info(value: Any) -> dict[str, Any]:

@@ -12,14 +12,10 @@ from bot.errors import BackendError, BackendUnavailable
 
 def unreachable(name: str, exc: httpx.HTTPError) -> BackendError:
     if isinstance(exc, httpx.ReadTimeout):
-        return BackendError(
-            f"Backend {name} stopped answering in the middle of the job.", retryable=True, detail=type(exc).__name__
-        )
+        return BackendError.of("backend.stopped_answering", retryable=True, detail=type(exc).__name__, name=name)
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return BackendUnavailable(
-            f"Backend {name} dropped the connection (it may have restarted).", detail=type(exc).__name__
-        )
-    return BackendUnavailable(f"Backend {name} cannot be reached.", detail=type(exc).__name__)
+        return BackendUnavailable.of("backend.dropped_connection", detail=type(exc).__name__, name=name)
+    return BackendUnavailable.of("backend.unreachable", detail=type(exc).__name__, name=name)
 
 
 def _message(body: Any) -> str:
@@ -52,30 +48,23 @@ def explain(status: int, text: str) -> BackendError:
     kind = body.get("error", "") if isinstance(body, dict) else ""
     lowered = f"{kind} {message}".lower()
     if status == 401:
-        return BackendError(
-            "The backend refused the bot's credentials (check its username and password).", detail=message
-        )
+        return BackendError.of("backend.bad_credentials", detail=message)
     if status == 422:
-        return BackendError(f"The backend rejected the request: {message}.", detail=message)
+        return BackendError.of("backend.rejected", detail=message, message=message)
     if "outofmemory" in lowered or "out of memory" in lowered:
-        return BackendError("The GPU ran out of memory. Try a smaller size or fewer images.", detail=message)
+        return BackendError.of("backend.out_of_memory", detail=message)
     if "nansexception" in lowered or "nans" in lowered:
-        return BackendError(
-            "The model produced NaNs (a black image). Try another seed; admins can add --no-half-vae.",
-            detail=message,
-        )
+        return BackendError.of("backend.nans", detail=message)
     if "not found" in lowered and "model" in lowered:
-        return BackendError(
-            "The backend does not have the model this preset names. Ask an admin to fix the preset.", detail=message
-        )
+        return BackendError.of("backend.missing_model", detail=message)
     if status == 404:
-        return BackendError(
-            f"The backend could not find something it needed: {message or 'not found'}.", detail=message
-        )
+        if not message:
+            return BackendError.of("backend.not_found_unnamed")
+        return BackendError.of("backend.not_found", detail=message, message=message)
     if status in (502, 503, 504):
-        return BackendUnavailable(f"The backend is unavailable right now (HTTP {status}).", detail=message)
+        return BackendUnavailable.of("backend.unavailable_http", detail=message, status=status)
     if status >= 500:
-        return BackendError(f"The backend failed: {message or f'HTTP {status}'}.", retryable=True, detail=message)
-    return BackendError(
-        f"The backend refused the request (HTTP {status}): {message or 'no reason given'}.", detail=message
-    )
+        return BackendError.of("backend.failed", retryable=True, detail=message, message=message or f"HTTP {status}")
+    if not message:
+        return BackendError.of("backend.refused_no_reason", status=status)
+    return BackendError.of("backend.refused", detail=message, status=status, message=message)

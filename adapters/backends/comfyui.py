@@ -77,11 +77,11 @@ class ComfyUIBackend:
         self, job_id: str, request: GenerationRequest, source: bytes | None, on_progress: ProgressCallback
     ) -> GenerationResult:
         if request.kind == "upscale":
-            raise BackendError("This ComfyUI backend does not upscale; use an A1111 preset for that.")
+            raise BackendError.of("backend.comfy_no_upscale")
         name = graphs.workflow_name(request, self.workflow)
         init = await self._upload(job_id, source) if request.kind == "img2img" else None
         if request.kind == "img2img" and init is None:
-            raise BackendError("The source image for this img2img job is missing.")
+            raise BackendError.of("backend.source_missing")
         graph = graphs.patch(
             graphs.load_workflow(name), graphs.node_map_for(name, self.node_map), graphs.values_for(request, init)
         )
@@ -108,8 +108,8 @@ class ComfyUIBackend:
                     return GenerationResult(images=[], interrupted=True)
                 interrupted = watch.result()
         except (OSError, WebSocketException) as exc:
-            raise BackendUnavailable(
-                f"Backend {self.name} lost its ComfyUI connection.", detail=type(exc).__name__
+            raise BackendUnavailable.of(
+                "backend.comfy_lost_connection", detail=type(exc).__name__, name=self.name
             ) from exc
         finally:
             self._jobs.pop(job_id, None)
@@ -161,7 +161,7 @@ class ComfyUIBackend:
         except httpx.HTTPError as exc:
             raise unreachable(self.name, exc) from exc
         if response.status_code != 200:
-            raise BackendError(f"ComfyUI refused the source image (HTTP {response.status_code}).")
+            raise BackendError.of("backend.comfy_refused_source", status=response.status_code)
         body = response.json()
         subfolder = body.get("subfolder") or ""
         return f"{subfolder}/{body['name']}" if subfolder else str(body["name"])
@@ -174,9 +174,9 @@ class ComfyUIBackend:
         if response.status_code == 400:
             raise graphs.explain_validation(_json(response))
         if response.status_code == 403:
-            raise BackendError("ComfyUI refused the request (403): check the proxy or the CORS/origin settings.")
+            raise BackendError.of("backend.comfy_forbidden")
         if response.status_code != 200:
-            raise BackendError(f"ComfyUI failed to queue the job (HTTP {response.status_code}).", retryable=True)
+            raise BackendError.of("backend.comfy_queue_failed", retryable=True, status=response.status_code)
         return str(response.json()["prompt_id"])
 
     async def _watch(self, ws: ClientConnection, running: _Running, on_progress: ProgressCallback) -> bool:
@@ -201,25 +201,27 @@ class ComfyUIBackend:
                 last = Progress(fraction=value / top, step=value, steps=top)
                 on_progress(last)
             elif kind == "execution_error":
-                raise BackendError(
-                    f"ComfyUI failed in node {data.get('node_id')} ({data.get('node_type')}): "
-                    f"{data.get('exception_message', '').strip() or data.get('exception_type')}",
+                raise BackendError.of(
+                    "backend.comfy_node_failed",
                     retryable="OutOfMemory" not in str(data.get("exception_type")),
+                    node=data.get("node_id"),
+                    node_type=data.get("node_type"),
+                    reason=data.get("exception_message", "").strip() or data.get("exception_type"),
                 )
             elif kind == "execution_interrupted":
                 interrupted = True
             elif kind == "executing" and data.get("node") is None:
                 return interrupted
-        raise BackendUnavailable(f"Backend {self.name} closed its ComfyUI connection in the middle of the job.")
+        raise BackendUnavailable.of("backend.comfy_closed", name=self.name)
 
     async def _collect(self, prompt_id: str, graph: dict[str, Any], request: GenerationRequest) -> GenerationResult:
         try:
             history = (await self._client.get(f"/history/{prompt_id}")).json().get(prompt_id)
             if not history:
-                raise BackendError("ComfyUI finished but has no history for the job.", retryable=True)
+                raise BackendError.of("backend.comfy_no_history", retryable=True)
             status = history.get("status") or {}
             if status.get("status_str") == "error":
-                raise BackendError("ComfyUI reported an error for the job.", retryable=True)
+                raise BackendError.of("backend.comfy_job_error", retryable=True)
             images: list[GeneratedImage] = []
             for node_id in graphs.output_nodes(graph):
                 for item in (history.get("outputs", {}).get(node_id) or {}).get("images", []):
@@ -230,7 +232,7 @@ class ComfyUIBackend:
                     }
                     response = await self._client.get("/view", params=params)
                     if response.status_code != 200:
-                        raise BackendError(f"ComfyUI could not send an image (HTTP {response.status_code}).")
+                        raise BackendError.of("backend.comfy_view_failed", status=response.status_code)
                     images.append(GeneratedImage(data=response.content, seed=request.seed + len(images)))
         except httpx.HTTPError as exc:
             raise unreachable(self.name, exc) from exc

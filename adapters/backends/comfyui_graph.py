@@ -80,11 +80,11 @@ def load_workflow(name: str) -> Graph:
     else:
         resource = resources.files("adapters.backends").joinpath(f"workflows/{name}.json")
         if not resource.is_file():
-            raise BackendError(f"The ComfyUI workflow {name!r} does not exist. Ask an admin to fix the backend.")
+            raise BackendError.of("backend.comfy_no_workflow", name=name)
         text = resource.read_text(encoding="utf-8")
     graph = json.loads(text)
     if not isinstance(graph, dict) or not all(isinstance(node, dict) for node in graph.values()):
-        raise BackendError(f"The ComfyUI workflow {name!r} is not in API format (export it with 'Save (API)').")
+        raise BackendError.of("backend.comfy_not_api_format", name=name)
     return graph
 
 
@@ -93,7 +93,7 @@ def node_map_for(name: str, configured: dict[str, Any] | None) -> NodeMap:
         return {key: [(str(node), str(field)) for node, field in targets] for key, targets in configured.items()}
     base = Path(name).stem
     if base not in SHIPPED:
-        raise BackendError(f"The ComfyUI workflow {name!r} has no node map. Ask an admin to configure one.")
+        raise BackendError.of("backend.comfy_no_node_map", name=name)
     return SHIPPED[base]
 
 
@@ -139,9 +139,7 @@ def patch(graph: Graph, node_map: NodeMap, values: dict[str, Any]) -> Graph:
         for node_id, field in targets:
             node = patched.get(node_id)
             if node is None:
-                raise BackendError(
-                    f"The ComfyUI node map points {key!r} at node {node_id}, which the workflow does not have."
-                )
+                raise BackendError.of("backend.comfy_bad_node_map", name=key, node=node_id)
             node.setdefault("inputs", {})[field] = values[key]
     return patched
 
@@ -154,7 +152,7 @@ def output_nodes(graph: Graph) -> list[str]:
 def explain_validation(body: Any) -> BackendError:
     """A 400 from POST /prompt (`error` + `node_errors`) as a message a user understands."""
     if not isinstance(body, dict):
-        return BackendError("ComfyUI refused the workflow.", detail=str(body)[:300])
+        return BackendError.of("backend.comfy_refused_workflow", detail=str(body)[:300])
     raw_error = body.get("error")
     error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
     kind = str(error.get("type", ""))
@@ -165,16 +163,15 @@ def explain_validation(body: Any) -> BackendError:
         for item in entry.get("errors", []) if isinstance(entry, dict) else []:
             parts.append(_node_error(str(node_id), str(entry.get("class_type", "?")), item))
     if kind == "missing_node_type":
-        message = (
-            f"ComfyUI is missing a custom node this workflow needs ({error.get('details') or error.get('message')})."
+        return BackendError.of(
+            "backend.comfy_missing_node", detail=kind, details=error.get("details") or error.get("message")
         )
-    elif kind in ("no_prompt", "prompt_no_outputs"):
-        message = "The ComfyUI workflow has no output node (it needs a SaveImage node)."
-    elif parts:
-        message = "ComfyUI rejected the workflow: " + "; ".join(parts[:3]) + "."
-    else:
-        message = f"ComfyUI rejected the workflow: {error.get('message') or 'no reason given'}."
-    return BackendError(message, detail=kind)
+    if kind in ("no_prompt", "prompt_no_outputs"):
+        return BackendError.of("backend.comfy_no_output", detail=kind)
+    reason = "; ".join(parts[:3]) if parts else error.get("message")
+    if not reason:
+        return BackendError.of("backend.comfy_rejected_no_reason", detail=kind)
+    return BackendError.of("backend.comfy_rejected", detail=kind, reason=reason)
 
 
 def _node_error(node_id: str, class_type: str, item: Any) -> str:

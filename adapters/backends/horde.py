@@ -27,19 +27,18 @@ CLIENT_AGENT = "imagebridge:0.1:https://github.com/imagebridge/imagebridge"
 SAMPLERS = {"euler a": "k_euler_a", "euler": "k_euler", "heun": "k_heun", "dpm++ 2m": "k_dpmpp_2m",
             "dpm++ 2m karras": "k_dpmpp_2m", "dpm++ sde": "k_dpmpp_sde", "dpm++ 2m sde": "k_dpmpp_2m",
             "ddim": "DDIM", "lcm": "lcm", "dpm2": "k_dpm_2"}  # fmt: skip
-REASONS = {
-    "KudosUpfront": "The AI Horde wants kudos up front for this size or step count. Use a smaller size or fewer "
-    "steps, or ask an admin to set a registered Horde API key.",
-    "TooManyPrompts": "The AI Horde limits how many requests the bot may have waiting at once; try again shortly.",
-    "InvalidAPIKey": "The AI Horde refused the bot's API key. Ask an admin to check the backend's API key.",
-    "InvalidSize": "The AI Horde only accepts sizes from 64 to 3072 in multiples of 64.",
-    "TooManySteps": "The AI Horde refused the step count (at most 500, less for large images).",
-    "UnsupportedSampler": "The AI Horde does not support this preset's sampler.",
-    "NoValidWorkers": "No AI Horde worker can run this request right now (model, size or NSFW setting).",
-    "MaintenanceMode": "The AI Horde is in maintenance mode; jobs wait until it is back.",
-    "CorruptPrompt": "The AI Horde refused this prompt as against its rules.",
-    "TimeoutIP": "The AI Horde has temporarily blocked the bot's address.",
-    "RequestNotFound": "The AI Horde forgot this request (it expired after about 10 minutes).",
+REASONS = {  # the Horde's `rc` -> the catalog key of the message a user understands
+    "KudosUpfront": "backend.horde_kudos_upfront",
+    "TooManyPrompts": "backend.horde_too_many_prompts",
+    "InvalidAPIKey": "backend.horde_invalid_api_key",
+    "InvalidSize": "backend.horde_invalid_size",
+    "TooManySteps": "backend.horde_too_many_steps",
+    "UnsupportedSampler": "backend.horde_unsupported_sampler",
+    "NoValidWorkers": "backend.horde_no_valid_workers",
+    "MaintenanceMode": "backend.horde_maintenance",
+    "CorruptPrompt": "backend.horde_corrupt_prompt",
+    "TimeoutIP": "backend.horde_timeout_ip",
+    "RequestNotFound": "backend.horde_request_not_found",
 }
 RETRYABLE = {"TooManyPrompts", "MaintenanceMode", "RequestNotFound"}
 
@@ -113,7 +112,7 @@ class HordeBackend:
         self, job_id: str, request: GenerationRequest, source: bytes | None, on_progress: ProgressCallback
     ) -> GenerationResult:
         if request.kind == "upscale":
-            raise BackendError("The AI Horde backend does not upscale; use an A1111 preset for that.")
+            raise BackendError.of("backend.horde_no_upscale")
         waiting = self._jobs[job_id] = _Waiting()
         try:
             submitted = await self._call("POST", "/generate/async", json=self.payload(request, source))
@@ -136,16 +135,16 @@ class HordeBackend:
         while not waiting.cancelled.is_set():
             check = await self._call("GET", f"/generate/check/{waiting.horde_id}")
             if check.get("faulted"):
-                raise BackendError("The AI Horde worker failed on this request.", retryable=True)
+                raise BackendError.of("backend.horde_worker_failed", retryable=True)
             if check.get("done"):
                 return True
             if check.get("is_possible") is False:
                 await self._delete(waiting.horde_id)
-                raise BackendError(REASONS["NoValidWorkers"])
+                raise BackendError.of(REASONS["NoValidWorkers"])
             on_progress(_progress(check, request.count))
             if loop.time() > deadline:
                 await self._delete(waiting.horde_id)
-                raise BackendError(f"The AI Horde did not finish within {self.max_wait:.0f} s.", retryable=True)
+                raise BackendError.of("backend.horde_timeout", retryable=True, seconds=self.max_wait)
             try:
                 async with asyncio.timeout(self.poll_seconds):
                     await waiting.cancelled.wait()
@@ -183,7 +182,7 @@ class HordeBackend:
             try:
                 response = await self._client.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
-                raise BackendUnavailable("The AI Horde cannot be reached.", detail=type(exc).__name__) from exc
+                raise BackendUnavailable.of("backend.horde_unreachable", detail=type(exc).__name__) from exc
             if response.status_code == 429 and _rc(response) != "TooManyPrompts":  # a rate limit: slow down, retry
                 await asyncio.sleep(float(response.headers.get("Retry-After", self.poll_seconds)))
                 continue
@@ -191,13 +190,13 @@ class HordeBackend:
                 raise _explain(response)
             body: dict[str, Any] = response.json()
             return body
-        raise BackendError("The AI Horde keeps rate-limiting the bot.", retryable=True)
+        raise BackendError.of("backend.horde_keeps_rate_limiting", retryable=True)
 
     async def _result(self, status: dict[str, Any], request: GenerationRequest) -> GenerationResult:
         generations = status.get("generations") or []
         kept = [g for g in generations if not g.get("censored")]
         if generations and not kept:
-            raise BackendError("The AI Horde's workers censored the image (their NSFW filter). Try another prompt.")
+            raise BackendError.of("backend.horde_censored")
         images = []
         for generation in kept:
             img = str(generation.get("img", ""))
@@ -205,7 +204,7 @@ class HordeBackend:
                 try:
                     data = (await self._downloads.get(img)).content
                 except httpx.HTTPError as exc:
-                    raise BackendError("Could not download the image from the AI Horde.", retryable=True) from exc
+                    raise BackendError.of("backend.horde_download", retryable=True) from exc
             else:
                 data = base64.b64decode(img)
             seed = generation.get("seed")
@@ -244,10 +243,10 @@ def _explain(response: httpx.Response) -> BackendError:
     message = str(body.get("message") or response.text[:200])
     if rc in REASONS:
         if rc == "MaintenanceMode":
-            return BackendUnavailable(REASONS[rc], detail=message)
-        return BackendError(REASONS[rc], retryable=rc in RETRYABLE, detail=message)
+            return BackendUnavailable.of(REASONS[rc], detail=message)
+        return BackendError.of(REASONS[rc], retryable=rc in RETRYABLE, detail=message)
     if response.status_code == 429:
-        return BackendError("The AI Horde is rate-limiting the bot; try again shortly.", retryable=True)
+        return BackendError.of("backend.horde_rate_limited", retryable=True)
     if response.status_code >= 500:
-        return BackendUnavailable(f"The AI Horde is failing right now (HTTP {response.status_code}).", detail=message)
-    return BackendError(f"The AI Horde refused the request: {message}", detail=rc)
+        return BackendUnavailable.of("backend.horde_failing", detail=message, status=response.status_code)
+    return BackendError.of("backend.horde_refused", detail=rc, message=message)

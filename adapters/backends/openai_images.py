@@ -98,11 +98,11 @@ class OpenAIImagesBackend:
         self, job_id: str, request: GenerationRequest, source: bytes | None, on_progress: ProgressCallback
     ) -> GenerationResult:
         if request.kind != "txt2img":
-            raise BackendError(f"Backend {self.name} only makes new images (no img2img or upscale).")
+            raise BackendError.of("backend.txt2img_only", name=self.name)
         try:
             response = await self._client.post("/images/generations", json=self.payload(request))
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"Backend {self.name} cannot be reached.", detail=type(exc).__name__) from exc
+            raise BackendUnavailable.of("backend.unreachable", detail=type(exc).__name__, name=self.name) from exc
         if response.status_code != 200:
             raise explain(response)
         images = []
@@ -139,13 +139,13 @@ def explain(response: httpx.Response) -> BackendError:
     code = str(error.get("code") or error.get("type") or "")
     status = response.status_code
     if code == "content_policy_violation" or "safety system" in message:
-        return BackendError("The image service's safety system refused this prompt. Try rewording it.", detail=code)
+        return BackendError.of("backend.openai_safety", detail=code)
     if status == 401:
-        return BackendError("The image service refused the bot's API key. Ask an admin to check it.", detail=code)
+        return BackendError.of("backend.openai_bad_key", detail=code)
     if status == 429:
         if "quota" in message.lower() or code == "insufficient_quota":
-            return BackendError("The image service's quota or billing limit is used up.", detail=code)
-        return BackendError("The image service is rate-limiting the bot; try again in a minute.", retryable=True)
+            return BackendError.of("backend.openai_quota", detail=code)
+        return BackendError.of("backend.openai_rate_limited", retryable=True)
     if status >= 500:
-        return BackendUnavailable(f"The image service is failing right now (HTTP {status}).", detail=message)
-    return BackendError(f"The image service refused the request: {message}", detail=code)
+        return BackendUnavailable.of("backend.openai_failing", detail=message, status=status)
+    return BackendError.of("backend.openai_refused", detail=code, message=message)

@@ -55,7 +55,7 @@ class OpenWebUIBackend:
         self, job_id: str, request: GenerationRequest, source: bytes | None, on_progress: ProgressCallback
     ) -> GenerationResult:
         if request.kind != "txt2img":
-            raise BackendError(f"Backend {self.name} (Open WebUI) only makes new images.")
+            raise BackendError.of("backend.owui_txt2img_only", name=self.name)
         body = {
             "prompt": request.prompt,
             "model": self.model,
@@ -68,7 +68,7 @@ class OpenWebUIBackend:
         try:
             response = await self._client.post("/api/v1/images/generations", json=body)
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"Backend {self.name} cannot be reached.", detail=type(exc).__name__) from exc
+            raise BackendUnavailable.of("backend.unreachable", detail=type(exc).__name__, name=self.name) from exc
         finally:
             await stop_tasks([ticker])
         if response.status_code != 200:
@@ -79,7 +79,7 @@ class OpenWebUIBackend:
             try:
                 download = await self._client.get(url)
             except httpx.HTTPError as exc:
-                raise BackendError("Could not download the image from Open WebUI.", retryable=True) from exc
+                raise BackendError.of("backend.owui_download", retryable=True) from exc
             if download.status_code != 200:
                 raise explain(download)
             images.append(GeneratedImage(data=download.content))
@@ -112,17 +112,15 @@ def explain(response: httpx.Response) -> BackendError:
         detail = response.text[:200]
     status = response.status_code
     if status == 401:
-        return BackendError("Open WebUI refused the bot's API key. Ask an admin to check it.", detail=detail)
+        return BackendError.of("backend.owui_bad_key", detail=detail)
     if status == 403:
         if detail == "Not authenticated":
-            return BackendError("Open WebUI needs an API key for the bot; none is set.", detail=detail)
-        return BackendError(
-            "Open WebUI refused: image generation is switched off there, or the bot's user may not generate "
-            "images (or API keys are disabled). Ask an Open WebUI admin.",
-            detail=detail,
-        )
+            return BackendError.of("backend.owui_no_key", detail=detail)
+        return BackendError.of("backend.owui_forbidden", detail=detail)
     if status == 400:
-        return BackendError(f"Open WebUI's image engine failed: {detail or 'no reason given'}", retryable=True)
+        if not detail:
+            return BackendError.of("backend.owui_engine_failed_no_reason", retryable=True)
+        return BackendError.of("backend.owui_engine_failed", retryable=True, reason=detail)
     if status >= 500:
-        return BackendUnavailable(f"Open WebUI is failing right now (HTTP {status}).", detail=detail)
-    return BackendError(f"Open WebUI refused the request (HTTP {status}): {detail}", detail=detail)
+        return BackendUnavailable.of("backend.owui_failing", detail=detail, status=status)
+    return BackendError.of("backend.owui_refused", detail=detail, status=status, reason=detail)
