@@ -177,6 +177,7 @@ class ServerSettings:
     language: str | None = None
     banned: list[str] = field(default_factory=list)  # user ids a server admin banned here
     user_limits: dict[str, float] = field(default_factory=dict)  # personal daily limits set by a server admin
+    blocked_words: list[str] = field(default_factory=list)  # this server's own, beside [moderation]
 
 
 class AccountStore(Protocol):

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.config_discord import DiscordConfig
 from bot.config_telegram import TelegramConfig
 from bot.errors import ConfigError
+from bot.moderation import ModerationConfig
 from bot.presets import Preset
 
 BackendKind = Literal["a1111", "forge", "sdnext", "comfyui", "openwebui", "openai", "horde"]
@@ -135,6 +136,7 @@ class Settings(BaseSettings):
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)  # SIGTERM: how long running jobs may finish
     retention_days: int | None = Field(default=None, ge=1)  # prune finished jobs and images older than this
 

@@ -12,6 +12,7 @@ from bot.errors import InvalidRequest, NotFound, NotPermitted
 from bot.i18n import t
 from bot.models import Job, JobState, StoredImage
 from bot.replies import Action, Reply, parse_button_id
+from commands.blocked import check_blocked
 from commands.context import Invocation, Services, administers, language_for, require_not_banned
 from commands.imagine import build_request, precheck_quota, random_seed, resolve_preset, submit
 
@@ -57,6 +58,8 @@ async def press(services: Services, invocation: Invocation, button_id: str) -> R
         raise InvalidRequest.of("error.not_finished", job=job.id, state=job.state.value)
     preset = await resolve_preset(services, invocation, job.request.preset)
     base = job.request
+    if action is not Action.UPSCALE:  # a word blocked since the job ran blocks its rerolls and variations too
+        await check_blocked(services, invocation, base.user_prompt, None)
     common = {"parent_job_id": job.id, "parent_index": index, "source_image_id": base.source_image_id}
     if action is Action.REROLL:
         request = base.model_copy(update={**common, "seed": random_seed(), "parent_index": None})

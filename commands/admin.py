@@ -1,4 +1,4 @@
-"""/admin: quotas, bans, per-channel presets, default preset, pause/resume, backend status."""
+"""/admin: quotas, bans, blocked words, per-channel presets, default preset, pause/resume, backend status."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from bot.errors import InvalidRequest, NotPermitted
 from bot.i18n import LANGUAGES, t
 from bot.replies import Reply
+from commands.blocked import block_words
 from commands.context import Invocation, Services, is_admin, is_bot_admin, language_for
 from commands.registry import ADMIN
 
@@ -42,6 +43,8 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
     if action == "language":
         return await set_language(services, invocation, str(target or "").strip().lower())
     lang = await language_for(services, invocation)
+    if action in ("block", "unblock"):
+        return await block_words(services, invocation, action, target)
     if action == "backends":
         return Reply(text=backend_status(services), private=True)
     if action in ("pause", "resume"):

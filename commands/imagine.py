@@ -15,6 +15,7 @@ from bot.models import GenerationRequest, Job, JobKind, StoredImage
 from bot.presets import Preset
 from bot.quota import limits_for
 from bot.replies import Reply
+from commands.blocked import check_blocked
 from commands.context import Invocation, Services, is_admin, require_not_banned
 from commands.parser import clean_text
 from commands.registry import MAX_SEED
@@ -138,6 +139,7 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     if count > preset.max_images:
         raise InvalidRequest.of("error.count_range", name=preset.name, maximum=preset.max_images, count=count)
     negative = _opt_str(options, "negative")
+    await check_blocked(services, invocation, prompt, negative)
     negative_text = preset.render_negative(clean_text(negative) if negative is not None else None)
     if len(negative_text) > services.settings.limits.max_prompt_chars:
         raise InvalidRequest.of("error.negative_too_long", limit=services.settings.limits.max_prompt_chars)

@@ -54,6 +54,16 @@ def _read_value(rest: str) -> tuple[str, str]:
     return parts[0], parts[1] if len(parts) > 1 else ""
 
 
+def _words(text: str) -> list[str]:
+    """Words of free text, where a quoted phrase counts as one word."""
+    words = []
+    rest = text
+    while rest.strip():
+        word, rest = _read_value(rest)
+        words.append(word)
+    return words
+
+
 def split_options(spec: CommandSpec, body: str) -> dict[str, object]:
     """Split free text and `--flag value` pairs; free text goes to the positional option."""
     options: dict[str, object] = {}
@@ -81,7 +91,7 @@ def split_options(spec: CommandSpec, body: str) -> dict[str, object]:
         if positional is None:
             raise InvalidRequest(f"/{spec.name} takes no text. Usage: {spec.usage}")
         if positional.type == "choice" or spec.name == "admin":
-            words = text.split()
+            words = _words(text)
             options[positional.name] = words[0]
             extra = [o for o in spec.options if not o.positional]
             for option, word in zip(extra, words[1:], strict=False):

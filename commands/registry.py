@@ -77,8 +77,8 @@ ADMIN = CommandSpec(
     admin=True,
     usage=(
         "/admin quota user|role|server <id or role> <daily cost> · /admin ban|unban <user id> · "
-        "/admin allow|deny <preset> [channel id] · /admin default <preset> · /admin pause|resume · "
-        "/admin backends · /admin language en|zh"
+        "/admin block|unblock [\"word or phrase\"] · /admin allow|deny <preset> [channel id] · "
+        "/admin default <preset> · /admin pause|resume · /admin backends · /admin language en|zh"
     ),
     options=(
         OptionSpec(
@@ -87,9 +87,14 @@ ADMIN = CommandSpec(
             "What to do",
             required=True,
             positional=True,
-            choices=("quota", "ban", "unban", "allow", "deny", "default", "pause", "resume", "backends", "language"),
+            choices=(
+                "quota", "ban", "unban", "block", "unblock", "allow", "deny", "default", "pause", "resume", "backends",
+                "language",
+            ),
         ),
-        OptionSpec("target", "string", "User id, role, preset, 'user'/'role'/'server' or a language (en, zh)"),
+        OptionSpec(
+            "target", "string", "User id, role, preset, word to block, 'user'/'role'/'server' or a language (en, zh)"
+        ),
         OptionSpec("value", "string", "Amount, role name or channel id"),
         OptionSpec("extra", "string", "Amount for quota role/user"),
     ),

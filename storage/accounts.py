@@ -23,6 +23,7 @@ def copy_settings(settings: ServerSettings) -> ServerSettings:
         channel_presets={channel: list(names) for channel, names in settings.channel_presets.items()},
         banned=list(settings.banned),
         user_limits=dict(settings.user_limits),
+        blocked_words=list(settings.blocked_words),
     )
 
 
