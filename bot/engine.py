@@ -106,7 +106,9 @@ class Engine:
         self.draining = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_seconds
-        while any(worker.busy for worker in self.workers) and loop.time() < deadline:
+        # Workers finishing jobs, and deliveries already under way (a result the platform has accepted must be
+        # marked delivered before we exit, or the next start would send it again).
+        while (any(worker.busy for worker in self.workers) or self._delivering) and loop.time() < deadline:
             self.worker_changed.clear()
             try:
                 async with asyncio.timeout(deadline - loop.time()):
@@ -165,7 +167,8 @@ class Engine:
             self._work.notify_all()
         paused = self.scheduler.is_paused(job.queue_key)
         if self.pool.all_down():
-            self.notifier.publish(job, presenter.waiting_for_backend(job, self.pool.why_waiting()))
+            reason = self.pool.why_waiting(presenter.lang_of(job))
+            self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
         return Ticket(job=job, position=position, eta_seconds=eta, paused=paused)
 
     def queued_count(self, platform: str, user_id: str) -> int:
@@ -349,6 +352,7 @@ class Engine:
         finally:
             self._delivering.discard(job.id)
             current_job.reset(marker)
+            self.worker_changed.set()  # drain() waits for deliveries under way too
 
     async def _delivery_failed(self, job: Job) -> None:
         """Back off (×4 each time); after MAX_DELIVERY_ATTEMPTS stop trying and say so in the log."""
@@ -366,6 +370,8 @@ class Engine:
     async def deliver_pending(self) -> None:
         now = asyncio.get_running_loop().time()
         for job in await self.store.undelivered():
+            if self.draining:  # shutting down: what is still pending is delivered by the next start
+                return
             if job.destination.platform in self.outbounds and self._next_delivery.get(job.id, 0.0) <= now:
                 await self.deliver(job)
 

@@ -19,7 +19,8 @@ from bot.models import Job, utcnow
 from bot.ports import QuotaLimits
 
 FIXED_COLUMNS = "id, platform, server_id, channel_id, user_id, destination, request, preset, priority, created_at"
-# What changes as a job runs: the one list both the insert and `UPDATE jobs` use.
+# What changes as a job runs: the one list both the insert and `UPDATE jobs` use. Not `messages`: platform
+# adapters add their message ids key by key (`set_message`), and a whole-row save must never erase them.
 MUTABLE_COLUMNS = (
     "state",
     "started_at",
@@ -29,11 +30,10 @@ MUTABLE_COLUMNS = (
     "attempts",
     "error",
     "delivery",
-    "messages",
     "cost",
 )
-JOB_COLUMNS = FIXED_COLUMNS + ", " + ", ".join(MUTABLE_COLUMNS)
-INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * (10 + len(MUTABLE_COLUMNS)))})"
+JOB_COLUMNS = FIXED_COLUMNS + ", " + ", ".join(MUTABLE_COLUMNS) + ", messages"
+INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * (11 + len(MUTABLE_COLUMNS)))})"
 UPDATE_JOB = f"UPDATE jobs SET {', '.join(f'{column} = ?' for column in MUTABLE_COLUMNS)} WHERE id = ?"
 INSERT_RESERVATION = (
     "INSERT INTO quota_ledger (job_id, platform, server_id, user_id, day, amount, state, updated_at)"
@@ -60,7 +60,6 @@ def mutable_values(job: Job) -> tuple[object, ...]:
         job.attempts,
         job.error,
         job.delivery.value,
-        json.dumps(job.messages),
         job.cost,
     )
 
@@ -79,7 +78,7 @@ def job_row(job: Job) -> tuple[object, ...]:
         job.priority,
         iso(job.created_at),
     )
-    return fixed + mutable_values(job)
+    return (*fixed, *mutable_values(job), json.dumps(job.messages))
 
 
 def _checks(job: Job, limits: QuotaLimits) -> list[tuple[UsageKey, float | None, str]]:

@@ -138,7 +138,7 @@ def deliveries(sim: TelegramSimulator) -> Counter[str]:
     """How many result photos (with the job's caption or keyboard) each job got, from what the chats show."""
     counted: Counter[str] = Counter()
     for message in sim.messages.values():
-        if not message.from_bot or message.photo is None:
+        if not message.from_bot or message.photo is None or message.deleted:  # a deleted preview is no result
             continue
         match = JOB_ID.search(message.caption or "")
         ids = {match.group(1)} if match else set()
@@ -149,9 +149,11 @@ def deliveries(sim: TelegramSimulator) -> Counter[str]:
 
 
 def queued_jobs(sim: TelegramSimulator) -> set[str]:
-    """Jobs named in any bot text message (the queued/status messages)."""
+    """Jobs named in any bot message still in the chat: a status message, or the result that replaced it."""
     return {
-        m.group(1) for message in sim.messages.values() if message.from_bot and (m := JOB_ID.search(message.text or ""))
+        m.group(1)
+        for message in sim.messages.values()
+        if message.from_bot and (m := JOB_ID.search(message.text or message.caption or ""))
     }
 
 

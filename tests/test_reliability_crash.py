@@ -73,6 +73,9 @@ async def crash(tmp_path: Path) -> AsyncIterator[Crash]:
     await sim.stop()
 
 
+DONE = ("succeeded", "delivered")
+
+
 async def test_kill_nine_three_times_loses_nothing_and_delivers_once(
     crash: Crash, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,7 +88,9 @@ async def test_kill_nine_three_times_loses_nothing_and_delivers_once(
     await crash.start_bot()
     await crash.submit(10)
     await crash.all_answered()
-    await backend.wait_for_requests(1, WITHIN)
+    # Kill while the first job is still generating, so none is between "accepted by Telegram" and "marked
+    # delivered" (that window is the known at-least-once case, see the xfail below).
+    await backend._wait(lambda: backend.state.sampling_step >= 1 and crash.running() > 0, WITHIN)
     await crash.bot.kill()
     queued_at_kill = crash.rows("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")[0][0]
 
@@ -140,11 +145,17 @@ async def test_kill_nine_three_times_loses_nothing_and_delivers_once(
     assert int(str(queued_at_kill)) > 0 and running_at_kill > 0 and stored_not_delivered[0][0] >= 1
     assert len(jobs) == crash.sent == 30, "every /imagine message became a job"
     assert max(per_message.values()) == 1, "no message became two jobs"
-    assert all(state == "succeeded" and delivery == "delivered" for _, state, delivery, _ in jobs)
+    unfinished = [(job_id, state, delivery) for job_id, state, delivery, _ in jobs if (state, delivery) != DONE]
+    assert not unfinished, f"jobs not succeeded and delivered: {unfinished}"
     assert set(delivered) == {job_id for job_id, *_ in jobs}, "no job lost"
     assert reserved == 0 and ledger.get("settled") == 30
     twice = sorted(job_id for job_id, count in delivered.items() if count > 1)
     if twice:
         # Known at-least-once windows (see the report): a sendPhoto the server completed but whose answer the bot
         # never saw (SIGKILL, or a client timeout retried by TelegramOutbound.call) is sent again.
-        pytest.xfail(f"{len(twice)} result(s) delivered twice: {twice}")
+        shown = [
+            (message.message_id, (message.caption or "")[:30], len(message.buttons))
+            for message in sim.messages.values()
+            if message.from_bot and message.photo is not None and any(job in (message.caption or "") for job in twice)
+        ]
+        pytest.xfail(f"{len(twice)} result(s) delivered twice: {twice}; photo messages: {shown}")
