@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from bot.app import build_app
-from bot.models import DeliveryState, JobState
-from bot.replies import Tone
+from bot.models import DeliveryState, Job, JobState
+from bot.replies import Reply, Tone
 from commands.dispatch import dispatch_text
 from tests.conftest import invocation, make_settings
 from tests.fakes import FakeBackend, RecordingOutbound
@@ -95,3 +95,45 @@ async def test_sigterm_with_a_job_running_loses_nothing(tmp_path: Path) -> None:
         await bot.kill()
         await backend.stop()
         await sim.stop()
+
+
+class HeldOutbound(RecordingOutbound):
+    """Deliveries wait for `release`: a result the platform is still accepting when SIGTERM comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def deliver(self, job: Job, reply: Reply) -> bool:
+        self.attempted.set()
+        await self.release.wait()
+        return await super().deliver(job, reply)
+
+
+async def test_drain_waits_for_a_delivery_under_way_from_an_earlier_run(tmp_path: Path) -> None:
+    failing = RecordingOutbound(fail_deliveries=1)  # the first run stores the result but cannot deliver it
+    first = await build_app(make_settings(tmp_path / "data"), [failing], backends=[FakeBackend()])
+    await first.start()
+    reply = await dispatch_text(first.services, invocation(), "/imagine delivered later")
+    assert reply is not None and reply.job_id
+    await asyncio.wait_for(failing.attempted.wait(), 5)
+    await first.engine.drain(grace_seconds=5)
+    await first.stop()
+
+    held = HeldOutbound()
+    second = await build_app(make_settings(tmp_path / "data"), [held], backends=[FakeBackend()])
+    await second.start()  # the delivery sweep picks the stored result up at once
+    await asyncio.wait_for(held.attempted.wait(), 5)
+    drain = asyncio.create_task(second.engine.drain(grace_seconds=10))
+    done, _ = await asyncio.wait({drain}, timeout=0.3)
+    assert not done, "drain returned while a delivery was still under way"
+    held.release.set()
+    await asyncio.wait_for(drain, 5)
+    await asyncio.wait_for(second.stop(), 10)
+    assert held.delivered_ids() == [reply.job_id]
+    check = await build_app(make_settings(tmp_path / "data"), [], backends=[])
+    try:
+        job = await check.services.store.get(reply.job_id)
+        assert job is not None and job.delivery is DeliveryState.DELIVERED  # the next start will not send it again
+    finally:
+        await check.stop()
