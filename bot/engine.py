@@ -305,7 +305,7 @@ class Engine:
         """Cancel a queued job at once, or interrupt a running one. Raises NotFound if it is over."""
         job = self._jobs.get(job_id)
         if job is None:
-            raise NotFound(f"Job {job_id} is not queued or running, so there is nothing to cancel.")
+            raise NotFound.of("error.cancel_not_active", job=job_id)
         if self.scheduler.remove(job_id) is not None:
             job.state = JobState.CANCELLED
             await self.complete(job, [], None)

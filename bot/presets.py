@@ -94,9 +94,8 @@ class Preset(BaseModel):
         """The pixel size for an allowed aspect ratio; other ratios are refused with the allowed list."""
         chosen = aspect or self.aspect_ratios[0]
         if chosen not in self.aspect_ratios:
-            raise InvalidRequest(
-                f"Aspect ratio {chosen!r} is not offered by preset {self.name!r}. "
-                f"Allowed: {', '.join(self.aspect_ratios)}."
+            raise InvalidRequest.of(
+                "error.aspect_preset", aspect=chosen, name=self.name, allowed=", ".join(self.aspect_ratios)
             )
         return size_for(self.base_resolution, chosen)
 
@@ -121,9 +120,8 @@ class Preset(BaseModel):
             return prompt
         if self.lora_policy == "deny":
             listed = ", ".join(self.lora_allowlist) or "none"
-            raise InvalidRequest(
-                f"LoRA {', '.join(sorted(set(unlisted)))} is not allowed with preset {self.name!r}. "
-                f"Allowed LoRAs: {listed}."
+            raise InvalidRequest.of(
+                "error.lora_denied", loras=", ".join(sorted(set(unlisted))), name=self.name, allowed=listed
             )
         kept = LORA_TAG.sub(lambda m: m.group(0) if m.group(1).lower() in allowed else "", prompt)
         return re.sub(r"\s{2,}", " ", kept).strip()

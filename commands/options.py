@@ -46,8 +46,8 @@ def coerce_value(option: OptionSpec, value: object) -> object:
         if limits is not None:
             key = "error.option_whole" if option.type == "integer" else "error.option_number"
             raise InvalidRequest.of(key, name=option.name, value=str(value)[:40], **limits) from exc
-        kind = "a whole number" if option.type == "integer" else "a number"
-        raise InvalidRequest(f"{option.name} must be {kind} (got {str(value)[:40]!r}).") from exc
+        key = "error.option_kind_whole" if option.type == "integer" else "error.option_kind_number"
+        raise InvalidRequest.of(key, name=option.name, value=str(value)[:40]) from exc
     if (option.minimum is not None and number < option.minimum) or (
         option.maximum is not None and number > option.maximum
     ):
@@ -63,11 +63,11 @@ def coerce(spec: CommandSpec, raw: dict[str, object]) -> dict[str, object]:
     for name, value in raw.items():
         option = spec.option(name)
         if option is None:
-            raise InvalidRequest(f"/{spec.name} has no option {name!r}. Usage: {spec.usage}")
+            raise InvalidRequest.of("error.no_such_option", command=spec.name, name=name, usage=spec.usage)
         if value is None:
             continue
         values[option.name] = coerce_value(option, value)
     for option in spec.options:
         if option.required and option.name not in values:
-            raise InvalidRequest(f"/{spec.name} needs {option.name}. Usage: {spec.usage}")
+            raise InvalidRequest.of("error.option_required", command=spec.name, name=option.name, usage=spec.usage)
     return values

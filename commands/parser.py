@@ -33,7 +33,7 @@ def parse(text: str, bot_username: str | None = None) -> CommandInput | None:
     spec = BY_NAME.get(name)
     if spec is None:
         known = ", ".join(f"/{command}" for command in sorted({s.name for s in BY_NAME.values()}))
-        raise InvalidRequest(f"Unknown command /{name}. Commands: {known}.")
+        raise InvalidRequest.of("error.unknown_command_list", name=name, known=known)
     return CommandInput(name=spec.name, options=split_options(spec, text[match.end() :]))
 
 
@@ -46,7 +46,7 @@ def _read_value(rest: str) -> tuple[str, str]:
         closing = {'"': '"', "“": "”", "'": "'"}[rest[0]]
         end = rest.find(closing, 1)
         if end < 0:
-            raise InvalidRequest(f"A quoted value is missing its closing {closing}.")
+            raise InvalidRequest.of("error.unclosed_quote", closing=closing)
         return rest[1:end], rest[end + 1 :]
     parts = rest.split(maxsplit=1)
     if not parts:
@@ -78,18 +78,20 @@ def split_options(spec: CommandSpec, body: str) -> dict[str, object]:
         option = spec.option(match.group(1).lower().replace("-", "_"))
         if option is None or option.positional or option.type == "attachment":
             allowed = " ".join(f"--{o.flags[0] if o.flags else o.name}" for o in spec.options if _flaggable(o))
-            raise InvalidRequest(f"Unknown option --{match.group(1)} for /{spec.name}. Options: {allowed or 'none'}.")
+            raise InvalidRequest.of(
+                "error.unknown_option", flag=match.group(1), command=spec.name, allowed=allowed or "—"
+            )
         value, rest = _read_value(rest[match.end() :])
         if value == "":
-            raise InvalidRequest(f"--{match.group(1)} needs a value. Usage: {spec.usage}")
+            raise InvalidRequest.of("error.option_needs_value", flag=match.group(1), usage=spec.usage)
         if option.name in options:
-            raise InvalidRequest(f"--{match.group(1)} was given twice.")
+            raise InvalidRequest.of("error.option_twice", flag=match.group(1))
         options[option.name] = value
     text = " ".join(" ".join(free).split()) if spec.name != "imagine" else " ".join(free).strip()
     positional = spec.positional
     if text:
         if positional is None:
-            raise InvalidRequest(f"/{spec.name} takes no text. Usage: {spec.usage}")
+            raise InvalidRequest.of("error.takes_no_text", command=spec.name, usage=spec.usage)
         if positional.type == "choice" or spec.name == "admin":
             words = _words(text)
             options[positional.name] = words[0]

@@ -184,3 +184,20 @@ async def test_discord_commands_carry_chinese_descriptions(
     assert prompt["name_localizations"]["zh-CN"] == "提示词"
     named = [c for c in sim.state.commands["500"] if "zh-CN" in (c.get("name_localizations") or {})]
     assert len(named) == len(sim.state.commands["500"])  # every command has a Chinese name
+
+
+async def test_parser_and_option_errors_follow_the_chat_language(app_factory: AppFactory) -> None:
+    app = await app_factory()
+    cases = {
+        "/imagine a cat --bogus 1": ("没有 --bogus 这个选项", "Unknown option --bogus"),
+        '/imagine a cat --neg "open': ("缺少结尾", "missing its closing"),
+        "/imagine a cat --steps many": ("之间的整数", "many"),
+        "/imagine a cat --seed 1 --seed 2": ("给了两次", "was given twice"),
+    }
+    for text, (chinese, english) in cases.items():
+        zh = await dispatch_text(app.services, invocation(locale="zh-CN"), text)
+        en = await dispatch_text(app.services, invocation(locale="en-US"), text)
+        assert zh is not None and chinese in zh.text, (text, zh)
+        assert en is not None and english in en.text, (text, en)
+    row = await app.db.fetchone("SELECT COUNT(*) FROM jobs")
+    assert row is not None and row[0] == 0
