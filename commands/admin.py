@@ -46,7 +46,7 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
     if action in ("block", "unblock"):
         return await block_words(services, invocation, action, target)
     if action == "backends":
-        return Reply(text=backend_status(services), private=True)
+        return Reply(text=backend_status(services, lang), private=True)
     if action in ("pause", "resume"):
         server.paused = action == "pause"
         await accounts.save_server(server)
@@ -113,14 +113,29 @@ async def set_language(services: Services, invocation: Invocation, code: str) ->
     return Reply(text=t(code, "admin.language", name=t(code, f"language.{code}")))
 
 
-def backend_status(services: Services) -> str:
+def backend_status(services: Services, lang: str | None = None) -> str:
+    """Health, current job, loaded model and work done per backend (health details stay in English)."""
     lines = []
     for worker in services.engine.workers:
-        state = "healthy" if worker.healthy else f"down ({worker.health_detail})"
-        busy = f"running {worker.current.id}" if worker.current else "idle"
-        lines.append(
-            f"{worker.backend.name} ({worker.backend.kind}) · {state} · {busy} · "
-            f"loaded {worker.loaded_checkpoint or 'unknown'} · {worker.completed} done"
+        state = (
+            t(lang, "admin.backend_healthy")
+            if worker.healthy
+            else t(lang, "admin.backend_down", detail=worker.health_detail)
         )
-    lines.append(f"{len(services.engine.scheduler)} jobs queued.")
+        busy = (
+            t(lang, "admin.backend_running", job=worker.current.id) if worker.current else t(lang, "admin.backend_idle")
+        )
+        lines.append(
+            t(
+                lang,
+                "admin.backend_line",
+                name=worker.backend.name,
+                kind=worker.backend.kind,
+                state=state,
+                busy=busy,
+                model=worker.loaded_checkpoint or t(lang, "admin.backend_unknown"),
+                done=worker.completed,
+            )
+        )
+    lines.append(t(lang, "admin.backends_total", count=len(services.engine.scheduler)))
     return "\n".join(lines)

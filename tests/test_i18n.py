@@ -201,3 +201,11 @@ async def test_parser_and_option_errors_follow_the_chat_language(app_factory: Ap
         assert en is not None and english in en.text, (text, en)
     row = await app.db.fetchone("SELECT COUNT(*) FROM jobs")
     assert row is not None and row[0] == 0
+
+
+async def test_admin_backends_follows_the_chat_language(app_factory: AppFactory) -> None:
+    app = await app_factory()
+    zh = await dispatch_text(app.services, invocation(locale="zh-CN", is_admin=True), "/admin backends")
+    en = await dispatch_text(app.services, invocation(locale="en-US", is_admin=True), "/admin backends")
+    assert zh is not None and "个任务在排队" in zh.text and "空闲" in zh.text, zh
+    assert en is not None and "jobs queued." in en.text and "idle" in en.text, en
