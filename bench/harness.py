@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.app import App, build_app, example_config_path
 from bot.models import Destination, Job
-from bot.ports import Backend
+from bot.ports import Backend, BackendHealth
 from bot.replies import Reply
 from bot.settings import Settings, load_settings, merge
 from commands.context import Invocation
@@ -52,6 +52,19 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 def mean(values: Sequence[float]) -> float:
     return statistics.fmean(values) if values else float("nan")
+
+
+class StandInBackend:
+    """What the bench's stand-in backends share: nothing to interrupt, always healthy, nothing to close."""
+
+    async def interrupt(self, job_id: str) -> None:
+        return None
+
+    async def health(self) -> BackendHealth:
+        return BackendHealth(ok=True)
+
+    async def aclose(self) -> None:
+        return None
 
 
 @dataclass

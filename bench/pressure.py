@@ -12,11 +12,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from adapters.telegram import create as create_telegram
-from bench.harness import bench_settings
+from bench.harness import StandInBackend, bench_settings
 from bot.app import build_app
 from bot.config_telegram import TelegramConfig
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult, Progress
-from bot.ports import BackendHealth, Capabilities, ProgressCallback
+from bot.ports import Capabilities, ProgressCallback
 from simulators.images import encode_png, render_image
 from simulators.telegram import TelegramSimulator
 
@@ -26,7 +26,7 @@ GROUP = -100200
 
 
 @dataclass
-class SteppingBackend:
+class SteppingBackend(StandInBackend):
     """Ten progress steps of 20 ms, then one small PNG: a stand-in GPU that keeps the chats busy."""
 
     name: str = "gpu"
@@ -41,15 +41,6 @@ class SteppingBackend:
             await asyncio.sleep(0.02)
             on_progress(Progress(fraction=step / 10, step=step, steps=10))
         return GenerationResult(images=[GeneratedImage(data=self.image, seed=request.seed)])
-
-    async def interrupt(self, job_id: str) -> None:
-        return None
-
-    async def health(self) -> BackendHealth:
-        return BackendHealth(ok=True)
-
-    async def aclose(self) -> None:
-        return None
 
 
 async def telegram(jobs: int) -> dict[str, Any]:

@@ -10,15 +10,15 @@ from typing import Any
 
 from adapters.console.outbound import ConsoleOutbound
 from adapters.console.session import ConsoleSession
-from bench.harness import NullOutbound, bot, invocation, percentile, rss_mb
+from bench.harness import NullOutbound, StandInBackend, bot, invocation, percentile, rss_mb
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult
-from bot.ports import BackendHealth, Capabilities, ProgressCallback
+from bot.ports import Capabilities, ProgressCallback
 from commands.dispatch import dispatch_text
 from simulators.images import encode_png, render_image
 
 
 @dataclass
-class ParkedBackend:
+class ParkedBackend(StandInBackend):
     """Holds every job until released: the queue only grows (latency and memory scenarios)."""
 
     name: str = "parked"
@@ -32,18 +32,9 @@ class ParkedBackend:
         await self.release.wait()
         return GenerationResult(images=[])
 
-    async def interrupt(self, job_id: str) -> None:
-        return None
-
-    async def health(self) -> BackendHealth:
-        return BackendHealth(ok=True)
-
-    async def aclose(self) -> None:
-        return None
-
 
 @dataclass
-class InstantBackend:
+class InstantBackend(StandInBackend):
     """Returns ready-made 1024×1024 PNGs at once, so only the bot's own work is measured."""
 
     images: list[bytes]
@@ -60,15 +51,6 @@ class InstantBackend:
                 for i in range(request.count)
             ]
         )
-
-    async def interrupt(self, job_id: str) -> None:
-        return None
-
-    async def health(self) -> BackendHealth:
-        return BackendHealth(ok=True)
-
-    async def aclose(self) -> None:
-        return None
 
 
 async def latency(commands: int, paced_rate: float = 100.0) -> dict[str, Any]:

@@ -82,7 +82,7 @@ class Engine:
         self.stopping = False
         self.draining = False
         self.requeue_on_stop: set[str] = set()
-        self.moved_from: dict[str, tuple[str, str]] = {}  # job id -> (backend that failed it, why)
+        self.moved_from: dict[str, str] = {}  # job id -> why it left the backend that failed it, for its progress
         self.worker_changed = asyncio.Event()  # set when a worker finishes a job or its delivery
         self.on_finished: Callable[[Job], None] | None = None  # metrics
 
@@ -249,9 +249,6 @@ class Engine:
 
     # ---- worker side -----------------------------------------------------------------------
 
-    def can_serve(self, backend: Backend, entry: QueuedJob) -> bool:
-        return self.serves_preset(backend, entry.preset)
-
     def serves_preset(self, backend: Backend, preset_name: str) -> bool:
         preset = self.settings.presets.get(preset_name)
         backend_value = preset.backend if preset else "a1111"
@@ -264,7 +261,7 @@ class Engine:
                 if self.draining:  # shutting down: no new work starts
                     await self._work.wait()
                     continue
-                entry = self.scheduler.pick(lambda e: self.can_serve(backend, e), loaded_checkpoint)
+                entry = self.scheduler.pick(lambda e: self.serves_preset(backend, e.preset), loaded_checkpoint)
                 if entry is not None:
                     job = self._jobs.get(entry.job_id)
                     if job is not None:
@@ -297,6 +294,7 @@ class Engine:
             self.on_finished(job)
         self._jobs.pop(job.id, None)
         self._cancel_requested.discard(job.id)
+        self.moved_from.pop(job.id, None)
         await self.deliver(job, images)
 
     # ---- cancel ------------------------------------------------------------------------------

@@ -7,7 +7,20 @@ from typing import Self
 from bot.i18n import t
 
 
-class UserError(Exception):
+class Catalogued:
+    """An error whose text may come from the catalogs: `key` and `params` render it in any language."""
+
+    key: str | None
+    params: dict[str, object]
+
+    def english(self) -> str:
+        return str(self)
+
+    def localized(self, lang: str | None) -> str:
+        return t(lang, self.key, **self.params) if self.key else self.english()
+
+
+class UserError(Catalogued, Exception):
     """Something the user can fix. Adapters show `str(error)` (English) or `localized(lang)` to the user.
 
     Raise with `Kind.of(key, **params)` so the message can be shown in the user's language.
@@ -22,9 +35,6 @@ class UserError(Exception):
     def of(cls, key: str, **params: object) -> Self:
         """An error whose English text comes from the catalog, so every language has it."""
         return cls(t("en", key, **params), key=key, params=params)
-
-    def localized(self, lang: str | None) -> str:
-        return t(lang, self.key, **self.params) if self.key else str(self)
 
 
 class InvalidRequest(UserError):
@@ -47,7 +57,7 @@ class NotFound(UserError):
     """The job or image does not exist, or is not visible to this user."""
 
 
-class BackendError(Exception):
+class BackendError(Catalogued, Exception):
     """A backend failed. `user_message` (English) is safe to show; `retryable` says whether trying again may help.
 
     Raise with `BackendError.of(key, **params)` so `localized(lang)` can show it in the user's language.
@@ -74,8 +84,8 @@ class BackendError(Exception):
         """An error whose English text comes from the catalog, so every language has it."""
         return cls(t("en", key, **params), retryable=retryable, detail=detail, key=key, params=params)
 
-    def localized(self, lang: str | None) -> str:
-        return t(lang, self.key, **self.params) if self.key else self.user_message
+    def english(self) -> str:
+        return self.user_message  # str() adds the technical detail, which is for logs
 
 
 class BackendUnavailable(BackendError):

@@ -116,8 +116,7 @@ class Worker:
         # The "running" row is written beside the request, not before it: the backend starts at once, and a
         # crash in between leaves the job "queued", which a restart runs again exactly as it would "running".
         saved = asyncio.get_running_loop().create_task(engine.store.save(job), name=f"running-{job.id}")
-        moved = engine.moved_from.pop(job.id, None)
-        self._notice = presenter.moved_note(job, *moved) if moved else ""
+        self._notice = engine.moved_from.pop(job.id, "")
         where = presenter.on_backend(job, self.backend.name)
         self._on_progress(job, Progress(note=where))
         if job.request.checkpoint != self.loaded_checkpoint:
@@ -245,15 +244,14 @@ class Worker:
             for w in self.engine.pool.in_rotation()
             if w is not self and self.engine.serves_preset(w.backend, job.request.preset)
         ]
-        reason = error.localized(presenter.lang_of(job))
         if others:
-            self.engine.moved_from[job.id] = (self.backend.name, reason)
-        await self.engine.requeue(job)
-        if others:
-            self.engine.notifier.publish(job, presenter.moving(job, reason))
+            reason = error.localized(presenter.lang_of(job))
+            self.engine.moved_from[job.id] = presenter.moved_note(job, self.backend.name, reason)
+            status = presenter.moving(job, reason)
         else:
-            reason = self.engine.pool.why_waiting(presenter.lang_of(job))
-            self.engine.notifier.publish(job, presenter.waiting_for_backend(job, reason))
+            status = presenter.waiting_for_backend(job, self.engine.pool.why_waiting(presenter.lang_of(job)))
+        await self.engine.requeue(job)
+        self.engine.notifier.publish(job, status)
 
     async def _wait_until_healthy(self) -> None:
         delays = self.policy.health_delays

@@ -44,7 +44,7 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
         return await set_language(services, invocation, str(target or "").strip().lower())
     lang = await language_for(services, invocation)
     if action in ("block", "unblock"):
-        return await block_words(services, invocation, action, target)
+        return await block_words(services, server, action, target, lang)
     if action == "backends":
         return Reply(text=backend_status(services, lang), private=True)
     if action in ("pause", "resume"):

@@ -7,8 +7,9 @@ import logging
 from bot.errors import InvalidRequest
 from bot.i18n import t
 from bot.moderation import blocked_term
+from bot.ports import ServerSettings
 from bot.replies import Reply
-from commands.context import Invocation, Services, language_for
+from commands.context import Invocation, Services
 
 log = logging.getLogger(__name__)
 MAX_SERVER_WORDS = 500
@@ -34,11 +35,10 @@ async def check_blocked(services: Services, invocation: Invocation, prompt: str,
         raise InvalidRequest.of("error.prompt_blocked_pattern")
 
 
-async def block_words(services: Services, invocation: Invocation, action: str, target: object | None) -> Reply:
+async def block_words(
+    services: Services, server: ServerSettings, action: str, target: object | None, lang: str
+) -> Reply:
     """`/admin block <word>` adds a word to this server's list, `unblock` removes it; no word lists them."""
-    lang = await language_for(services, invocation)
-    accounts = services.accounts
-    server = await accounts.server(invocation.platform, invocation.destination.server_id)
     word = " ".join(str(target or "").split())
     if not word:
         listed = ", ".join(server.blocked_words) or "—"
@@ -56,5 +56,5 @@ async def block_words(services: Services, invocation: Invocation, action: str, t
             server.blocked_words = [*server.blocked_words, word]
     else:
         server.blocked_words = [w for w in server.blocked_words if w.casefold() != word.casefold()]
-    await accounts.save_server(server)
+    await services.accounts.save_server(server)
     return Reply(text=t(lang, f"admin.{action}ed_word", word=word), private=True)

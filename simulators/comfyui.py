@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 
 from simulators.comfyui_nodes import object_info, validate
 from simulators.images import encode_jpeg, encode_png, partial_image, render_image, tint
+from simulators.serving import start_app
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +94,7 @@ class ComfyUISimulator:
         ]
         for prefix in ("", "/api"):
             app.add_routes([web.route(r.method, prefix + r.path, r.handler) for r in routes])
-        self._runner = web.AppRunner(app, shutdown_timeout=0.05, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = [s for s in self._runner.addresses if isinstance(s, tuple)]
-        self.url = f"http://{host}:{bound[0][1] if bound else port}"
+        self._runner, self.url = await start_app(app, host, port)
         self._worker = asyncio.get_running_loop().create_task(self._prompt_worker(), name="comfyui-sim-worker")
         return self.url
 

@@ -9,7 +9,7 @@ be Discord locales; option names unique within a command in every locale.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Any, TypeGuard
 
 LOCALES = frozenset(
     {
@@ -57,7 +57,7 @@ class InvalidCommand(ValueError):
     """A command Discord would refuse; the message names the field, as Discord's error body does."""
 
 
-def valid_name(name: object) -> bool:
+def valid_name(name: object) -> TypeGuard[str]:
     if not isinstance(name, str) or not 1 <= len(name) <= 32 or name != name.lower():
         return False
     return all(char in "-_'" or unicodedata.category(char)[0] in "LNM" for char in name)

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from simulators.images import render_image
+from simulators.serving import start_app
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,7 @@ class HordeSimulator:
                 web.get("/r2/{name}", self._image),
             ]
         )
-        self._runner = web.AppRunner(app, shutdown_timeout=0.05, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound = [s for s in self._runner.addresses if isinstance(s, tuple)]
-        self.url = f"http://{host}:{bound[0][1] if bound else port}"
+        self._runner, self.url = await start_app(app, host, port)
         return f"{self.url}/api/v2"
 
     async def stop(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from simulators.images import b64, encode_png, render_image
+from simulators.serving import start_app
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,7 @@ class OpenAIImagesSimulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application()
         app.add_routes([web.post("/v1/images/generations", self._generate), web.get("/v1/models", self._models)])
-        self._runner = web.AppRunner(app, shutdown_timeout=0.05, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound = [s for s in self._runner.addresses if isinstance(s, tuple)]
-        self.url = f"http://{host}:{bound[0][1] if bound else port}"
+        self._runner, self.url = await start_app(app, host, port)
         return self.url
 
     async def stop(self) -> None:

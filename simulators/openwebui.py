@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from simulators.images import encode_png, render_image
+from simulators.serving import start_app
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,7 @@ class OpenWebUISimulator:
                 web.get("/api/v1/files/{id}/content", self._file),
             ]
         )
-        self._runner = web.AppRunner(app, shutdown_timeout=0.05, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound = [s for s in self._runner.addresses if isinstance(s, tuple)]
-        self.url = f"http://{host}:{bound[0][1] if bound else port}"
+        self._runner, self.url = await start_app(app, host, port)
         return self.url
 
     async def stop(self) -> None:

@@ -33,7 +33,7 @@ MUTABLE_COLUMNS = (
     "cost",
 )
 JOB_COLUMNS = FIXED_COLUMNS + ", " + ", ".join(MUTABLE_COLUMNS) + ", messages"
-INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * (11 + len(MUTABLE_COLUMNS)))})"
+INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({', '.join('?' * len(JOB_COLUMNS.split(',')))})"
 UPDATE_JOB = f"UPDATE jobs SET {', '.join(f'{column} = ?' for column in MUTABLE_COLUMNS)} WHERE id = ?"
 INSERT_RESERVATION = (
     "INSERT INTO quota_ledger (job_id, platform, server_id, user_id, day, amount, state, updated_at)"

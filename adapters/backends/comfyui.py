@@ -21,6 +21,7 @@ from websockets.exceptions import WebSocketException
 
 from adapters.backends import comfyui_graph as graphs
 from adapters.backends.a1111_errors import unreachable
+from adapters.backends.http import bearer_client, bearer_headers
 from bot.errors import BackendError, BackendUnavailable
 from bot.lifecycle import stop_tasks
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult, Progress
@@ -58,14 +59,8 @@ class ComfyUIBackend:
         self.node_map: dict[str, Any] | None = options.get("node_map")
         self.capabilities = Capabilities(upscale=False, previews=self.previews, max_batch=8)
         # A bearer token is only for a reverse proxy in front of ComfyUI, which has no auth of its own.
-        headers = {"Authorization": f"Bearer {secrets.get_secret_value()}"} if secrets else {}
-        self._headers = headers
-        self._client = httpx.AsyncClient(
-            base_url=self.url,
-            headers=headers,
-            timeout=httpx.Timeout(float(options.get("timeout_seconds", 60)), connect=10),
-            transport=transport,
-        )
+        self._headers = bearer_headers(secrets)  # the WebSocket needs them too
+        self._client = bearer_client(self.url, secrets, float(options.get("timeout_seconds", 60)), transport)
         self._jobs: dict[str, _Running] = {}
 
     async def aclose(self) -> None:

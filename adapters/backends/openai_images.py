@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from adapters.backends.http import bearer_client
 from bot.errors import BackendError, BackendUnavailable
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult
 from bot.ports import BackendHealth, Capabilities, ProgressCallback
@@ -70,12 +71,11 @@ class OpenAIImagesBackend:
             max_batch=MAX_N.get(self.model, 10),
         )
         base = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {secrets.get_secret_value()}"} if secrets else {}
-        self._client = httpx.AsyncClient(
-            base_url=base if base.endswith("/v1") else f"{base}/v1",
-            headers=headers,
-            timeout=httpx.Timeout(float(options.get("timeout_seconds", 300)), connect=10),
-            transport=transport,
+        self._client = bearer_client(
+            base if base.endswith("/v1") else f"{base}/v1",
+            secrets,
+            float(options.get("timeout_seconds", 300)),
+            transport,
         )
 
     async def aclose(self) -> None:

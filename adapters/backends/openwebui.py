@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from adapters.backends.http import bearer_client
 from bot.errors import BackendError, BackendUnavailable
 from bot.lifecycle import stop_tasks
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult, Progress
@@ -40,13 +41,7 @@ class OpenWebUIBackend:
         self.model: str | None = options.get("model")
         self.note_seconds = float(options.get("note_seconds", 5.0))
         self.capabilities = Capabilities(img2img=False, upscale=False, progress=False, previews=False, cancel=False)
-        headers = {"Authorization": f"Bearer {secrets.get_secret_value()}"} if secrets else {}
-        self._client = httpx.AsyncClient(
-            base_url=url.rstrip("/"),
-            headers=headers,
-            timeout=httpx.Timeout(float(options.get("timeout_seconds", 900)), connect=10),
-            transport=transport,
-        )
+        self._client = bearer_client(url.rstrip("/"), secrets, float(options.get("timeout_seconds", 900)), transport)
 
     async def aclose(self) -> None:
         await self._client.aclose()
