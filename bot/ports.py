@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Protocol
 
@@ -164,6 +164,9 @@ class UserRecord:
     role: str | None = None
     daily_limit: float | None = None
 
+    def copy(self) -> UserRecord:
+        return replace(self)
+
 
 @dataclass
 class ServerSettings:
@@ -179,12 +182,27 @@ class ServerSettings:
     user_limits: dict[str, float] = field(default_factory=dict)  # personal daily limits set by a server admin
     blocked_words: list[str] = field(default_factory=list)  # this server's own, beside [moderation]
 
+    def copy(self) -> ServerSettings:
+        """A copy to change and save; the lists and maps are copied too."""
+        return replace(
+            self,
+            role_limits=dict(self.role_limits),
+            channel_presets={channel: list(names) for channel, names in self.channel_presets.items()},
+            banned=list(self.banned),
+            user_limits=dict(self.user_limits),
+            blocked_words=list(self.blocked_words),
+        )
+
 
 class AccountStore(Protocol):
-    """Users (role, ban, personal limit) and per-server settings."""
+    """Users (role, ban, personal limit) and per-server settings.
+
+    Every command reads these, so reads return the shared cached record: read it, never change it. To change
+    one, take `.copy()`, change the copy and save it.
+    """
 
     async def user(self, platform: str, user_id: str) -> UserRecord:
-        """The user's record (a default one when unknown)."""
+        """The user's record (a default one when unknown); shared, read-only."""
         ...
 
     async def save_user(self, record: UserRecord) -> None:
@@ -192,7 +210,7 @@ class AccountStore(Protocol):
         ...
 
     async def server(self, platform: str, server_id: str) -> ServerSettings:
-        """The server's settings (defaults when unknown)."""
+        """The server's settings (defaults when unknown); shared, read-only."""
         ...
 
     async def save_server(self, settings: ServerSettings) -> None:

@@ -38,7 +38,7 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
     target, value, extra = options.get("target"), options.get("value"), options.get("extra")
     platform, server_id = invocation.platform, invocation.destination.server_id
     accounts = services.accounts
-    server = await accounts.server(platform, server_id)
+    server = (await accounts.server(platform, server_id)).copy()  # admin actions change it, then save it
     log.info("admin %s:%s runs %s %s %s", platform, invocation.user_id, action, target, value)
     if action == "language":
         return await set_language(services, invocation, str(target or "").strip().lower())
@@ -62,7 +62,7 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
         user_id = _need(target, "user id")
         banned = action == "ban"
         if is_bot_admin(services, invocation):
-            user = await accounts.user(platform, user_id)
+            user = (await accounts.user(platform, user_id)).copy()
             user.banned = banned
             await accounts.save_user(user)
         server.banned = sorted({*server.banned, user_id} if banned else set(server.banned) - {user_id})
@@ -107,7 +107,7 @@ async def set_language(services: Services, invocation: Invocation, code: str) ->
     """`/admin language en|zh`: the language of this server's or chat's replies and job messages."""
     if code not in LANGUAGES:
         raise InvalidRequest.of("error.admin_language", languages=", ".join(LANGUAGES), usage=ADMIN.usage)
-    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    server = (await services.accounts.server(invocation.platform, invocation.destination.server_id)).copy()
     server.language = code
     await services.accounts.save_server(server)
     return Reply(text=t(code, "admin.language", name=t(code, f"language.{code}")))

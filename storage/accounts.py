@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import TypeVar
 
 from bot.ports import ServerSettings, UserRecord
@@ -13,18 +13,6 @@ from storage.db import Database
 
 Key = tuple[str, str]
 T = TypeVar("T")
-
-
-def copy_settings(settings: ServerSettings) -> ServerSettings:
-    """A copy the caller may change without touching the cache (cheaper than deepcopy: two levels deep)."""
-    return replace(
-        settings,
-        role_limits=dict(settings.role_limits),
-        channel_presets={channel: list(names) for channel, names in settings.channel_presets.items()},
-        banned=list(settings.banned),
-        user_limits=dict(settings.user_limits),
-        blocked_words=list(settings.blocked_words),
-    )
 
 
 async def load_once(loads: dict[Key, asyncio.Future[T]], key: Key, load: Callable[[], Awaitable[T]]) -> T:
@@ -41,7 +29,7 @@ class SqliteAccountStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Write-through caches: every command reads these, only admins change them.
+        # Write-through caches: every command reads these (shared, read-only), only admins change them.
         self._users: dict[tuple[str, str], UserRecord] = {}
         self._servers: dict[tuple[str, str], ServerSettings] = {}
         self._user_loads: dict[Key, asyncio.Future[UserRecord]] = {}
@@ -53,7 +41,7 @@ class SqliteAccountStore:
         if cached is None:
             loaded = await load_once(self._user_loads, key, lambda: self._load_user(platform, user_id))
             cached = self._users.setdefault(key, loaded)  # a save during the read wins
-        return replace(cached)
+        return cached
 
     async def _load_user(self, platform: str, user_id: str) -> UserRecord:
         row = await self.db.fetchone(
@@ -70,7 +58,7 @@ class SqliteAccountStore:
         )
 
     async def save_user(self, record: UserRecord) -> None:
-        self._users[(record.platform, record.user_id)] = replace(record)
+        self._users[(record.platform, record.user_id)] = record.copy()
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT OR REPLACE INTO users (platform, user_id, banned, role, daily_limit) VALUES (?, ?, ?, ?, ?)",
@@ -83,7 +71,7 @@ class SqliteAccountStore:
         if cached is None:
             loaded = await load_once(self._server_loads, key, lambda: self._load_server(platform, server_id))
             cached = self._servers.setdefault(key, loaded)  # a save during the read wins
-        return copy_settings(cached)
+        return cached
 
     async def _load_server(self, platform: str, server_id: str) -> ServerSettings:
         row = await self.db.fetchone(
@@ -96,7 +84,7 @@ class SqliteAccountStore:
         return ServerSettings(**data)
 
     async def save_server(self, settings: ServerSettings) -> None:
-        self._servers[(settings.platform, settings.server_id)] = copy_settings(settings)
+        self._servers[(settings.platform, settings.server_id)] = settings.copy()
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT OR REPLACE INTO server_settings (platform, server_id, settings) VALUES (?, ?, ?)",
