@@ -158,9 +158,9 @@ class Engine:
     def preset(self, name: str) -> Preset | None:
         return self.settings.presets.get(name)
 
-    async def submit(self, job: Job, limits: QuotaLimits | None) -> Ticket:
-        """Store the job with its quota reservation (atomically), then queue it."""
-        await self.store.create(job, limits)
+    async def submit(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> Ticket:
+        """Store the job with its quota reservation and queue cap check (atomically), then queue it."""
+        await self.store.create(job, limits, max_queued)
         self._enqueue(job)
         position, eta = await self._placement.place(job.id)  # before a worker can take it
         async with self._work:

@@ -79,8 +79,11 @@ class QuotaUsage:
 class JobStore(Protocol):
     """Jobs and the quota ledger, written atomically together."""
 
-    async def create(self, job: Job, limits: QuotaLimits | None) -> None:
-        """Insert a queued job and reserve its cost. Raises QuotaExceeded without writing anything."""
+    async def create(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> None:
+        """Insert a queued job and reserve its cost, unless its user already has `max_queued` jobs waiting.
+
+        Raises QuotaExceeded or InvalidRequest (too many waiting) without writing anything.
+        """
         ...
 
     async def get(self, job_id: str) -> Job | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -18,6 +19,9 @@ from bot.presets import Preset
 
 BackendKind = Literal["a1111", "forge", "sdnext", "comfyui", "openwebui", "openai", "horde"]
 SECRET_KEYS = {"token", "password", "api_key", "apikey", "secret"}
+MAX_DAILY = 1_000_000.0  # the most cost units any daily quota may be (about 5,000 SDXL images)
+DailyAmount = Annotated[float, Field(ge=0, le=MAX_DAILY, allow_inf_nan=False)]
+BOT_ADMIN = re.compile(r"^(discord|telegram|console):[A-Za-z0-9_.-]+$")
 
 
 class Section(BaseModel):
@@ -74,9 +78,9 @@ class QuotaConfig(Section):
     enabled: bool = True
     timezone: str = "UTC"
     reset_hour: int = Field(default=0, ge=0, le=23)
-    user_daily: float = Field(default=500.0, ge=0)
-    server_daily: float = Field(default=10000.0, ge=0)
-    roles: dict[str, float] = Field(default_factory=dict)
+    user_daily: DailyAmount = 500.0
+    server_daily: DailyAmount = 10000.0
+    roles: dict[str, DailyAmount] = Field(default_factory=dict, description="role id or name -> daily limit")
 
     @field_validator("timezone")
     @classmethod
@@ -88,6 +92,25 @@ class QuotaConfig(Section):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like 'Europe/Berlin'") from exc
         return value
+
+
+class AccessConfig(Section):
+    """Bot-level rights. Chat admins (Manage Server, group administrators) manage their own chat only."""
+
+    bot_admins: list[str] = Field(
+        default_factory=list, description='"platform:user_id" with rights everywhere, e.g. "telegram:123"'
+    )
+
+    @field_validator("bot_admins")
+    @classmethod
+    def _platform_user(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not BOT_ADMIN.match(value):
+                raise ValueError(
+                    f'{value!r} is not "platform:user_id" (platform discord, telegram or console; '
+                    'the numeric user id, e.g. "telegram:123456789")'
+                )
+        return values
 
 
 class ConsoleConfig(Section):
@@ -124,7 +147,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     default_preset: str = ""
-    admins: list[str] = Field(default_factory=list, description="platform:user_id pairs with admin rights")
+    admins: list[str] = Field(default_factory=list, description="deprecated: [access] bot_admins")
+    access: AccessConfig = Field(default_factory=AccessConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     quota: QuotaConfig = Field(default_factory=QuotaConfig)
@@ -168,6 +192,12 @@ class Settings(BaseSettings):
                 f"(presets: {', '.join(sorted(named)) or 'none'})"
             )
         return self
+
+    @property
+    def bot_admins(self) -> frozenset[str]:
+        """`[access] bot_admins`, plus the older top-level `admins` and `[telegram] admin_users`."""
+        telegram = (f"telegram:{user_id}" for user_id in self.telegram.admin_users)
+        return frozenset([*self.access.bot_admins, *self.admins, *telegram])
 
     @property
     def first_preset(self) -> str:

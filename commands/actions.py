@@ -20,10 +20,20 @@ log = logging.getLogger(__name__)
 
 
 async def load_job(services: Services, invocation: Invocation, job_id: str) -> Job:
+    """A job the invoker may see; any other answers as if it did not exist (ids are in every caption)."""
     job = services.engine.active_job(job_id) or await services.store.get(job_id)
-    if job is None or job.destination.platform != invocation.platform:
+    if job is None or not visible(services, invocation, job):
         raise NotFound.of("error.no_job", job=job_id[:20])
     return job
+
+
+def visible(services: Services, invocation: Invocation, job: Job) -> bool:
+    """Its owner, the chat it was made in (and that chat's admins), and the bot's admins; nobody else."""
+    made, here = job.destination, invocation.destination
+    if made.platform != here.platform:
+        return False
+    same_chat = made.server_id == here.server_id and made.channel_id == here.channel_id
+    return made.user_id == here.user_id or same_chat or administers(services, invocation, job.queue_key)
 
 
 def owns(services: Services, invocation: Invocation, job: Job) -> bool:

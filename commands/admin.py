@@ -7,6 +7,7 @@ import logging
 from bot.errors import InvalidRequest, NotPermitted
 from bot.i18n import LANGUAGES, t
 from bot.replies import Reply
+from bot.settings import MAX_DAILY
 from commands.blocked import block_words
 from commands.context import Invocation, Services, is_admin, is_bot_admin, language_for
 from commands.registry import ADMIN
@@ -14,14 +15,30 @@ from commands.registry import ADMIN
 log = logging.getLogger(__name__)
 
 
-def _amount(value: object) -> float:
+def _amount(value: object, cap: float | None = None) -> float:
+    """A daily quota: a finite number from 0 to MAX_DAILY, and for a chat admin at most `cap`."""
     try:
-        amount = float(str(value))
+        amount = float(str(value).replace(",", "").replace("_", ""))
     except ValueError as exc:
         raise InvalidRequest.of("error.admin_amount", value=str(value)[:20]) from exc
-    if not 0 <= amount <= 1e9:
-        raise InvalidRequest.of("error.admin_range")
+    if not 0 <= amount <= MAX_DAILY:  # also refuses nan and inf
+        raise InvalidRequest.of("error.admin_range", maximum=MAX_DAILY)
+    if cap is not None and amount > cap:
+        raise InvalidRequest.of("error.admin_cap", amount=amount, cap=cap)
     return amount
+
+
+def quota_caps(services: Services, invocation: Invocation) -> tuple[float | None, float | None]:
+    """(user or role cap, server cap): a chat admin may lower the bot's limits in their chat, never raise them."""
+    if is_bot_admin(services, invocation):
+        return None, None
+    config = services.settings.quota
+    return max([config.user_daily, *config.roles.values()]), config.server_daily
+
+
+def _role(text: str) -> str:
+    """A Discord role mention `<@&id>` is its id: role limits are keyed by role id."""
+    return text[3:-1] if text.startswith("<@&") and text.endswith(">") else text
 
 
 def _need(value: object | None, what: str) -> str:
@@ -85,17 +102,18 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
         return Reply(text=t(lang, "admin.done", action=action, preset=preset), private=True)
     if action == "quota":
         scope = _need(target, "scope (user, role or server)")
+        user_cap, server_cap = quota_caps(services, invocation)
         if scope == "server":
-            server.daily_limit = _amount(_need(value, "amount"))
+            server.daily_limit = _amount(_need(value, "amount"), server_cap)
             await accounts.save_server(server)
             return Reply(text=t(lang, "admin.quota_server", amount=server.daily_limit), private=True)
         if scope == "role":
-            role, amount = _need(value, "role"), _amount(_need(extra, "amount"))
+            role, amount = _role(_need(value, "role")), _amount(_need(extra, "amount"), user_cap)
             server.role_limits[role] = amount
             await accounts.save_server(server)
             return Reply(text=t(lang, "admin.quota_role", role=role, amount=amount), private=True)
         if scope == "user":
-            user_id, amount = _need(value, "user id"), _amount(_need(extra, "amount"))
+            user_id, amount = _need(value, "user id"), _amount(_need(extra, "amount"), user_cap)
             server.user_limits[user_id] = amount  # this server only, even for its own admins
             await accounts.save_server(server)
             return Reply(text=t(lang, "admin.quota_user", user=user_id, amount=amount), private=True)

@@ -59,8 +59,8 @@ class Invocation:
 
 
 def is_admin(services: Services, invocation: Invocation) -> bool:
-    """Platform admins, plus users listed in the config's `admins` as platform:user_id."""
-    return invocation.is_admin or f"{invocation.platform}:{invocation.user_id}" in services.settings.admins
+    """Admins of this chat (its platform admins) and the bot's admins: who may use /admin here."""
+    return invocation.is_admin or is_bot_admin(services, invocation)
 
 
 async def language_for(services: Services, invocation: Invocation) -> str:
@@ -70,8 +70,8 @@ async def language_for(services: Services, invocation: Invocation) -> str:
 
 
 def is_bot_admin(services: Services, invocation: Invocation) -> bool:
-    """Admins everywhere: the config's `admins` list. Platform admins are admins of their own server only."""
-    return f"{invocation.platform}:{invocation.user_id}" in services.settings.admins
+    """Admins everywhere (`[access] bot_admins`): see every job, are not limited by quotas, may raise them."""
+    return f"{invocation.platform}:{invocation.user_id}" in services.settings.bot_admins
 
 
 def administers(services: Services, invocation: Invocation, queue_key: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from dataclasses import replace
 from typing import Any
 
 from bot import presenter
@@ -12,11 +13,12 @@ from bot.errors import InvalidRequest, PresetNotAllowed, QuotaExceeded
 from bot.i18n import language, t
 from bot.imagecheck import check_source_image, image_size, to_png
 from bot.models import GenerationRequest, Job, JobKind, StoredImage
+from bot.ports import QuotaLimits
 from bot.presets import Preset
 from bot.quota import limits_for
 from bot.replies import Reply
 from commands.blocked import check_blocked
-from commands.context import Invocation, Services, is_admin, require_not_banned
+from commands.context import Invocation, Services, is_bot_admin, require_not_banned
 from commands.parser import clean_text
 from commands.registry import MAX_SEED
 
@@ -91,21 +93,15 @@ async def submit(
         raise InvalidRequest.of("error.restarting")
     queued = services.engine.queued_count(invocation.platform, invocation.user_id)
     limit = services.settings.limits.max_queued_per_user
-    if queued >= limit:
+    if queued >= limit:  # an early answer; the binding check is in the store, atomic with the insert
         raise InvalidRequest.of("error.too_many_queued", queued=queued, limit=limit)
     cost = preset.cost(request.steps, request.width, request.height, request.count)
     if request.kind == "upscale":
         cost = preset.cost(10, request.width, request.height, 1)
-    user = await services.accounts.user(invocation.platform, invocation.user_id)
     server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
     destination = invocation.destination.model_copy(update={"locale": server.language or language(invocation.locale)})
     job = Job(request=request, destination=destination, cost=cost, priority=priority)
-    limits = (
-        None
-        if is_admin(services, invocation) and user.daily_limit is None
-        else limits_for(services.settings.quota, services.clock(), user, server, invocation.roles)
-    )
-    ticket = await services.engine.submit(job, limits)
+    ticket = await services.engine.submit(job, await quota_limits(services, invocation), max_queued=limit)
     log.info("job %s queued by %s:%s (%s, cost %g)", job.id, invocation.platform, invocation.user_id, preset.name, cost)
     return presenter.queued(job, ticket.position, ticket.eta_seconds, ticket.paused)
 
@@ -174,14 +170,21 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     return await submit(services, invocation, preset, request)
 
 
-async def precheck_quota(services: Services, invocation: Invocation, cost: float) -> None:
-    """A read-only look before anything is written; the binding check is atomic in the store."""
-    if is_admin(services, invocation) or not services.settings.quota.enabled:
-        return
+async def quota_limits(services: Services, invocation: Invocation) -> QuotaLimits | None:
+    """The limits a job is charged against: None when quotas are off. Bot admins are counted, not limited
+    (unless a personal limit was set for them); a chat admin is charged like everyone else."""
     user = await services.accounts.user(invocation.platform, invocation.user_id)
     server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
     limits = limits_for(services.settings.quota, services.clock(), user, server, invocation.roles)
-    if limits is None:
+    if limits is not None and user.daily_limit is None and is_bot_admin(services, invocation):
+        return replace(limits, user=None, server=None)
+    return limits
+
+
+async def precheck_quota(services: Services, invocation: Invocation, cost: float) -> None:
+    """A read-only look before anything is written; the binding check is atomic in the store."""
+    limits = await quota_limits(services, invocation)
+    if limits is None or (limits.user is None and limits.server is None):
         return
     used_user, used_server = await services.store.usage(
         invocation.platform, invocation.destination.server_id, invocation.user_id, limits.day

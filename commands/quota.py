@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.i18n import language, t
 from bot.quota import limits_for
 from bot.replies import Reply
-from commands.context import Invocation, Services, is_admin
+from commands.context import Invocation, Services, is_bot_admin
 
 
 def _line(lang: str, label: str, used: float, limit: float | None) -> str:
@@ -25,7 +25,7 @@ async def quota(services: Services, invocation: Invocation, options: dict[str, o
     used_user, used_server = await services.store.usage(
         invocation.platform, invocation.destination.server_id, invocation.user_id, limits.day
     )
-    admin = t(lang, "quota.admin") if is_admin(services, invocation) else ""
+    admin = t(lang, "quota.admin") if is_bot_admin(services, invocation) and user.daily_limit is None else ""
     day = limits.day.isoformat()
     header = t(lang, "quota.header", day=day, hour=config.reset_hour, timezone=config.timezone, admin=admin)
     text = "\n".join(

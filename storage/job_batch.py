@@ -14,7 +14,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.errors import QuotaExceeded
+from bot.errors import InvalidRequest, QuotaExceeded, UserError
 from bot.models import Job, utcnow
 from bot.ports import QuotaLimits
 
@@ -43,6 +43,10 @@ IN_CHUNK = 500  # well under SQLite's bound-variable limit
 
 # (column, platform, id, day) -> amount reserved or charged
 UsageKey = tuple[str, str, str, str]
+# (platform, user id) -> jobs waiting
+UserKey = tuple[str, str]
+# One create: the job, its quota limits (None: not charged) and the most jobs its user may have waiting.
+NewJob = tuple[Job, QuotaLimits | None, int | None]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -119,34 +123,67 @@ def _reserve(used: dict[UsageKey, float], job: Job, limits: QuotaLimits) -> Quot
     return None
 
 
-async def insert_jobs(
-    conn: aiosqlite.Connection, batch: Sequence[tuple[Job, QuotaLimits | None]]
-) -> list[QuotaExceeded | None]:
-    """Check each job's quota in order, then write the jobs that fit and their reservations."""
+async def _queued(conn: aiosqlite.Connection, users: set[UserKey]) -> dict[UserKey, int]:
+    """Jobs each user has waiting, read in the same transaction as the insert (the partial index jobs_queued)."""
+    counts: dict[UserKey, int] = dict.fromkeys(users, 0)
+    by_platform: dict[str, list[str]] = defaultdict(list)
+    for platform, user_id in users:
+        by_platform[platform].append(user_id)
+    for platform, user_ids in by_platform.items():
+        for start in range(0, len(user_ids), IN_CHUNK):
+            chunk = user_ids[start : start + IN_CHUNK]
+            sql = (
+                "SELECT user_id, COUNT(*) FROM jobs WHERE state = 'queued' AND platform = ? "
+                f"AND user_id IN ({', '.join('?' * len(chunk))}) GROUP BY user_id"
+            )
+            async with conn.execute(sql, (platform, *chunk)) as cursor:
+                for user_id, count in await cursor.fetchall():
+                    counts[(platform, str(user_id))] = int(count)
+    return counts
+
+
+def _admit(queued: dict[UserKey, int], job: Job, max_queued: int | None) -> InvalidRequest | None:
+    if max_queued is None:
+        return None
+    key = (job.destination.platform, job.destination.user_id)
+    if queued[key] >= max_queued:
+        return InvalidRequest.of("error.too_many_queued", queued=queued[key], limit=max_queued)
+    return None
+
+
+async def insert_jobs(conn: aiosqlite.Connection, batch: Sequence[NewJob]) -> list[UserError | None]:
+    """Check each job's queue cap and quota in order, then write the jobs that fit and their reservations.
+
+    Both checks read and write in one transaction, so racing commands cannot pass the cap or the quota.
+    """
     keys = {
         key
-        for job, limits in batch
+        for job, limits, _ in batch
         if limits is not None
         for key, limit, _ in _checks(job, limits)
         if limit is not None
     }
     used = await _usage(conn, keys) if keys else {}
-    outcomes: list[QuotaExceeded | None] = []
+    users = {(job.destination.platform, job.destination.user_id) for job, _, cap in batch if cap is not None}
+    queued = await _queued(conn, users) if users else {}
+    outcomes: list[UserError | None] = []
     reservations: list[tuple[object, ...]] = []
     jobs: list[tuple[object, ...]] = []
     now = iso(utcnow())
-    for job, limits in batch:
-        if limits is not None:
+    for job, limits, max_queued in batch:
+        refused: UserError | None = _admit(queued, job, max_queued)
+        if refused is None and limits is not None:
             refused = _reserve(used, job, limits)
-            outcomes.append(refused)
-            if refused is not None:
-                continue
+        outcomes.append(refused)
+        if refused is not None:
+            continue
+        if max_queued is not None:
+            queued[(job.destination.platform, job.destination.user_id)] += 1
+        if limits is not None:
             dest = job.destination
             reservations.append(
                 (job.id, dest.platform, dest.server_id, dest.user_id, limits.day.isoformat(), job.cost, now)
             )
-        else:
-            outcomes.append(None)
         jobs.append(job_row(job))
     if reservations:
         await conn.executemany(INSERT_RESERVATION, reservations)

@@ -12,7 +12,7 @@ import aiosqlite
 from bot.models import DeliveryState, Destination, GenerationRequest, Job, JobState, StoredImage, utcnow
 from bot.ports import QuotaLimits
 from storage.db import Database
-from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, insert_jobs, mutable_values
+from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, NewJob, insert_jobs, mutable_values
 from storage.job_batch import iso as _iso
 
 
@@ -60,13 +60,13 @@ class SqliteJobStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._pending: list[tuple[Job, QuotaLimits | None, asyncio.Future[None]]] = []
+        self._pending: list[tuple[NewJob, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def create(self, job: Job, limits: QuotaLimits | None) -> None:
+    async def create(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> None:
         """Queue the insert; concurrent creates share one transaction (group commit), each checked in turn."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((job, limits, future))
+        self._pending.append(((job, limits, max_queued), future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="job-group-commit")
         await future
@@ -77,10 +77,10 @@ class SqliteJobStore:
             outcomes: Sequence[BaseException | None]
             try:
                 async with self.db.transaction() as conn:
-                    outcomes = await insert_jobs(conn, [(job, limits) for job, limits, _ in batch])
+                    outcomes = await insert_jobs(conn, [new for new, _ in batch])
             except Exception as exc:
                 outcomes = [exc] * len(batch)
-            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
                 if outcome is None:
