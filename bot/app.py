@@ -205,15 +205,14 @@ def build_platforms(settings: Settings) -> list[Platform]:
 
         discord_token = secrets.get("DISCORD_TOKEN")
         if discord_token is None:
-            raise ConfigError("discord.enabled is true but DISCORD_TOKEN is not set in the environment")
+            raise ConfigError("discord.enabled is true but DISCORD_TOKEN is not set (environment or secrets folder)")
         platforms.append(create_discord(settings, discord_token, settings.discord))
     if settings.telegram.enabled:
         from adapters.telegram import create as create_telegram
-        from bot.config_telegram import token_from_env
 
-        token = token_from_env()
+        token = secrets.get("TELEGRAM_TOKEN")
         if token is None:
-            raise ConfigError("telegram.enabled is true but TELEGRAM_TOKEN is not set in the environment")
+            raise ConfigError("telegram.enabled is true but TELEGRAM_TOKEN is not set (environment or secrets folder)")
         platforms.append(create_telegram(settings, token, settings.telegram))
     return platforms
 

@@ -1,8 +1,6 @@
-"""The `[telegram]` section. The bot token is a secret: it comes from TELEGRAM_TOKEN, never from this file."""
+"""The `[telegram]` section. The bot token is a secret: TELEGRAM_TOKEN (environment or secrets folder), never here."""
 
 from __future__ import annotations
-
-import os
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -19,7 +17,7 @@ class TelegramConfig(BaseModel):
     file_base_url: str = "https://api.telegram.org/file/bot"
     allowed_chats: list[int] = Field(default_factory=list, description="chat ids the bot answers in; empty = all")
     allowed_users: list[int] = Field(default_factory=list, description="user ids the bot answers; empty = all")
-    admin_users: list[int] = Field(default_factory=list, description="user ids with admin rights in every chat")
+    admin_users: list[int] = Field(default_factory=list, description="deprecated: [access] bot_admins telegram:<id>")
     # None: use [progress] telegram_private_interval_seconds / telegram_group_interval_seconds (1 s / 3 s).
     private_progress_interval_seconds: float | None = Field(default=None, ge=0)
     group_progress_interval_seconds: float | None = Field(default=None, ge=0)
@@ -39,6 +37,7 @@ class TelegramConfig(BaseModel):
 
 
 def token_from_env() -> SecretStr | None:
-    """The bot token from TELEGRAM_TOKEN, or None when it is not set."""
-    value = os.environ.get(TOKEN_ENV, "").strip()
-    return SecretStr(value) if value else None
+    """The bot token from TELEGRAM_TOKEN (the environment, else IMAGEBRIDGE_SECRETS_DIR), or None when not set."""
+    from bot.settings import SecretSource  # bot.settings imports this module
+
+    return SecretSource().get(TOKEN_ENV)

@@ -8,12 +8,39 @@ import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import quote, quote_plus
 
 # The job the current task works on; tasks started while it is set (status edits, storing) inherit it.
 current_job: ContextVar[str | None] = ContextVar("current_job", default=None)
 
-BOT_TOKEN_IN_URL = re.compile(r"/(file/)?bot\d+:[A-Za-z0-9_-]+")
+# A Bot API URL carries the token after /bot, its ':' raw or percent-encoded (PTB's file URLs quote it).
+BOT_TOKEN_IN_URL = re.compile(r"/(file/)?bot\d+(?::|%3[Aa])[A-Za-z0-9_-]+")
 JOB_IN_TEXT = re.compile(r"\bjob ([0-9a-f]{12})\b")
+SHORTEST_SECRET = 6  # shorter values would redact ordinary words
+_secret_forms: set[str] = set()
+_secrets: re.Pattern[str] | None = None
+
+
+def register_secret(value: str) -> None:
+    """Redact this value from every log line from now on, as written and in the encodings URLs and forms use.
+
+    A bot token `123456:ABC…` is also redacted by its secret half alone (the number before ':' is the bot's id).
+    """
+    global _secrets
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value)}
+    _head, colon, tail = value.partition(":")
+    if colon:
+        forms |= {tail, quote(tail, safe="")}
+    _secret_forms.update(form for form in forms if len(form) >= SHORTEST_SECRET)
+    if _secret_forms:
+        ordered = sorted(_secret_forms, key=len, reverse=True)  # the longest form first: no half-redacted tokens
+        _secrets = re.compile("|".join(re.escape(form) for form in ordered))
+
+
+def redact(text: str) -> str:
+    """The text with every registered secret and any Bot API token in a URL replaced."""
+    text = BOT_TOKEN_IN_URL.sub(r"/\1bot<token>", text)
+    return _secrets.sub("<secret>", text) if _secrets is not None else text
 
 
 class JobContext(logging.Filter):
@@ -29,12 +56,20 @@ class JobContext(logging.Filter):
 
 
 class RedactBotToken(logging.Filter):
-    """httpx logs every request URL at INFO; Bot API URLs carry the bot token (`/bot<token>/method`)."""
+    """Redacts secrets from the message and the traceback: httpx logs every request URL at INFO, and Bot API URLs
+    carry the bot token (`/bot<token>/method`, `/file/bot<token>/path`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if BOT_TOKEN_IN_URL.search(message):
-            record.msg, record.args = BOT_TOKEN_IN_URL.sub(r"/\1bot<token>", message), None
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -52,7 +87,7 @@ class JsonLines(logging.Formatter):
         if job_id:
             entry["job_id"] = job_id
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)  # the redacted text
         return json.dumps(entry, ensure_ascii=False)
 
 

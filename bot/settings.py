@@ -5,15 +5,27 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.config_discord import DiscordConfig
 from bot.config_telegram import TelegramConfig
 from bot.errors import ConfigError
+from bot.logs import register_secret
 from bot.moderation import ModerationConfig
 from bot.presets import Preset
 
@@ -216,22 +228,48 @@ def serves(preset_backend: str, backend_name: str, backend_kind: str) -> bool:
     return _kind_alias(preset_backend, {backend_kind})
 
 
-class SecretSource:
-    """Reads secrets from the environment, then from files in a secrets folder (Docker/Kubernetes style)."""
+class _Secret(BaseSettings):
+    """One secret: pydantic-settings reads it from the init value (the environment) or the secrets folder."""
 
-    def __init__(self, environ: dict[str, str] | None = None, secrets_dir: Path | None = None) -> None:
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, file_secret_settings)
+
+
+@cache
+def _secret_model(name: str) -> type[_Secret]:
+    field = (SecretStr | None, Field(default=None, alias=name))
+    return create_model(f"Secret_{name}", __base__=_Secret, value=field)  # type: ignore[arg-type]
+
+
+class SecretSource:
+    """Every secret goes through here: the environment first, then a file named after it in IMAGEBRIDGE_SECRETS_DIR
+    (Docker/Kubernetes secrets; the file name in any case), read by pydantic-settings' secrets-directory source.
+    Each secret found is registered with the log redaction, so it never reaches a log line."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, secrets_dir: Path | None = None) -> None:
         self._environ = dict(os.environ if environ is None else environ)
         folder = secrets_dir or self._environ.get("IMAGEBRIDGE_SECRETS_DIR")
-        self._dir = Path(folder) if folder else None
+        self._dir = Path(folder) if folder and Path(folder).is_dir() else None
 
     def get(self, name: str) -> SecretStr | None:
-        value = self._environ.get(name)
-        if value is None and self._dir is not None:
-            for candidate in (self._dir / name, self._dir / name.lower()):
-                if candidate.is_file():
-                    value = candidate.read_text(encoding="utf-8").strip()
-                    break
-        return SecretStr(value) if value else None
+        given = self._environ.get(name, "").strip()
+        init: dict[str, Any] = {name: given} if given else {}
+        found = _secret_model(name)(_secrets_dir=self._dir, **init).value  # type: ignore[attr-defined]
+        if not isinstance(found, SecretStr) or not found.get_secret_value().strip():
+            return None
+        secret = SecretStr(found.get_secret_value().strip())
+        register_secret(secret.get_secret_value())
+        return secret
 
     def backend_secret(self, backend_name: str, what: Literal["PASSWORD", "API_KEY"]) -> SecretStr | None:
         key = backend_name.upper().replace("-", "_")

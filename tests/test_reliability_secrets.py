@@ -13,6 +13,7 @@ from bot.app import build_app
 from bot.settings import SecretSource, load_settings
 from simulators.a1111 import A1111Simulator
 from simulators.telegram import TelegramSimulator
+from tests.fakes import png
 from tests.reliability_support import BotProcess, deliveries, read_db, write_config
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
@@ -41,20 +42,28 @@ async def test_a_full_run_leaks_no_secret(tmp_path: Path, caplog: pytest.LogCapt
     data_dir = tmp_path / "data"
     config = write_config(tmp_path / "imagebridge.toml", data_dir, url, sim, extra="")
     config.write_text(config.read_text().replace('kind = "a1111"\n', 'kind = "a1111"\nusername = "bot"\n'))
-    env = {"TELEGRAM_TOKEN": TOKEN, "IMAGEBRIDGE_BACKEND_LOCAL_PASSWORD": PASSWORD}
+    # The token from a secrets folder (Docker style: one file per secret), the password from the environment.
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    (secrets_dir / "telegram_token").write_text(TOKEN + "\n", encoding="utf-8")
+    env = {"IMAGEBRIDGE_SECRETS_DIR": str(secrets_dir), "IMAGEBRIDGE_BACKEND_LOCAL_PASSWORD": PASSWORD}
     bot = BotProcess(config=config, log_dir=tmp_path, env=env)
     try:
         bot.start("--log-level", "DEBUG")
-        await sim.wait_for(lambda: sim.count("getUpdates") > 0, 30)
+        await sim.wait_for(lambda: sim.count("getUpdates") > 0 or not bot.alive(), 30)
+        assert bot.alive(), bot.output()[-2000:]
         await sim.send_text(31, 31, "/imagine a canary in a coal mine --steps 4")
         await sim.send_text(31, 31, "/imagine --preset nope")  # an error message, too
-        await sim.wait_for(lambda: len(deliveries(sim)) >= 1 and sim.count("sendMessage") >= 2, 30)
+        # img2img: the bot downloads the photo from /file/bot<token>/…, a URL PTB percent-encodes.
+        await sim.send_photo(31, 31, png(64, 64), caption="/imagine a canary, repainted --steps 4")
+        await sim.wait_for(lambda: len(deliveries(sim)) >= 2 and sim.count("sendMessage") >= 2, 30)
         await bot.terminate()
     finally:
         await bot.kill()
         await backend.stop()
         await sim.stop()
     assert any(request.path.endswith("txt2img") for request in backend.requests), "the password was used"
+    assert any(request.path.endswith("img2img") for request in backend.requests), "the photo was downloaded"
 
     # In-process: settings and backend reprs, and the error a failing backend gives.
     settings = load_settings(config)
@@ -76,4 +85,5 @@ async def test_a_full_run_leaks_no_secret(tmp_path: Path, caplog: pytest.LogCapt
         "database": leaks(every_row(data_dir / "imagebridge.sqlite3")),
     }
     assert "/bot<token>/" in bot.output(), "httpx logged Bot API URLs, with the token redacted"
+    assert "/file/bot<token>/" in bot.output(), "and the file download's URL"
     assert found == {key: [] for key in found}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +68,7 @@ class HordeBackend:
         self.poll_seconds = max(float(options.get("poll_seconds", 2.0)), 0.1)  # /check is cached for 1 s anyway
         self.max_wait = float(options.get("max_wait_seconds", 600))
         self.capabilities = Capabilities(upscale=False, previews=False, cancel=True, max_batch=20)
-        key = secrets.get_secret_value() if secrets else os.environ.get("AI_HORDE_API_KEY", ANONYMOUS_KEY)
+        key = secrets.get_secret_value() if secrets else ANONYMOUS_KEY  # IMAGEBRIDGE_BACKEND_<NAME>_API_KEY
         base = url.rstrip("/")
         headers = {"apikey": key, "Client-Agent": CLIENT_AGENT}
         timeout = httpx.Timeout(60, connect=10)

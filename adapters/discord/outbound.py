@@ -20,7 +20,9 @@ from commands.context import Services
 
 log = logging.getLogger(__name__)
 
-KEYS = ("discord_app", "discord_token", "discord_issued", "discord_channel", "discord_message")
+# Not the interaction token: it is a credential (it posts as the bot for 15 minutes), so it stays in memory;
+# after a restart the bot token edits the stored channel message instead.
+KEYS = ("discord_app", "discord_issued", "discord_channel", "discord_message")
 
 
 STATUS_WAIT_SECONDS = 3.0
@@ -38,7 +40,7 @@ class MessageRef:
     limit: int | None = None
 
     def as_messages(self) -> dict[str, str]:
-        values = (self.app_id or "", self.token or "", str(self.issued), self.channel_id, self.message_id or "")
+        values = (self.app_id or "", str(self.issued), self.channel_id, self.message_id or "")
         return dict(zip(KEYS, values, strict=True))
 
     @classmethod
@@ -49,7 +51,6 @@ class MessageRef:
             channel_id=messages["discord_channel"],
             message_id=messages.get("discord_message") or None,
             app_id=messages.get("discord_app") or None,
-            token=messages.get("discord_token") or None,
             issued=float(messages.get("discord_issued") or 0),
         )
 
