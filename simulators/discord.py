@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from simulators.discord_commands import InvalidCommand, check_commands
+from simulators.discord_guilds import SimGuild
 from simulators.discord_ratelimit import Limited, RateLimits
 from simulators.discord_state import CALLBACK_DEADLINE, UPLOAD_LIMIT, Recorded, SimInteraction, SimMessage, SimState
 
@@ -87,6 +88,10 @@ class DiscordSimulator:
             elif frame["op"] == 2:
                 self._sockets.append(ws)
                 await ws.send_json({"op": 0, "t": "READY", "s": self._next_seq(), "d": self._ready()})
+                for guild in self.state.guilds.values():  # the `guilds` intent: each guild, with its roles
+                    await ws.send_json(
+                        {"op": 0, "t": "GUILD_CREATE", "s": self._next_seq(), "d": guild.create_event(self._bot_user())}
+                    )
                 await self.state.notify()
         if ws in self._sockets:
             self._sockets.remove(ws)
@@ -100,7 +105,7 @@ class DiscordSimulator:
         return {
             "v": 10,
             "user": self._bot_user(),
-            "guilds": [],
+            "guilds": [guild.unavailable() for guild in self.state.guilds.values()],
             "session_id": secrets.token_hex(8),
             "resume_gateway_url": self.url.replace("http", "ws") + "/gateway",
             "application": {"id": self.state.app_id, "flags": 0},
@@ -182,6 +187,11 @@ class DiscordSimulator:
             return self._callback(parts[1], parts[2], rec)
         if parts[0] == "webhooks":
             return self._webhook(parts[2], parts[3:], rec)
+        if parts[0] == "guilds" and parts[2:] == ["roles"] and rec.method == "GET":
+            guild = self.state.guilds.get(parts[1])
+            if guild is None:
+                raise SimError(404, 10004, "Unknown Guild")
+            return guild.role_json()
         if parts[0] == "channels" and parts[2] == "messages":
             return self._channel(parts[1], parts[3:], rec)
         raise SimError(404, 0, f"not simulated: {rec.method} {rec.path}")
@@ -279,6 +289,11 @@ class DiscordSimulator:
         )
         self.state.interactions[interaction.id] = interaction
         return interaction
+
+    def add_guild(self, guild_id: str, roles: dict[str, str] | None = None) -> SimGuild:
+        """A server the bot is in (before the bot connects), with roles by id: name."""
+        guild = self.state.guilds[guild_id] = SimGuild(guild_id, roles=dict(roles or {}))
+        return guild
 
     def add_attachment(self, name: str, data: bytes) -> dict[str, Any]:
         self.state.attachments[name] = data

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulators.discord_guilds import SimGuild
+
 DISCORD_EPOCH_MS = 1420070400000
 TOKEN_LIFETIME = 15 * 60
 CALLBACK_DEADLINE = 3.0
@@ -91,6 +93,7 @@ class SimState:
         self.requests: list[Recorded] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.attachments: dict[str, bytes] = {}
+        self.guilds: dict[str, SimGuild] = {"500": SimGuild("500")}  # the servers the bot is in
         self.rate_limit_left = 0
         self.retry_after = 0.05
         self.retry_after_now = 0.0  # set by a bucket that ran out

@@ -41,5 +41,11 @@ class ImageBridgeClient(discord.Client):
             await self.tree.sync()
         log.info("discord commands synced (%s)", ", ".join(self.config.guild_ids) or "global")
 
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        self.handler.roles.learn(guild)  # configured role names -> this server's role ids
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        self.handler.roles.learn(guild)
+
     async def on_job_button(self, interaction: discord.Interaction[Any], button_id: str) -> None:
         await self.handler.on_button(interaction, button_id)

@@ -11,6 +11,7 @@ from discord import app_commands
 
 from adapters.discord.outbound import DiscordOutbound, MessageRef
 from adapters.discord.render import NO_MENTIONS, Rendered, render
+from adapters.discord.roles import RoleNames
 from bot.config_discord import DiscordConfig
 from bot.models import Destination
 from bot.replies import Action, Reply, Tone, parse_button_id
@@ -31,11 +32,13 @@ class InteractionHandler:
         self.services = services
         self.config = config
         self.outbound = outbound
+        configured = [*config.admin_roles, *services.settings.quota.roles]
+        self.roles = RoleNames(configured, config.guild_ids)
 
     def invocation(self, interaction: discord.Interaction[Any], source: bytes | None = None) -> Invocation:
         user = interaction.user
         guild = str(interaction.guild_id) if interaction.guild_id else f"dm:{user.id}"
-        roles = [str(role) for role in getattr(user, "_roles", [])]
+        roles = self.roles.keys(user)
         perms = interaction.permissions
         admin = interaction.guild_id is not None and (
             perms.manage_guild or any(role in self.config.admin_roles for role in roles)
