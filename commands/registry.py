@@ -76,7 +76,7 @@ ADMIN = CommandSpec(
     description="Server administration",
     admin=True,
     usage=(
-        "/admin quota user|role|server <id or role> <daily cost> · /admin ban|unban <user id> · "
+        "/admin quota user|role|server <user id or role id> <daily cost> · /admin ban|unban <user id> · "
         "/admin block|unblock [\"word or phrase\"] · /admin allow|deny <preset> [channel id] · "
         "/admin default <preset> · /admin pause|resume · /admin backends · /admin language en|zh"
     ),
@@ -95,7 +95,7 @@ ADMIN = CommandSpec(
         OptionSpec(
             "target", "string", "User id, role, preset, word to block, 'user'/'role'/'server' or a language (en, zh)"
         ),
-        OptionSpec("value", "string", "Amount, role name or channel id"),
+        OptionSpec("value", "string", "Amount, role id (or @role) or channel id"),
         OptionSpec("extra", "string", "Amount for quota role/user"),
     ),
 )
