@@ -36,9 +36,14 @@ def quota_caps(services: Services, invocation: Invocation) -> tuple[float | None
     return max([config.user_daily, *config.roles.values()]), config.server_daily
 
 
-def _role(text: str) -> str:
-    """A Discord role mention `<@&id>` is its id: role limits are keyed by role id."""
-    return text[3:-1] if text.startswith("<@&") and text.endswith(">") else text
+def _role(platform: str, text: str) -> str:
+    """Role limits are keyed by role id; a Discord mention `<@&id>` is that id. Telegram has no roles."""
+    role = text[3:-1] if text.startswith("<@&") and text.endswith(">") else text
+    if platform == "telegram":
+        raise InvalidRequest.of("error.admin_no_roles")
+    if platform == "discord" and not role.isdigit():  # a name would never match: members carry role ids
+        raise InvalidRequest.of("error.admin_role_id", role=text[:40])
+    return role
 
 
 def _need(value: object | None, what: str) -> str:
@@ -108,7 +113,7 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
             await accounts.save_server(server)
             return Reply(text=t(lang, "admin.quota_server", amount=server.daily_limit), private=True)
         if scope == "role":
-            role, amount = _role(_need(value, "role")), _amount(_need(extra, "amount"), user_cap)
+            role, amount = _role(platform, _need(value, "role")), _amount(_need(extra, "amount"), user_cap)
             server.role_limits[role] = amount
             await accounts.save_server(server)
             return Reply(text=t(lang, "admin.quota_role", role=role, amount=amount), private=True)

@@ -3,6 +3,7 @@ config's role names and ids both match. Also: no interaction token is written to
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -45,12 +46,7 @@ async def process(sim: DiscordSimulator, tmp_path: Path) -> AsyncIterator[BotPro
 
 async def answer(sim: DiscordSimulator, name: str, options: dict[str, object], where: dict[str, object]) -> str:
     interaction = await slash(sim, name, options, where=where)
-
-    def responded() -> SimMessage | None:
-        found = sim.state.interactions[interaction.id].response_id
-        return sim.state.messages.get(found) if found else None
-
-    return (await sim.state.wait_until(responded)).content
+    return (await sim.state.wait_until(lambda: response_of(sim, interaction.id))).content
 
 
 async def twice(sim: DiscordSimulator, user: str, roles: list[str], guild: str = "500") -> list[str]:
@@ -70,6 +66,12 @@ async def test_role_quotas_and_admin_roles_match_by_name_and_by_id(process: BotP
 
     moderator = place(user="46", roles=[MODS])
     assert "Only server admins" not in await answer(sim, "admin", {"action": "backends"}, moderator)
+    by_role_name = {"action": "quota", "target": "role", "value": "painter", "extra": "5"}
+    assert "role's id" in await answer(sim, "admin", by_role_name, moderator)
+    by_mention = {"action": "quota", "target": "role", "value": f"<@&{PAINTER}>", "extra": "5"}
+    assert PAINTER in await answer(sim, "admin", by_mention, moderator)
+    server = await process.app.services.accounts.server("discord", "500")
+    assert server.role_limits == {PAINTER: 5.0}
     outsider = place(user="47", roles=[VIP])
     assert "Only server admins" in await answer(sim, "admin", {"action": "backends"}, outsider)
 
@@ -77,3 +79,23 @@ async def test_role_quotas_and_admin_roles_match_by_name_and_by_id(process: BotP
     database = process.app.settings.data_dir / "imagebridge.sqlite3"
     rows = "\n".join(str(row) for row in read_db(database, "SELECT * FROM jobs"))
     assert rows and not [i.token for i in sim.state.interactions.values() if i.token in rows]
+
+
+async def test_a_job_is_not_shown_in_another_channel_or_to_another_user(
+    process: BotProcess, sim: DiscordSimulator
+) -> None:
+    owner = place(user="42", roles=[VIP])
+    made = await answer(sim, "imagine", {"prompt": "a private sketch", "preset": "sd15"}, owner)
+    job_id = made.split("job ")[-1].strip()[:12]
+    async with asyncio.timeout(10):
+        await process.app.engine.finished_event(job_id).wait()
+    stranger_elsewhere = await slash(sim, "show", {"job": job_id}, channel="701", where=place(user="47"))
+    shown = await sim.state.wait_until(lambda: response_of(sim, stranger_elsewhere.id))
+    assert "no job" in shown.content and not shown.files
+    owner_elsewhere = await slash(sim, "show", {"job": job_id}, channel="701", where=owner)
+    assert (await sim.state.wait_until(lambda: response_of(sim, owner_elsewhere.id))).files, "the owner may"
+
+
+def response_of(sim: DiscordSimulator, interaction_id: str) -> SimMessage | None:
+    found = sim.state.interactions[interaction_id].response_id
+    return sim.state.messages.get(found) if found else None

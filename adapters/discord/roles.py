@@ -23,6 +23,12 @@ class RoleNames:
         self.names = sorted({name for name in configured if not name.isdigit()})
         self.guild_ids = {int(guild_id) for guild_id in guild_ids}
         self._aliases: dict[int, dict[int, list[str]]] = {}  # guild id -> role id -> configured names
+        if self.names and not self.guild_ids:
+            log.warning(
+                "role names %s are matched in every server (guild_ids is empty), where any server's admins can make "
+                "a role of that name; give role ids instead",
+                ", ".join(self.names),
+            )
 
     def learn(self, guild: discord.Guild) -> None:
         """Resolve the configured names against this server's roles (public `Guild.roles`)."""
