@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -29,6 +30,7 @@ from bot.logs import register_secret
 from bot.moderation import ModerationConfig
 from bot.presets import Preset
 
+log = logging.getLogger(__name__)
 BackendKind = Literal["a1111", "forge", "sdnext", "comfyui", "openwebui", "openai", "horde"]
 SECRET_KEYS = {"token", "password", "api_key", "apikey", "secret"}
 MAX_DAILY = 1_000_000.0  # the most cost units any daily quota may be (about 5,000 SDXL images)
@@ -260,6 +262,8 @@ class SecretSource:
         self._environ = dict(os.environ if environ is None else environ)
         folder = secrets_dir or self._environ.get("IMAGEBRIDGE_SECRETS_DIR")
         self._dir = Path(folder) if folder and Path(folder).is_dir() else None
+        if folder and self._dir is None:
+            log.warning("IMAGEBRIDGE_SECRETS_DIR %s is not a folder; secrets come from the environment only", folder)
 
     def get(self, name: str) -> SecretStr | None:
         given = self._environ.get(name, "").strip()
