@@ -13,7 +13,7 @@ from bot.i18n import t
 from bot.models import Job, JobState, StoredImage
 from bot.replies import Action, Reply, parse_button_id
 from commands.blocked import check_blocked
-from commands.context import Invocation, Services, administers, language_for, require_not_banned
+from commands.context import Invocation, Services, administers, is_bot_admin, language_for, require_not_banned
 from commands.imagine import build_request, precheck_quota, random_seed, resolve_preset, submit
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,13 @@ async def load_job(services: Services, invocation: Invocation, job_id: str) -> J
 
 
 def visible(services: Services, invocation: Invocation, job: Job) -> bool:
-    """Its owner, the chat it was made in (and that chat's admins), and the bot's admins; nobody else."""
+    """Its owner, the chat (channel) it was made in, and the bot's admins; nobody else, not even the admins of
+    that server in another channel (a private channel's jobs stay in it)."""
     made, here = job.destination, invocation.destination
     if made.platform != here.platform:
         return False
     same_chat = made.server_id == here.server_id and made.channel_id == here.channel_id
-    return made.user_id == here.user_id or same_chat or administers(services, invocation, job.queue_key)
+    return made.user_id == here.user_id or same_chat or is_bot_admin(services, invocation)
 
 
 def owns(services: Services, invocation: Invocation, job: Job) -> bool:
