@@ -64,6 +64,10 @@ async def test_role_quotas_and_admin_roles_match_by_name_and_by_id(process: BotP
     elsewhere = await twice(sim, "48", ["700"], guild="501")
     assert "daily quota" in elsewhere[1], "another server's role called 'vip' is not the configured vip"
 
+    manager = place(user="49", admin=True)  # Manage Server: runs /admin here, and is charged like anyone
+    managed = [await answer(sim, "imagine", {"prompt": f"job {n}", "preset": "sd15"}, manager) for n in (1, 2)]
+    assert "Queued" in managed[0] and "daily quota" in managed[1], managed
+
     moderator = place(user="46", roles=[MODS])
     assert "Only server admins" not in await answer(sim, "admin", {"action": "backends"}, moderator)
     by_role_name = {"action": "quota", "target": "role", "value": "painter", "extra": "5"}
