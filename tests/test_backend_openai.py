@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -10,8 +11,11 @@ from pydantic import SecretStr
 
 from adapters.backends.openai_images import OpenAIImagesBackend
 from bot.errors import BackendError
+from bot.models import JobState
+from commands.dispatch import dispatch_text
 from simulators.openai_images import OpenAIImagesSimulator
 from tests.backend_requests import request
+from tests.conftest import AppFactory, invocation
 
 pytestmark = pytest.mark.backends
 
@@ -103,4 +107,28 @@ async def test_official_client_agrees_with_the_simulator() -> None:
             await client.images.generate(model="dall-e-3", prompt="a cat", n=2)
     finally:
         await client.close()
+        await sim.stop()
+
+
+async def test_through_the_engine_every_charged_image_is_delivered(app_factory: AppFactory) -> None:
+    sim = OpenAIImagesSimulator()
+    url = await sim.start()
+    backend = OpenAIImagesBackend("dalle", url, SecretStr("sk-test"), {"model": "dall-e-3"})
+    try:
+        preset = {"backend": "dalle", "checkpoint": "dall-e-3", "steps": 1, "base_resolution": 1024, "max_images": 4}
+        app = await app_factory(
+            backend=backend,
+            backends={"dalle": {"kind": "openai", "url": url}},
+            presets={"dalle": preset},
+            quota={"enabled": True, "user_daily": 100.0},
+        )
+        reply = await dispatch_text(app.services, invocation(), "/imagine a lighthouse --preset dalle --n 3")
+        assert reply is not None and reply.job_id, reply
+        await asyncio.wait_for(app.engine.finished_event(reply.job_id).wait(), 30)
+        job = await app.services.store.get(reply.job_id)
+        assert job is not None and job.state is JobState.SUCCEEDED, job
+        stored = await app.db.fetchall("SELECT idx FROM images WHERE job_id = ?", (reply.job_id,))
+        row = await app.db.fetchone("SELECT state, amount FROM quota_ledger WHERE job_id = ?", (reply.job_id,))
+        assert len(stored) == 3 and row is not None and row[0] == "settled" and row[1] == job.cost
+    finally:
         await sim.stop()
