@@ -48,7 +48,7 @@ class ImageSettings:
 
 
 class OpenWebUIBackend:
-    """Backend port for Open WebUI. Options: `model` (an id from /images/models), `note_seconds`."""
+    """Backend port for Open WebUI. Options: `model` (the id its admin must have set: checked), `note_seconds`."""
 
     def __init__(
         self,
@@ -117,7 +117,10 @@ class OpenWebUIBackend:
             )
         if response.status_code != 401 or not _detail(response).startswith(NOT_ADMIN):
             raise explain(response)
-        features = (await self._client.get("/api/config")).json().get("features") or {}
+        try:  # a user sees the switch among the app's features; an older server may not say: assume on
+            features = (await self._client.get("/api/config")).json().get("features") or {}
+        except (ValueError, AttributeError):
+            features = {}
         return ImageSettings(enabled=bool(features.get("enable_image_generation", True)))
 
     def _model_problem(self, settings: ImageSettings) -> BackendError | None:
