@@ -132,3 +132,15 @@ async def test_through_the_engine_every_charged_image_is_delivered(app_factory: 
         assert len(stored) == 3 and row is not None and row[0] == "settled" and row[1] == job.cost
     finally:
         await sim.stop()
+
+
+@pytest.mark.parametrize(
+    ("link", "same"),
+    [("https://api.example.com/v1/files/x.png", True), ("/generated/x.png", True),
+     ("https://api.example.com:8443/x.png", False), ("https://api.example.com@evil.example/x.png", False),
+     ("https://blob.example.net/private/x.png?sig=1", False), ("http://api.example.com/x.png", False)],
+)  # fmt: skip
+def test_the_key_goes_only_to_the_api_origin(link: str, same: bool) -> None:
+    from adapters.backends.downloads import same_origin
+
+    assert same_origin(link, "https://api.example.com/v1") is same
