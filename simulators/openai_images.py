@@ -144,6 +144,8 @@ class OpenAIImagesSimulator:
         if model == "dall-e-3" and n != 1:
             return envelope(400, "You must provide n=1 for this model.", bad)
         if body.get("size") is not None and body["size"] not in SIZES[model]:
+            if model == "dall-e-3":  # its own words, as OpenAI answers them
+                return envelope(400, "The size is not supported by this model.", bad, None, "invalid_size")
             return envelope(400, f"'{body['size']}' is not one of {SIZES[model]} - 'size'", bad, "size")
         if "response_format" in body and model.startswith("gpt-image"):
             return envelope(400, "Unknown parameter: 'response_format'.", bad, "response_format", "unknown_parameter")
