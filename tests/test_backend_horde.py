@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
@@ -12,8 +13,11 @@ from pydantic import SecretStr
 
 from adapters.backends.horde import HordeBackend
 from bot.errors import BackendError
+from bot.models import JobState
+from commands.dispatch import dispatch_text
 from simulators.horde import HordeSimulator
 from tests.backend_requests import request
+from tests.conftest import AppFactory, invocation
 
 pytestmark = pytest.mark.backends
 
@@ -154,3 +158,26 @@ def test_our_payload_passes_the_sdk_model() -> None:
     body = backend.payload(request(negative_prompt="blurry", sampler="DPM++ 2M", scheduler="Karras"), None)
     parsed = models.ImageGenerateAsyncRequest.model_validate({**body, "apikey": "0000000000"})
     assert parsed.params is not None and parsed.params.karras and parsed.models == ["Deliberate"]
+
+
+async def test_through_the_engine_a_file_checkpoint_fails_clearly_and_costs_nothing(app_factory: AppFactory) -> None:
+    sim = HordeSimulator(seconds_per_job=0.01)
+    url = await sim.start()
+    backend = HordeBackend("horde", url, SecretStr("registered-key"), {"poll_seconds": 0.1})
+    try:
+        preset = {"backend": "horde", "checkpoint": "sd_xl_base_1.0.safetensors", "steps": 20, "base_resolution": 512}
+        app = await app_factory(
+            backend=backend,
+            backends={"horde": {"kind": "horde", "url": url}},
+            presets={"hordexl": preset},
+            quota={"enabled": True, "user_daily": 1000.0},
+        )
+        reply = await dispatch_text(app.services, invocation(), "/imagine a lighthouse --preset hordexl")
+        assert reply is not None and reply.job_id, reply
+        await asyncio.wait_for(app.engine.finished_event(reply.job_id).wait(), 30)
+        job = await app.services.store.get(reply.job_id)
+        assert job is not None and job.state is JobState.FAILED and "not an AI Horde model" in (job.error or "")
+        row = await app.db.fetchone("SELECT state FROM quota_ledger WHERE job_id = ?", (reply.job_id,))
+        assert row is not None and row[0] == "refunded" and not sim.jobs
+    finally:
+        await sim.stop()
