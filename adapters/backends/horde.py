@@ -30,10 +30,11 @@ log = logging.getLogger(__name__)
 ANONYMOUS_KEY = "0000000000"
 CLIENT_AGENT = "imagebridge:0.1:https://github.com/imagebridge/imagebridge"
 # WebUI sampler name -> the Horde's; each maps to the same algorithm, and anything else is refused
-SAMPLERS = {"euler a": "k_euler_a", "euler": "k_euler", "heun": "k_heun", "lms": "k_lms", "dpm2": "k_dpm_2",
-            "dpm2 a": "k_dpm_2_a", "dpm fast": "k_dpm_fast", "dpm adaptive": "k_dpm_adaptive",
-            "dpm++ 2s a": "k_dpmpp_2s_a", "dpm++ 2m": "k_dpmpp_2m", "dpm++ sde": "k_dpmpp_sde", "ddim": "DDIM",
-            "lcm": "lcm"}  # fmt: skip
+SAMPLERS = {"Euler a": "k_euler_a", "Euler": "k_euler", "Heun": "k_heun", "LMS": "k_lms", "DPM2": "k_dpm_2",
+            "DPM2 a": "k_dpm_2_a", "DPM fast": "k_dpm_fast", "DPM adaptive": "k_dpm_adaptive",
+            "DPM++ 2S a": "k_dpmpp_2s_a", "DPM++ 2M": "k_dpmpp_2m", "DPM++ SDE": "k_dpmpp_sde", "DDIM": "DDIM",
+            "LCM": "lcm"}  # fmt: skip
+_BY_LOWER = {name.lower(): horde for name, horde in SAMPLERS.items()}
 HORDE_SAMPLERS = {*SAMPLERS.values(), "dpmsolver"}
 CHECKPOINT_FILE = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)\b|\s\[[0-9a-f]{8,10}\]$", re.IGNORECASE)
 MODELS_TTL = 300.0  # seconds a fetched model list is trusted
@@ -60,7 +61,7 @@ def horde_sampler(sampler: str, scheduler: str | None = None) -> tuple[str, bool
     if name in HORDE_SAMPLERS:
         return name, karras
     key = re.sub(r"\s+karras$", "", name.lower())
-    return (SAMPLERS[key], karras) if key in SAMPLERS else None
+    return (_BY_LOWER[key], karras) if key in _BY_LOWER else None
 
 
 @dataclass
@@ -106,7 +107,7 @@ class HordeBackend:
         prompt = f"{request.prompt} ### {request.negative_prompt}" if request.negative_prompt else request.prompt
         sampler = horde_sampler(request.sampler, request.scheduler)
         if sampler is None:
-            allowed = ", ".join(sorted(SAMPLERS, key=str.lower))
+            allowed = ", ".join(SAMPLERS)
             raise BackendError.of("backend.horde_sampler_unmapped", sampler=request.sampler, allowed=allowed)
         params: dict[str, Any] = {
             "sampler_name": sampler[0],
