@@ -1,5 +1,9 @@
 """An AI Horde stand-in (backends.md §7): 202 + id, /check and /status, DELETE, `{message, rc}` errors,
 anonymous limits (KudosUpfront, TooManyPrompts), per-endpoint rate limits and R2-style image URLs.
+
+Bodies are validated against the real payload schema first (simulators/horde_schema.py: 400 with an `errors`
+map); unknown models are accepted with a NoAvailableWorker warning and `is_possible: false`, as the real server
+does. Images come at the requested size, as WebP on a separate R2-style origin whose links expire.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from simulators.blob_storage import BlobStorage
+from simulators.horde_schema import VALIDATION_FAILED, validation_errors
 from simulators.images import render_image
 from simulators.serving import start_app
 
@@ -24,6 +30,10 @@ log = logging.getLogger(__name__)
 
 ANONYMOUS = "0000000000"
 MODELS = ["AlbedoBase XL (SDXL)", "Deliberate", "stable_diffusion"]
+NO_WORKER = (
+    "Warning: No available workers can fulfill this request. It will expire in 20 minutes unless a worker appears. "
+    "Please confider reducing its size of the request or choosing a different model."
+)  # sic, the real server's words
 
 
 def rc_error(status: int, rc: str, message: str, retry_after: float | None = None) -> web.Response:
@@ -37,6 +47,7 @@ class _Request:
     body: dict[str, Any]
     key: str
     state: str = "waiting"  # waiting | processing | done | cancelled
+    possible: bool = True  # some worker serves the models it asks for
     generations: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -52,11 +63,13 @@ class HordeSimulator:
     check_per_second: int = 10
     status_per_minute: int = 10
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    r2_ttl_seconds: float = 1800.0
+    lose_images: bool = False  # the worker's upload never reached R2: the links answer 404
     url: str = ""
 
     def __post_init__(self) -> None:
         self.jobs: dict[str, _Request] = {}
-        self.r2: dict[str, bytes] = {}
+        self.r2 = BlobStorage(style="r2", ttl_seconds=self.r2_ttl_seconds)
         self.processing = asyncio.Event()
         self._hits: dict[str, deque[float]] = {}
         self._runner: web.AppRunner | None = None
@@ -74,10 +87,11 @@ class HordeSimulator:
                 web.delete("/api/v2/generate/status/{id}", self._delete),
                 web.get("/api/v2/status/heartbeat", self._heartbeat),
                 web.get("/api/v2/status/models", self._models),
-                web.get("/r2/{name}", self._image),
             ]
         )
         self._runner, self.url = await start_app(app, host, port)
+        self.r2.ttl_seconds = self.r2_ttl_seconds
+        await self.r2.start(host)
         return f"{self.url}/api/v2"
 
     async def stop(self) -> None:
@@ -85,6 +99,7 @@ class HordeSimulator:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks)
+        await self.r2.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -110,35 +125,39 @@ class HordeSimulator:
         return round(max(0.05, window - (time.monotonic() - hits[0])), 2) if hits else window
 
     async def _submit(self, request: web.Request) -> web.Response:
+        # The order of the real server: rate limits (decorators), the payload schema, then the key and the rest.
+        if self._limited("async", 2, 1.0):
+            return rc_error(429, "RateLimited", "2 per 1 second", retry_after=self._retry_after("async", 1.0))
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"message": "Failed to decode JSON object"}, status=400)
+        errors = validation_errors(body)
+        if errors:
+            return web.json_response({"errors": errors, "message": VALIDATION_FAILED}, status=400)
         key = request.headers.get("apikey", ANONYMOUS)
         if key != ANONYMOUS and key not in self.keys:
             return rc_error(401, "InvalidAPIKey", "No user matching sent API Key. Have you remembered to register?")
-        if self._limited("async", 2, 1.0):
-            return rc_error(429, "RateLimited", "2 per 1 second", retry_after=self._retry_after("async", 1.0))
-        body = await request.json()
         problem = self._validate(body, key)
         if problem is not None:
             return problem
-        job = _Request(id=str(uuid.uuid4()), body=body, key=key)
+        models = body.get("models") or []
+        job = _Request(id=str(uuid.uuid4()), body=body, key=key, possible=all(m in MODELS for m in models))
         self.jobs[job.id] = job
         if self.workers > 0:
             task = asyncio.get_running_loop().create_task(self._run(job))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        answer: dict[str, Any] = {"id": job.id, "kudos": 12.0}
-        if self.workers == 0:
-            answer["warnings"] = [{"code": "NoAvailableWorker", "message": "No workers are currently online."}]
+        answer: dict[str, Any] = {"id": job.id, "kudos": 12}
+        if self.workers == 0 or not job.possible:
+            answer["message"] = NO_WORKER
+            answer["warnings"] = [{"code": "NoAvailableWorker", "message": NO_WORKER}]
         return web.json_response(answer, status=202)
 
     def _validate(self, body: dict[str, Any], key: str) -> web.Response | None:
+        """The server's own checks, after the schema passed (`GenerateTemplate.validate`)."""
         params = body.get("params") or {}
-        width, height, steps = int(params.get("width", 512)), int(params.get("height", 512)), params.get("steps", 30)
-        if any(v % 64 or not 64 <= v <= 3072 for v in (width, height)):
-            return rc_error(400, "InvalidSize", "Invalid size. The image dimensions have to be multiples of 64.")
-        if not 1 <= int(steps) <= 500:
-            return rc_error(400, "TooManySteps", "Too many steps requested.")
-        if not str(params.get("sampler_name", "k_euler_a")).startswith(("k_", "DDIM", "lcm")):
-            return rc_error(400, "UnsupportedSampler", "This sampler is not supported in this mode.")
+        width, height, steps = params.get("width", 512), params.get("height", 512), params.get("steps", 30)
         if key == ANONYMOUS:
             if (width * height > 1024 * 1024 or int(steps) > 50) and not body.get("allow_downgrade"):
                 return rc_error(403, "KudosUpfront", "Due to heavy demand, this request requires upfront kudos.")
@@ -149,27 +168,32 @@ class HordeSimulator:
 
     async def _run(self, job: _Request) -> None:
         async with self._slots:
-            if job.state != "waiting":
+            if job.state != "waiting" or not job.possible:
                 return
             job.state = "processing"
             self.processing.set()
             await asyncio.sleep(self.seconds_per_job)
             if job.state != "processing":
                 return
-            job.generations = [self._generation(job, index) for index in range(int(job.body["params"].get("n", 1)))]
+            count = int(job.body.get("params", {}).get("n", 1))
+            job.generations = [self._generation(job, index) for index in range(count)]
             job.state = "done"
 
     def _generation(self, job: _Request, index: int) -> dict[str, Any]:
-        params = job.body["params"]
+        params = job.body.get("params", {})
         seed = int(params.get("seed") or 0) + index
         prompt = str(job.body["prompt"]).split("###")[0].strip()
         censored = "censorme" in prompt.lower() and job.body.get("censor_nsfw", True)
         out = io.BytesIO()
-        colour = render_image("censored" if censored else prompt, seed, 64, 64)
-        colour.save(out, format="WEBP")
+        width, height = int(params.get("width", 512)), int(params.get("height", 512))
+        render_image("censored" if censored else prompt, seed, width, height).save(out, format="WEBP", method=0)
         name = f"{job.id}-{index}.webp"
-        self.r2[name] = out.getvalue()
-        img = f"{self.url}/r2/{name}" if job.body.get("r2", True) else base64.b64encode(out.getvalue()).decode()
+        if job.body.get("r2", True):
+            img = self.r2.put(name, out.getvalue(), "image/webp")
+            if self.lose_images:
+                self.r2.forget(name)
+        else:
+            img = base64.b64encode(out.getvalue()).decode()
         meta = [{"type": "censorship", "value": "nsfw"}] if censored else []
         return {
             "img": img, "seed": str(seed), "id": str(uuid.uuid4()), "censored": censored, "worker_id": "w1",
@@ -180,12 +204,12 @@ class HordeSimulator:
     def _check_body(self, job: _Request) -> dict[str, Any]:
         waiting = [j for j in self.jobs.values() if j.state == "waiting"]
         position = waiting.index(job) + 1 if job in waiting else 0
-        n = int(job.body["params"].get("n", 1))
+        n = int(job.body.get("params", {}).get("n", 1))
         return {
             "finished": n if job.state == "done" else 0, "processing": n if job.state == "processing" else 0,
             "restarted": 0, "waiting": n if job.state == "waiting" else 0, "done": job.state == "done",
             "faulted": False, "wait_time": int(self.seconds_per_job * (position + 1)) + 1,
-            "queue_position": position, "kudos": 12.0, "is_possible": self.possible,
+            "queue_position": position, "kudos": 12.0, "is_possible": self.possible and job.possible,
         }  # fmt: skip
 
     def _job(self, request: web.Request) -> _Request | None:
@@ -225,10 +249,6 @@ class HordeSimulator:
     async def _models(self, request: web.Request) -> web.Response:
         models = [{"name": n, "count": 3, "performance": 1.0, "queued": 0, "eta": 5, "type": "image"} for n in MODELS]
         return web.json_response(models)
-
-    async def _image(self, request: web.Request) -> web.Response:
-        data = self.r2.get(request.match_info["name"])
-        return web.Response(body=data, content_type="image/webp") if data else web.Response(status=404)
 
 
 async def serve(port: int, host: str = "127.0.0.1", seconds_per_job: float = 3.0) -> None:

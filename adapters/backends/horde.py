@@ -1,7 +1,9 @@
 """AI Horde (`/v2/generate/async`): the crowd-sourced GPU pool, for when one GPU is not enough.
 
 Submit, poll `/check` (cheap, 10/s) no faster than the configured interval, fetch `/status` (10/min) once
-done, download the R2 URLs. Queue position and wait time are reported as progress notes.
+done, download the R2 URLs (status and bytes checked). Queue position and wait time are reported as progress notes.
+The model is the backend's `model` option, else the preset's checkpoint when that is a Horde model name (a
+checkpoint file name is refused); samplers are mapped one to one or refused, never swapped.
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
+from adapters.backends.downloads import download_image
 from bot.errors import BackendError, BackendUnavailable
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult, Progress
 from bot.ports import BackendHealth, Capabilities, ProgressCallback
@@ -23,9 +28,15 @@ log = logging.getLogger(__name__)
 
 ANONYMOUS_KEY = "0000000000"
 CLIENT_AGENT = "imagebridge:0.1:https://github.com/imagebridge/imagebridge"
-SAMPLERS = {"euler a": "k_euler_a", "euler": "k_euler", "heun": "k_heun", "dpm++ 2m": "k_dpmpp_2m",
-            "dpm++ 2m karras": "k_dpmpp_2m", "dpm++ sde": "k_dpmpp_sde", "dpm++ 2m sde": "k_dpmpp_2m",
-            "ddim": "DDIM", "lcm": "lcm", "dpm2": "k_dpm_2"}  # fmt: skip
+# WebUI sampler name -> the Horde's; each maps to the same algorithm, and anything else is refused
+SAMPLERS = {"Euler a": "k_euler_a", "Euler": "k_euler", "Heun": "k_heun", "LMS": "k_lms", "DPM2": "k_dpm_2",
+            "DPM2 a": "k_dpm_2_a", "DPM fast": "k_dpm_fast", "DPM adaptive": "k_dpm_adaptive",
+            "DPM++ 2S a": "k_dpmpp_2s_a", "DPM++ 2M": "k_dpmpp_2m", "DPM++ SDE": "k_dpmpp_sde", "DDIM": "DDIM",
+            "LCM": "lcm"}  # fmt: skip
+_BY_LOWER = {name.lower(): horde for name, horde in SAMPLERS.items()}
+HORDE_SAMPLERS = {*SAMPLERS.values(), "dpmsolver"}
+CHECKPOINT_FILE = re.compile(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)\b|\s\[[0-9a-f]{8,10}\]$", re.IGNORECASE)
+MODELS_TTL = 300.0  # seconds a fetched model list is trusted
 REASONS = {  # the Horde's `rc` -> the catalog key of the message a user understands
     "KudosUpfront": "backend.horde_kudos_upfront",
     "TooManyPrompts": "backend.horde_too_many_prompts",
@@ -40,6 +51,16 @@ REASONS = {  # the Horde's `rc` -> the catalog key of the message a user underst
     "RequestNotFound": "backend.horde_request_not_found",
 }
 RETRYABLE = {"TooManyPrompts", "MaintenanceMode", "RequestNotFound"}
+
+
+def horde_sampler(sampler: str, scheduler: str | None = None) -> tuple[str, bool] | None:
+    """The Horde's sampler name and its `karras` flag for a WebUI sampler, or None when the Horde has no such one."""
+    name = sampler.strip()
+    karras = "karras" in f"{name} {scheduler or ''}".lower()
+    if name in HORDE_SAMPLERS:
+        return name, karras
+    key = re.sub(r"\s+karras$", "", name.lower())
+    return (_BY_LOWER[key], karras) if key in _BY_LOWER else None
 
 
 @dataclass
@@ -75,16 +96,21 @@ class HordeBackend:
         self._client = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout, transport=transport)
         self._downloads = httpx.AsyncClient(timeout=timeout, transport=transport)  # no apikey to image hosts
         self._jobs: dict[str, _Waiting] = {}
+        self._models: tuple[float, set[str]] = (0.0, set())
 
     async def aclose(self) -> None:
         await self._client.aclose()
         await self._downloads.aclose()
 
-    def payload(self, request: GenerationRequest, source: bytes | None) -> dict[str, Any]:
+    def payload(self, request: GenerationRequest, source: bytes | None, model: str | None = None) -> dict[str, Any]:
         prompt = f"{request.prompt} ### {request.negative_prompt}" if request.negative_prompt else request.prompt
+        sampler = horde_sampler(request.sampler, request.scheduler)
+        if sampler is None:
+            allowed = ", ".join(SAMPLERS)
+            raise BackendError.of("backend.horde_sampler_unmapped", sampler=request.sampler, allowed=allowed)
         params: dict[str, Any] = {
-            "sampler_name": SAMPLERS.get(request.sampler.lower(), "k_euler_a"),
-            "karras": "karras" in f"{request.sampler} {request.scheduler or ''}".lower(),
+            "sampler_name": sampler[0],
+            "karras": sampler[1],
             "cfg_scale": request.cfg_scale,
             "steps": request.steps,
             "width": _multiple_of_64(request.width),
@@ -95,7 +121,7 @@ class HordeBackend:
         body: dict[str, Any] = {
             "prompt": prompt,
             "params": params,
-            "models": [self.model or request.checkpoint],
+            "models": [model or self.model or request.checkpoint],
             "nsfw": self.nsfw,
             "censor_nsfw": not self.nsfw,
             "r2": True,
@@ -112,9 +138,10 @@ class HordeBackend:
     ) -> GenerationResult:
         if request.kind == "upscale":
             raise BackendError.of("backend.horde_no_upscale")
+        body = self.payload(request, source, await self._model_for(request))  # refusals before anything is sent
         waiting = self._jobs[job_id] = _Waiting()
         try:
-            submitted = await self._call("POST", "/generate/async", json=self.payload(request, source))
+            submitted = await self._call("POST", "/generate/async", json=body)
             waiting.horde_id = str(submitted["id"])
             for warning in submitted.get("warnings") or []:
                 on_progress(Progress(note=f"AI Horde: {warning.get('message', warning.get('code'))}"))
@@ -127,6 +154,33 @@ class HordeBackend:
             return await self._result(status, request)
         finally:
             self._jobs.pop(job_id, None)
+
+    async def _model_for(self, request: GenerationRequest) -> str:
+        """The backend's `model`, else the preset's checkpoint if it is a model the Horde serves."""
+        if self.model:
+            return self.model
+        checkpoint = request.checkpoint
+        known = await self._known_models()
+        if CHECKPOINT_FILE.search(checkpoint):
+            example = min(known) if known else "AlbedoBase XL (SDXL)"
+            raise BackendError.of("backend.horde_checkpoint_not_model", checkpoint=checkpoint, example=example)
+        if known and checkpoint not in known:
+            raise BackendError.of("backend.horde_unknown_model", model=checkpoint, example=min(known))
+        return checkpoint
+
+    async def _known_models(self) -> set[str]:
+        """The image models the Horde's workers serve now (cached a few minutes); empty if it cannot be read."""
+        fetched, names = self._models
+        if names and time.monotonic() - fetched < MODELS_TTL:
+            return names
+        try:
+            response = await self._client.get("/status/models", params={"type": "image"})
+        except httpx.HTTPError:
+            return names
+        if response.status_code == 200:
+            names = {str(m.get("name")) for m in response.json() if isinstance(m, dict) and m.get("name")}
+            self._models = (time.monotonic(), names)
+        return names
 
     async def _wait(self, waiting: _Waiting, request: GenerationRequest, on_progress: ProgressCallback) -> bool:
         loop = asyncio.get_running_loop()
@@ -200,10 +254,7 @@ class HordeBackend:
         for generation in kept:
             img = str(generation.get("img", ""))
             if img.startswith("http"):
-                try:
-                    data = (await self._downloads.get(img)).content
-                except httpx.HTTPError as exc:
-                    raise BackendError.of("backend.horde_download", retryable=True) from exc
+                data = await download_image(self._downloads, img, source="the AI Horde")
             else:
                 data = base64.b64decode(img)
             seed = generation.get("seed")
@@ -240,6 +291,10 @@ def _explain(response: httpx.Response) -> BackendError:
         body = {}
     rc = str(body.get("rc") or "")
     message = str(body.get("message") or response.text[:200])
+    errors = body.get("errors")
+    if response.status_code == 400 and isinstance(errors, dict) and errors:  # the payload schema refused it
+        details = "; ".join(f"{field}: {problem}" for field, problem in errors.items())
+        return BackendError.of("backend.horde_invalid_payload", details=details[:300])
     if rc in REASONS:
         if rc == "MaintenanceMode":
             return BackendUnavailable.of(REASONS[rc], detail=message)

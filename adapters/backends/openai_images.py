@@ -2,10 +2,13 @@
 
 The call is synchronous: no progress, no cancel. `b64_json` is asked for, except from gpt-image models,
 which always answer in base64 and refuse the parameter. Sizes are mapped to the nearest the model accepts.
+A model that makes one image per call (dall-e-3) gets one call per image. Links (`url` answers) are fetched
+without the API key unless they point at the API's own origin.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import re
@@ -14,6 +17,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from adapters.backends.downloads import download_image, plain_client, same_origin
 from adapters.backends.http import bearer_client
 from bot.errors import BackendError, BackendUnavailable
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult
@@ -71,21 +75,20 @@ class OpenAIImagesBackend:
             max_batch=MAX_N.get(self.model, 10),
         )
         base = url.rstrip("/")
-        self._client = bearer_client(
-            base if base.endswith("/v1") else f"{base}/v1",
-            secrets,
-            float(options.get("timeout_seconds", 300)),
-            transport,
-        )
+        self._base = base if base.endswith("/v1") else f"{base}/v1"
+        timeout = float(options.get("timeout_seconds", 300))
+        self._client = bearer_client(self._base, secrets, timeout, transport)
+        self._links = plain_client(timeout, transport)  # image hosts get no API key
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await self._links.aclose()
 
-    def payload(self, request: GenerationRequest) -> dict[str, Any]:
+    def payload(self, request: GenerationRequest, n: int | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "prompt": request.prompt,
-            "n": min(request.count, self.capabilities.max_batch),
+            "n": n if n is not None else min(request.count, self.capabilities.max_batch),
             "size": nearest_size(self.model, request.width, request.height, self.sizes),
         }
         if not B64_ONLY.match(self.model):
@@ -99,8 +102,18 @@ class OpenAIImagesBackend:
     ) -> GenerationResult:
         if request.kind != "txt2img":
             raise BackendError.of("backend.txt2img_only", name=self.name)
+        batch = self.capabilities.max_batch
+        counts = [min(batch, request.count - done) for done in range(0, request.count, batch)]
+        calls = [asyncio.create_task(self._call(request, n)) for n in counts]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:  # every image was asked for: a part would be charged as the whole
+            raise failure
+        return GenerationResult(images=[image for part in outcomes if isinstance(part, list) for image in part])
+
+    async def _call(self, request: GenerationRequest, n: int) -> list[GeneratedImage]:
         try:
-            response = await self._client.post("/images/generations", json=self.payload(request))
+            response = await self._client.post("/images/generations", json=self.payload(request, n))
         except httpx.HTTPError as exc:
             raise BackendUnavailable.of("backend.unreachable", detail=type(exc).__name__, name=self.name) from exc
         if response.status_code != 200:
@@ -110,11 +123,13 @@ class OpenAIImagesBackend:
             if item.get("b64_json"):
                 data = base64.b64decode(item["b64_json"])
             elif item.get("url"):
-                data = (await self._client.get(item["url"])).content
+                link = str(item["url"])
+                client = self._client if same_origin(link, self._base) else self._links
+                data = await download_image(client, link, source=self.name)
             else:
                 continue
             images.append(GeneratedImage(data=data, infotext=str(item.get("revised_prompt") or "")))
-        return GenerationResult(images=images)
+        return images
 
     async def interrupt(self, job_id: str) -> None:
         return None  # a synchronous call cannot be stopped on the server
