@@ -18,7 +18,7 @@ async def test_the_horde_key_comes_from_the_documented_name_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim = HordeSimulator(seconds_per_job=0.05, keys={"registered-key", "undocumented-key"})
-    config = BackendConfig(kind="horde", url=await sim.start(), poll_seconds=0.1)
+    config = BackendConfig(kind="horde", url=await sim.start(), poll_seconds=0.1, model="Deliberate")
     monkeypatch.setenv("AI_HORDE_API_KEY", "undocumented-key")
     (tmp_path / "IMAGEBRIDGE_BACKEND_POOL_API_KEY").write_text("registered-key\n", encoding="utf-8")
     anonymous = build_backend("crowd", config, SecretSource(secrets_dir=tmp_path))
