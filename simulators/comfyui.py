@@ -1,44 +1,40 @@
-"""A strict ComfyUI stand-in (shared/reference/backends.md §4): routes with and without `/api`, one prompt worker
-ordered by `number`, clientId-scoped WebSocket events in the real order, binary previews (plain and metadata),
-`{}` history until done, 400 `node_errors` against a small `object_info`, 403 on a mismatched `Origin`.
+"""A strict ComfyUI stand-in, built from ComfyUI v0.3.64's `server.py`, `main.py` and `execution.py`.
+
+Routes with and without `/api`; one prompt worker ordered by `number`; `send(event, data, sid)` semantics (sid
+None = every socket, an unknown sid = nobody, never an error); `status` on every queue change, before the
+terminal `executing` null; feature-flag negotiation for metadata previews (512-px JPEG, quality 95);
+validation errors as `validate_prompt` writes them; `{}` history until done; 403 on a mismatched `Origin`.
+The execution itself is `simulators.comfyui_exec`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
+import io
 import json
 import logging
 import struct
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from PIL import Image, ImageOps
 
-from simulators.comfyui_nodes import object_info, validate
-from simulators.images import encode_jpeg, encode_png, partial_image, render_image, tint
+from simulators.comfyui_exec import Executor, Prompt
+from simulators.comfyui_nodes import execution_outputs, object_info, validate
 from simulators.serving import start_app
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Prompt:
-    number: int
-    prompt_id: str
-    graph: dict[str, Any]
-    client_id: str | None
-    interrupted: bool = False
+PREVIEW_SIZE = 512  # --preview-size default
+SERVER_FLAGS = {"supports_preview_metadata": True, "max_upload_size": 100 * 1024 * 1024}
 
 
 @dataclass
 class _Socket:
     ws: web.WebSocketResponse
-    metadata: bool = False
-    first: bool = True
+    flags: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,24 +55,37 @@ class ComfyUISimulator:
     url: str = ""
 
     def __post_init__(self) -> None:
-        self.inputs: dict[str, bytes] = {}
-        self.outputs: dict[str, bytes] = {}
+        self.folders: dict[str, dict[str, bytes]] = {"input": {}, "output": {}, "temp": {}}
         self.history: dict[str, dict[str, Any]] = {}
         self.sockets: dict[str, _Socket] = {}
-        self.running: _Prompt | None = None
+        self.running: Prompt | None = None
+        self.client_id: str | None = None  # the running prompt's (server.client_id)
+        self.last_node_id: str | None = None
         self.started = asyncio.Event()
-        self.fail_next_execution: str | None = None
-        self._heap: list[tuple[int, str]] = []
-        self._pending: dict[str, _Prompt] = {}
-        self._numbers = itertools.count()
+        self.executor = Executor(self._send, self._send_preview, self.folders.__getitem__)
+        self._heap: list[tuple[float, int, Prompt]] = []
+        self._number = 0
+        self._ticket = 0
         self._queued = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._counter = itertools.count(1)
+
+    @property
+    def inputs(self) -> dict[str, bytes]:
+        return self.folders["input"]
+
+    @property
+    def outputs(self) -> dict[str, bytes]:
+        return self.folders["output"]
+
+    def fail_node(self, class_type: str, exception_type: str, message: str) -> None:
+        """The next run of a node of this class raises (e.g. "torch.OutOfMemoryError", "Allocation on device")."""
+        self.executor.fail[class_type] = (exception_type, message)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self.executor.seconds_per_step, self.executor.previews = self.seconds_per_step, self.previews
         app = web.Application(middlewares=[self._origin_check, self._record])
         routes = [
             web.post("/prompt", self._post_prompt),
@@ -88,6 +97,7 @@ class ComfyUISimulator:
             web.get("/view", self._view),
             web.post("/upload/image", self._upload),
             web.get("/object_info", self._object_info),
+            web.get("/object_info/{node_class}", self._object_info),
             web.get("/models/checkpoints", self._checkpoints),
             web.get("/system_stats", self._system_stats),
             web.get("/ws", self._ws),
@@ -103,19 +113,25 @@ class ComfyUISimulator:
             self._worker.cancel()
             await asyncio.wait([self._worker])
             self._worker = None
-        for socket in list(self.sockets.values()):
-            await socket.ws.close()
+        await self.drop_sockets()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
+    async def drop_sockets(self) -> None:
+        """Close every WebSocket (a proxy restart, or the bot's host going away); prompts keep running."""
+        for socket in list(self.sockets.values()):
+            await socket.ws.close()
+
     async def wait_for_pending(self, count: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (public API)
         """Return once ``count`` prompts wait in the queue."""
         async with asyncio.timeout(timeout), self._queued:
-            await self._queued.wait_for(lambda: len(self._pending) >= count)
+            await self._queued.wait_for(lambda: len(self._heap) >= count)
 
-    def info(self) -> dict[str, Any]:
-        return object_info(list(self.inputs))
+    async def wait_for_history(self, prompt_id: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout), self._queued:
+            await self._queued.wait_for(lambda: prompt_id in self.history)
+        return self.history[prompt_id]
 
     # ---- middleware --------------------------------------------------------------------------
 
@@ -134,7 +150,10 @@ class ComfyUISimulator:
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body: Any = None
         if request.content_type == "application/json" and request.can_read_body:
-            body = await request.json()
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
         self.requests.append(RecordedRequest(request.method, request.path, dict(request.headers), body))
         result: web.StreamResponse = await handler(request)
         return result
@@ -143,42 +162,59 @@ class ComfyUISimulator:
 
     async def _post_prompt(self, request: web.Request) -> web.Response:
         body = await request.json()
-        problem = validate(body.get("prompt"), self.info())
+        if "number" in body:
+            number = float(body["number"])
+        else:
+            number = -self._number if body.get("front") else self._number
+            self._number += 1
+        if "prompt" not in body:
+            error = {"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided"}
+            return web.json_response({"error": error | {"extra_info": {}}, "node_errors": {}}, status=400)
+        graph, prompt_id = body["prompt"], str(body.get("prompt_id", uuid.uuid4()))
+        problem = validate(graph, list(self.inputs))
+        extra_data = dict(body.get("extra_data") or {})
+        if "client_id" in body:
+            extra_data["client_id"] = body["client_id"]
         if problem is not None:
-            error, node_errors = problem
-            return web.json_response({"error": error, "node_errors": node_errors}, status=400)
-        number = -next(self._numbers) if body.get("front") else next(self._numbers)
-        prompt = _Prompt(number, str(body.get("prompt_id") or uuid.uuid4()), body["prompt"], body.get("client_id"))
+            log.warning("invalid prompt: %s", problem[0])
+            return web.json_response({"error": problem[0], "node_errors": problem[1]}, status=400)
+        prompt = Prompt(number, prompt_id, graph, extra_data, execution_outputs(graph, list(self.inputs)))
         async with self._queued:
-            self._pending[prompt.prompt_id] = prompt
-            heapq.heappush(self._heap, (number, prompt.prompt_id))
+            heapq.heappush(self._heap, (number, self._ticket, prompt))
+            self._ticket += 1
             self._queued.notify_all()
-        await self._broadcast_status()
-        return web.json_response({"prompt_id": prompt.prompt_id, "number": number, "node_errors": {}})
+        await self._queue_updated()
+        return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": {}})
 
     async def _get_prompt(self, request: web.Request) -> web.Response:
         return web.json_response({"exec_info": {"queue_remaining": self._remaining()}})
 
     async def _get_queue(self, request: web.Request) -> web.Response:
-        def row(p: _Prompt) -> list[Any]:
-            return [p.number, p.prompt_id, p.graph, {"client_id": p.client_id}, ["9"]]
-
-        running = [row(self.running)] if self.running else []
-        return web.json_response({"queue_running": running, "queue_pending": [row(p) for p in self._pending.values()]})
+        running = [self.running.row()] if self.running else []
+        pending = [item[2].row() for item in self._heap]
+        return web.json_response({"queue_running": running, "queue_pending": pending})
 
     async def _post_queue(self, request: web.Request) -> web.Response:
         body = await request.json()
-        doomed = list(self._pending) if body.get("clear") else [str(i) for i in body.get("delete", [])]
-        for prompt_id in doomed:
-            self._pending.pop(prompt_id, None)
-        await self._broadcast_status()
+        async with self._queued:
+            if body.get("clear"):
+                self._heap = []
+            for prompt_id in body.get("delete", []):
+                self._heap = [item for item in self._heap if item[2].prompt_id != prompt_id]
+                heapq.heapify(self._heap)
+        await self._queue_updated()
         return web.Response(status=200)
 
     async def _interrupt(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
-        target = (body or {}).get("prompt_id")
-        if self.running is not None and target in (None, self.running.prompt_id):
-            self.running.interrupted = True
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        target = body.get("prompt_id") if isinstance(body, dict) else None
+        if not target or (self.running is not None and self.running.prompt_id == target):
+            self.executor.interrupt_flag = True  # nodes.interrupt_processing()
+        else:
+            log.info("Prompt %s is not currently running, skipping interrupt", target)
         return web.Response(status=200)
 
     async def _history(self, request: web.Request) -> web.Response:
@@ -188,189 +224,161 @@ class ComfyUISimulator:
 
     async def _view(self, request: web.Request) -> web.Response:
         name = request.query.get("filename", "")
-        if "/" in name or ".." in name:
+        if not name or name[0] == "/" or ".." in name:
             return web.Response(status=400)
-        folder = self.outputs if request.query.get("type", "output") == "output" else self.inputs
-        data = folder.get(name)
-        return web.Response(body=data, content_type="image/png") if data else web.Response(status=404)
+        folder = self.folders.get(request.query.get("type", "output"))
+        subfolder = request.query.get("subfolder", "")
+        if folder is None:
+            return web.Response(status=400)
+        if ".." in subfolder.split("/") or subfolder.startswith("/"):
+            return web.Response(status=403)
+        data = folder.get(f"{subfolder}/{name}" if subfolder else name)
+        if data is None:
+            return web.Response(status=404)
+        if "preview" in request.query:
+            image_format, *rest = request.query["preview"].split(";")
+            image_format = image_format if image_format in ("webp", "jpeg") else "webp"
+            quality = int(rest[-1]) if rest and rest[-1].isdigit() else 90
+            buffer = io.BytesIO()
+            with Image.open(io.BytesIO(data)) as img:
+                img.convert("RGB").save(buffer, format=image_format, quality=quality)
+            return web.Response(body=buffer.getvalue(), content_type=f"image/{image_format}")
+        return web.Response(body=data, content_type="image/png")
 
     async def _upload(self, request: web.Request) -> web.Response:
         form = await request.post()
         image = form.get("image")
-        if not isinstance(image, web.FileField):
+        if not isinstance(image, web.FileField) or not image.filename:
             return web.Response(status=400)
-        name, data = image.filename, image.file.read()
-        overwrite = str(form.get("overwrite", "")).lower() in ("true", "1")
-        base, counter = name, 1
-        while not overwrite and name in self.inputs and self.inputs[name] != data:
-            stem, _, ext = base.rpartition(".")
+        kind = str(form.get("type") or "input")
+        subfolder = str(form.get("subfolder", ""))
+        if ".." in subfolder.split("/") or subfolder.startswith("/"):
+            return web.Response(status=400)
+        folder, data = self.folders[kind], image.file.read()
+        overwrite = str(form.get("overwrite", "")) in ("true", "1")
+        name, stem, ext, counter = image.filename, *image.filename.rsplit(".", 1), 1
+        while not overwrite and (key := f"{subfolder}/{name}" if subfolder else name) in folder:
+            if folder[key] == data:  # the same picture again keeps its name
+                break
             name, counter = f"{stem} ({counter}).{ext}", counter + 1
-        self.inputs[name] = data
-        return web.json_response({"name": name, "subfolder": "", "type": str(form.get("type", "input"))})
+        folder[f"{subfolder}/{name}" if subfolder else name] = data
+        return web.json_response({"name": name, "subfolder": subfolder, "type": kind})
 
     async def _object_info(self, request: web.Request) -> web.Response:
-        return web.json_response(self.info())
+        info = object_info(list(self.inputs))
+        wanted = request.match_info.get("node_class")
+        if wanted is not None:
+            return web.json_response({wanted: info[wanted]} if wanted in info else {})
+        return web.json_response(info)
 
     async def _checkpoints(self, request: web.Request) -> web.Response:
-        return web.json_response(self.info()["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0])
+        return web.json_response(object_info([])["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0])
 
     async def _system_stats(self, request: web.Request) -> web.Response:
-        system = {"os": "posix", "comfyui_version": "0.3.64", "python_version": "3.11"}
+        system = {"os": "posix", "comfyui_version": "0.3.64", "python_version": "3.11", "embedded_python": False}
         return web.json_response({"system": system, "devices": [{"name": "cuda:0", "type": "cuda"}]})
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
-        sid = request.query.get("clientId") or uuid.uuid4().hex
+        sid = request.query.get("clientId", "")
+        if sid:
+            self.sockets.pop(sid, None)  # reusing an existing session
+        else:
+            sid = uuid.uuid4().hex
         socket = self.sockets[sid] = _Socket(ws)
-        status = {"status": {"exec_info": {"queue_remaining": self._remaining()}}, "sid": sid}
-        await ws.send_str(json.dumps({"type": "status", "data": status}))
-        async for message in ws:
-            if message.type == WSMsgType.TEXT and socket.first:
-                data = json.loads(message.data)
-                if data.get("type") == "feature_flags":
-                    socket.metadata = bool(data.get("data", {}).get("supports_preview_metadata"))
-                    flags = {"supports_preview_metadata": True, "max_upload_size": 100 * 1024 * 1024}
-                    await ws.send_str(json.dumps({"type": "feature_flags", "data": flags}))
-            socket.first = False
-        if self.sockets.get(sid) is socket:
-            del self.sockets[sid]
+        try:
+            await self._send("status", {"status": self._queue_info(), "sid": sid}, sid)
+            if self.client_id == sid and self.last_node_id is not None:
+                await self._send("executing", {"node": self.last_node_id}, sid)
+            first = True
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    try:
+                        data = json.loads(message.data)
+                    except ValueError:
+                        continue
+                    if first and isinstance(data, dict) and data.get("type") == "feature_flags":
+                        socket.flags = dict(data.get("data") or {})
+                        await self._send("feature_flags", dict(SERVER_FLAGS), sid)
+                    first = False
+        finally:
+            self.sockets.pop(sid, None)
         return ws
 
-    # ---- execution ---------------------------------------------------------------------------
+    # ---- sending (server.py send / send_json / send_bytes) -----------------------------------
+
+    def _targets(self, sid: str | None) -> list[_Socket]:
+        if sid is None:
+            return list(self.sockets.values())
+        return [self.sockets[sid]] if sid in self.sockets else []
+
+    async def _send(self, event: str, data: dict[str, Any], sid: str | None) -> None:
+        text = json.dumps({"type": event, "data": data})
+        for socket in self._targets(sid):
+            await _deliver(socket, text)
+
+    async def _send_preview(self, image: Image.Image, metadata: dict[str, Any], sid: str | None) -> None:
+        """Event 4 (with metadata) where the socket asked for it, event 1 (plain JPEG) where it did not."""
+        with_metadata = bool(metadata)
+        wants = sid is not None and sid in self.sockets and self.sockets[sid].flags.get("supports_preview_metadata")
+        if with_metadata != bool(wants):
+            return
+        contained = ImageOps.contain(image, (PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.BILINEAR)
+        buffer = io.BytesIO()
+        contained.save(buffer, format="JPEG", quality=95)
+        if with_metadata:
+            raw = json.dumps({**metadata, "image_type": "image/jpeg"}).encode()
+            frame = struct.pack(">II", 4, len(raw)) + raw + buffer.getvalue()
+        else:
+            frame = struct.pack(">II", 1, 1) + buffer.getvalue()
+        for socket in self._targets(sid):
+            await _deliver(socket, frame)
+
+    # ---- the prompt worker (main.py prompt_worker) -------------------------------------------
 
     def _remaining(self) -> int:
-        return len(self._pending) + (1 if self.running else 0)
+        return len(self._heap) + (1 if self.running else 0)
 
-    async def _broadcast_status(self) -> None:
-        status = {"status": {"exec_info": {"queue_remaining": self._remaining()}}}
-        for socket in list(self.sockets.values()):
-            await self._deliver(socket, json.dumps({"type": "status", "data": status}))
+    def _queue_info(self) -> dict[str, Any]:
+        return {"exec_info": {"queue_remaining": self._remaining()}}
 
-    async def _send(self, prompt: _Prompt, kind: str, data: dict[str, Any], broadcast: bool = False) -> None:
-        targets = list(self.sockets.values()) if broadcast else [self.sockets[s] for s in [prompt.client_id] if s]
-        text = json.dumps({"type": kind, "data": {**data, "prompt_id": prompt.prompt_id}})
-        for socket in targets:
-            await self._deliver(socket, text)
-
-    async def _deliver(self, socket: _Socket, frame: str | bytes) -> None:
-        """Send to one socket; a client that went away is the server's log line, not its crash."""
-        if socket.ws.closed:
-            return
-        try:
-            await (socket.ws.send_str(frame) if isinstance(frame, str) else socket.ws.send_bytes(frame))
-        except (ConnectionError, RuntimeError) as exc:
-            log.info("websocket send failed: %s", exc)
+    async def _queue_updated(self) -> None:
+        await self._send("status", {"status": self._queue_info()}, None)
 
     async def _prompt_worker(self) -> None:
         while True:
             async with self._queued:
-                await self._queued.wait_for(lambda: any(pid in self._pending for _, pid in self._heap))
-                while True:
-                    _, prompt_id = heapq.heappop(self._heap)
-                    if prompt_id in self._pending:
-                        break
-                self.running = self._pending.pop(prompt_id)
+                await self._queued.wait_for(lambda: bool(self._heap))
+                self.running = heapq.heappop(self._heap)[2]
+            await self._queue_updated()
+            prompt = self.running
+            self.client_id = prompt.client_id
+            self.started.set()
             try:
-                await self._execute(self.running)
+                success, messages, outputs = await self.executor.execute(prompt)
             finally:
                 self.running = None
-                await self._broadcast_status()
+            status = {"status_str": "success" if success else "error", "completed": success, "messages": messages}
+            meta = {k: {"node_id": k, "display_node": k, "parent_node": None, "real_node_id": k} for k in outputs}
+            async with self._queued:
+                self.history[prompt.prompt_id] = {
+                    "prompt": prompt.row(), "outputs": outputs, "status": status, "meta": meta,
+                }  # fmt: skip
+                self._queued.notify_all()
+            await self._queue_updated()
+            if prompt.client_id is not None:
+                await self._send("executing", {"node": None, "prompt_id": prompt.prompt_id}, prompt.client_id)
 
-    async def _execute(self, prompt: _Prompt) -> None:
-        now = int(time.time() * 1000)
-        messages: list[list[Any]] = [["execution_start", {"prompt_id": prompt.prompt_id, "timestamp": now}]]
-        await self._send(prompt, "execution_start", {"timestamp": now})
-        await self._send(prompt, "execution_cached", {"nodes": [], "timestamp": now})
-        self.started.set()
-        outputs: dict[str, Any] = {}
-        status = "success"
-        for node_id, node in prompt.graph.items():
-            await self._send(prompt, "executing", {"node": node_id, "display_node": node_id})
-            if node["class_type"] == "KSampler":
-                if not await self._sample(prompt, node_id, node):
-                    status = "error"
-                    data = {"node_id": node_id, "node_type": "KSampler", "executed": [], "timestamp": now}
-                    messages.append(["execution_interrupted", {**data, "prompt_id": prompt.prompt_id}])
-                    await self._send(prompt, "execution_interrupted", data, broadcast=True)
-                    break
-                if self.fail_next_execution:
-                    status, error = "error", self.fail_next_execution
-                    self.fail_next_execution = None
-                    data = {"node_id": node_id, "node_type": "KSampler", "exception_message": error}
-                    data |= {"exception_type": "torch.OutOfMemoryError", "executed": [], "traceback": []}
-                    messages.append(["execution_error", {**data, "prompt_id": prompt.prompt_id}])
-                    await self._send(prompt, "execution_error", data)
-                    break
-            if node["class_type"] == "SaveImage":
-                outputs[node_id] = {"images": self._save(prompt)}
-                await self._send(
-                    prompt, "executed", {"node": node_id, "display_node": node_id, "output": outputs[node_id]}
-                )
-        if status == "success":
-            messages.append(["execution_success", {"prompt_id": prompt.prompt_id, "timestamp": now}])
-            await self._send(prompt, "execution_success", {"timestamp": now})
-        entry_status = {"status_str": status, "completed": status == "success", "messages": messages}
-        self.history[prompt.prompt_id] = {
-            "prompt": [prompt.number, prompt.prompt_id, prompt.graph, {"client_id": prompt.client_id}, list(outputs)],
-            "outputs": outputs,
-            "status": entry_status,
-            "meta": {k: {"node_id": k, "display_node": k, "parent_node": None, "real_node_id": k} for k in outputs},
-        }
-        await self._send(prompt, "executing", {"node": None})
 
-    def _params(self, prompt: _Prompt) -> tuple[str, int, int, int, int]:
-        text, seed, width, height, batch = "", 0, 512, 512, 1
-        for node in prompt.graph.values():
-            inputs = node.get("inputs", {})
-            if node["class_type"] == "KSampler":
-                seed = int(inputs["seed"])
-                positive = prompt.graph.get(str(inputs["positive"][0]), {})
-                while positive.get("class_type") == "FluxGuidance":
-                    positive = prompt.graph.get(str(positive["inputs"]["conditioning"][0]), {})
-                text = str(positive.get("inputs", {}).get("text", ""))
-            if node["class_type"] in ("EmptyLatentImage", "EmptySD3LatentImage", "ImageScale"):
-                width, height = int(inputs["width"]), int(inputs["height"])
-            batch = int(inputs.get("batch_size", inputs.get("amount", batch)))
-        return text, seed, width, height, batch
-
-    async def _sample(self, prompt: _Prompt, node_id: str, node: dict[str, Any]) -> bool:
-        steps = int(node["inputs"]["steps"])
-        text, seed, width, height, _ = self._params(prompt)
-        final = render_image(text, seed, width, height)
-        for step in range(1, steps + 1):
-            await asyncio.sleep(self.seconds_per_step)
-            if prompt.interrupted:
-                return False
-            data = {"value": step, "max": steps, "node": node_id}
-            # progress goes to every socket when the prompt has no client_id (as execution.py does)
-            await self._send(prompt, "progress", data, broadcast=prompt.client_id is None)
-            if self.previews and prompt.client_id in self.sockets:
-                await self._preview(prompt, node_id, encode_jpeg(partial_image(final, step / steps).resize((32, 32))))
-        return True
-
-    async def _preview(self, prompt: _Prompt, node_id: str, jpeg: bytes) -> None:
-        socket = self.sockets[str(prompt.client_id)]
-        if socket.metadata:
-            meta = {"node_id": node_id, "prompt_id": prompt.prompt_id, "display_node_id": node_id}
-            raw = json.dumps({**meta, "image_type": "image/jpeg"}).encode()
-            frame = struct.pack(">II", 4, len(raw)) + raw + jpeg
-        else:
-            frame = struct.pack(">II", 1, 1) + jpeg
-        await self._deliver(socket, frame)
-
-    def _save(self, prompt: _Prompt) -> list[dict[str, str]]:
-        text, seed, width, height, batch = self._params(prompt)
-        source = next((n for n in prompt.graph.values() if n["class_type"] == "LoadImage"), None)
-        images = []
-        for index in range(batch):
-            image = render_image(text, seed + index, width, height)
-            if source is not None:
-                image = tint(image, (40, 160, 200))
-            name = f"imagebridge_{next(self._counter):05d}_.png"
-            self.outputs[name] = encode_png(image, None)
-            images.append({"filename": name, "subfolder": "", "type": "output"})
-        return images
+async def _deliver(socket: _Socket, frame: str | bytes) -> None:
+    """send_socket_catch_exception: a client that went away is a log line, not a crash."""
+    if socket.ws.closed:
+        return
+    try:
+        await (socket.ws.send_str(frame) if isinstance(frame, str) else socket.ws.send_bytes(frame))
+    except (ConnectionError, RuntimeError) as exc:
+        log.warning("send error: %s", exc)
 
 
 async def serve(port: int, host: str = "127.0.0.1", seconds_per_step: float = 0.05) -> None:

@@ -1,127 +1,240 @@
-"""A small ComfyUI `object_info` and the `validate_prompt` rules the simulator applies to graphs."""
+"""ComfyUI's `object_info` for the node classes the simulator runs, and `validate_prompt` as execution.py writes it.
+
+Facts from ComfyUI v0.3.64 (`nodes.py`, `comfy/samplers.py`, `server.py` `node_info`, `execution.py`
+`validate_prompt`/`validate_inputs`): an unknown class is `invalid_prompt`; strings convert to INT/FLOAT (or
+`invalid_input_type`); a link of the wrong type is `return_type_mismatch`; min/max errors carry the limit in
+`message` and only the input name in `details`; the top-level `details` lists only the output nodes' own errors
+(so it is empty when the bad node is upstream of the output).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 CHECKPOINTS = ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors", "flux1-dev-fp8.safetensors"]
-SAMPLERS = ["euler", "euler_ancestral", "heun", "dpm_2", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde", "ddim", "uni_pc"]
-SCHEDULERS = ["normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta"]
-_SIZE = ["INT", {"default": 512, "min": 16, "max": 16384, "step": 8}]
-_BATCH = ["INT", {"default": 1, "min": 1, "max": 4096}]
+# comfy/samplers.py KSAMPLER_NAMES + ["ddim", "uni_pc", "uni_pc_bh2"], and SCHEDULER_HANDLERS, in v0.3.64.
+SAMPLERS = [
+    "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
+    "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_2s_ancestral_cfg_pp",
+    "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_cfg_pp", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
+    "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "lcm", "ipndm",
+    "ipndm_v", "deis", "res_multistep", "res_multistep_cfg_pp", "res_multistep_ancestral",
+    "res_multistep_ancestral_cfg_pp", "gradient_estimation", "gradient_estimation_cfg_pp", "er_sde", "seeds_2",
+    "seeds_3", "sa_solver", "sa_solver_pece", "ddim", "uni_pc", "uni_pc_bh2",
+]  # fmt: skip
+SCHEDULERS = [
+    "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic",
+    "kl_optimal",
+]  # fmt: skip
+MAX_RESOLUTION = 16384
+_SIZE = ("INT", {"default": 512, "min": 16, "max": MAX_RESOLUTION, "step": 8})
+_BATCH = ("INT", {"default": 1, "min": 1, "max": 4096})
+_SAVE = {"images": ("IMAGE",), "filename_prefix": ("STRING", {"default": "ComfyUI"})}
+
+# class -> (required inputs, RETURN_TYPES, OUTPUT_NODE, CATEGORY)
+_CLASSES: dict[str, tuple[dict[str, Any], tuple[str, ...], bool, str]] = {
+    "CheckpointLoaderSimple": ({"ckpt_name": "CHECKPOINTS"}, ("MODEL", "CLIP", "VAE"), False, "loaders"),
+    "CLIPTextEncode": (
+        {"text": ("STRING", {"multiline": True, "dynamicPrompts": True}), "clip": ("CLIP",)},
+        ("CONDITIONING",),
+        False,
+        "conditioning",
+    ),
+    "EmptyLatentImage": ({"width": _SIZE, "height": _SIZE, "batch_size": _BATCH}, ("LATENT",), False, "latent"),
+    "EmptySD3LatentImage": ({"width": _SIZE, "height": _SIZE, "batch_size": _BATCH}, ("LATENT",), False, "latent"),
+    "FluxGuidance": (
+        {"conditioning": ("CONDITIONING",), "guidance": ("FLOAT", {"default": 3.5, "min": 0.0, "max": 100.0})},
+        ("CONDITIONING",),
+        False,
+        "advanced/conditioning/flux",
+    ),
+    "KSampler": (
+        {
+            "model": ("MODEL",),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True}),
+            "steps": ("INT", {"default": 20, "min": 1, "max": 10000}),
+            "cfg": ("FLOAT", {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}),
+            "sampler_name": (SAMPLERS,),
+            "scheduler": (SCHEDULERS,),
+            "positive": ("CONDITIONING",),
+            "negative": ("CONDITIONING",),
+            "latent_image": ("LATENT",),
+            "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}),
+        },
+        ("LATENT",),
+        False,
+        "sampling",
+    ),
+    "VAEDecode": ({"samples": ("LATENT",), "vae": ("VAE",)}, ("IMAGE",), False, "latent"),
+    "VAEEncode": ({"pixels": ("IMAGE",), "vae": ("VAE",)}, ("LATENT",), False, "latent"),
+    "LoadImage": ({"image": "INPUTS"}, ("IMAGE", "MASK"), False, "image"),
+    "ImageScale": (
+        {
+            "image": ("IMAGE",),
+            "upscale_method": (["nearest-exact", "bilinear", "area", "bicubic", "lanczos"],),
+            "width": ("INT", {"default": 512, "min": 0, "max": MAX_RESOLUTION, "step": 1}),
+            "height": ("INT", {"default": 512, "min": 0, "max": MAX_RESOLUTION, "step": 1}),
+            "crop": (["disabled", "center"],),
+        },
+        ("IMAGE",),
+        False,
+        "image/upscaling",
+    ),
+    "RepeatLatentBatch": (
+        {"samples": ("LATENT",), "amount": ("INT", {"default": 1, "min": 1, "max": 64})},
+        ("LATENT",),
+        False,
+        "latent/batch",
+    ),
+    "SaveImage": (_SAVE, (), True, "image"),
+    "PreviewImage": ({"images": ("IMAGE",)}, (), True, "image"),
+}
+
+
+def required_inputs(class_type: str, inputs: list[str]) -> dict[str, Any]:
+    """INPUT_TYPES()['required'] of a class, with the checkpoint and input-file lists filled in."""
+    required = dict(_CLASSES[class_type][0])
+    for name, spec in required.items():
+        if spec == "CHECKPOINTS":
+            required[name] = (list(CHECKPOINTS), {"tooltip": "The name of the checkpoint (model) to load."})
+        elif spec == "INPUTS":
+            required[name] = (sorted(inputs), {"image_upload": True})
+    return required
+
+
+def return_types(class_type: str) -> tuple[str, ...]:
+    return _CLASSES[class_type][1]
+
+
+def is_output(class_type: str) -> bool:
+    return _CLASSES[class_type][2]
+
+
+def known(class_type: Any) -> bool:
+    return isinstance(class_type, str) and class_type in _CLASSES
 
 
 def object_info(inputs: list[str]) -> dict[str, Any]:
-    """What GET /object_info returns, for the node classes the simulator knows."""
-    classes: dict[str, tuple[dict[str, Any], list[str]]] = {
-        "CheckpointLoaderSimple": ({"ckpt_name": [list(CHECKPOINTS)]}, ["MODEL", "CLIP", "VAE"]),
-        "CLIPTextEncode": ({"text": ["STRING", {"multiline": True}], "clip": ["CLIP"]}, ["CONDITIONING"]),
-        "EmptyLatentImage": ({"width": _SIZE, "height": _SIZE, "batch_size": _BATCH}, ["LATENT"]),
-        "EmptySD3LatentImage": ({"width": _SIZE, "height": _SIZE, "batch_size": _BATCH}, ["LATENT"]),
-        "FluxGuidance": (
-            {"conditioning": ["CONDITIONING"], "guidance": ["FLOAT", {"min": 0, "max": 100}]},
-            ["CONDITIONING"],
-        ),
-        "KSampler": (
-            {
-                "model": ["MODEL"],
-                "seed": ["INT", {"min": 0, "max": 0xFFFFFFFFFFFFFFFF}],
-                "steps": ["INT", {"min": 1, "max": 10000}],
-                "cfg": ["FLOAT", {"min": 0.0, "max": 100.0}],
-                "sampler_name": [list(SAMPLERS)],
-                "scheduler": [list(SCHEDULERS)],
-                "positive": ["CONDITIONING"],
-                "negative": ["CONDITIONING"],
-                "latent_image": ["LATENT"],
-                "denoise": ["FLOAT", {"min": 0.0, "max": 1.0}],
-            },
-            ["LATENT"],
-        ),
-        "VAEDecode": ({"samples": ["LATENT"], "vae": ["VAE"]}, ["IMAGE"]),
-        "VAEEncode": ({"pixels": ["IMAGE"], "vae": ["VAE"]}, ["LATENT"]),
-        "LoadImage": ({"image": [sorted(inputs), {"image_upload": True}]}, ["IMAGE", "MASK"]),
-        "ImageScale": (
-            {
-                "image": ["IMAGE"],
-                "upscale_method": [["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]],
-                "width": _SIZE,
-                "height": _SIZE,
-                "crop": [["disabled", "center"]],
-            },
-            ["IMAGE"],
-        ),
-        "RepeatLatentBatch": ({"samples": ["LATENT"], "amount": ["INT", {"min": 1, "max": 64}]}, ["LATENT"]),
-        "SaveImage": ({"images": ["IMAGE"], "filename_prefix": ["STRING", {"default": "ComfyUI"}]}, []),
-    }
-    return {
-        name: {"input": {"required": required}, "output": output, "name": name, "output_node": name == "SaveImage"}
-        for name, (required, output) in classes.items()
-    }
+    """What GET /object_info returns (`server.py` `node_info`), for the node classes the simulator knows."""
+    info: dict[str, Any] = {}
+    for name, (_, output, output_node, category) in _CLASSES.items():
+        required = required_inputs(name, inputs)
+        info[name] = {
+            "input": {"required": required},
+            "input_order": {"required": list(required)},
+            "output": list(output),
+            "output_is_list": [False] * len(output),
+            "output_name": list(output),
+            "name": name,
+            "display_name": name,
+            "description": "",
+            "python_module": "nodes",
+            "category": category,
+            "output_node": output_node,
+        }
+    return info
 
 
-def _error(kind: str, message: str, details: str, name: str, value: Any = None) -> dict[str, Any]:
-    extra = {"input_name": name, "input_config": None, "received_value": value}
+def _error(kind: str, message: str, details: str, extra: dict[str, Any]) -> dict[str, Any]:
     return {"type": kind, "message": message, "details": details, "extra_info": extra}
 
 
-def _check_input(name: str, spec: list[Any], value: Any, graph: dict[str, Any]) -> dict[str, Any] | None:
-    kind = spec[0]
-    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
-        if value[0] not in graph:
-            return _error("bad_linked_input", "Bad linked input", f"{name}: node {value[0]} missing", name, value)
-        return None
-    if isinstance(kind, list):
-        if value not in kind:
-            details = f"{name}: {value!r} not in {kind}"
-            return _error("value_not_in_list", "Value not in list", details, name, value)
-        return None
-    limits = spec[1] if len(spec) > 1 else {}
-    if kind in ("INT", "FLOAT"):
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            return _error("invalid_input_type", "Invalid input type", f"{name}: {value!r}", name, value)
-        if "min" in limits and value < limits["min"]:
-            details = f"Value {value} smaller than min of {limits['min']}: {name}"
-            return _error("value_smaller_than_min", "Value smaller than min", details, name, value)
-        if "max" in limits and value > limits["max"]:
-            details = f"Value {value} bigger than max of {limits['max']}: {name}"
-            return _error("value_bigger_than_max", "Value bigger than max", details, name, value)
+def _check_link(name: str, spec: Any, value: list[Any], graph: dict[str, Any]) -> dict[str, Any] | None:
+    source = graph.get(str(value[0]))
+    received = return_types(source["class_type"])[int(value[1])] if source and known(source.get("class_type")) else "*"
+    if received != spec[0]:
+        details = f"{name}, received_type({received}) mismatch input_type({spec[0]})"
+        extra = {"input_name": name, "input_config": list(spec), "received_type": received, "linked_node": value}
+        return _error("return_type_mismatch", "Return type mismatch between linked nodes", details, extra)
     return None
 
 
-def validate(graph: Any, info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _check_value(name: str, spec: Any, value: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
+    kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+    extra = {"input_name": name, "input_config": list(spec), "received_value": value}
+    try:
+        converter = {"INT": int, "FLOAT": float, "STRING": str}.get(kind) if isinstance(kind, str) else None
+        if converter is not None:
+            value = inputs[name] = converter(value)
+    except (TypeError, ValueError) as exc:
+        message = f"Failed to convert an input value to a {kind} value"
+        return _error("invalid_input_type", message, f"{name}, {value}, {exc}", extra | {"exception_message": str(exc)})
+    extra["received_value"] = value
+    if "min" in options and value < options["min"]:
+        return _error("value_smaller_than_min", f"Value {value} smaller than min of {options['min']}", name, extra)
+    if "max" in options and value > options["max"]:
+        return _error("value_bigger_than_max", f"Value {value} bigger than max of {options['max']}", name, extra)
+    if isinstance(kind, list) and value not in kind:
+        listed = f"(list of length {len(kind)})" if len(kind) > 20 else str(kind)
+        if len(kind) > 20:
+            extra["input_config"] = None
+        return _error("value_not_in_list", "Value not in list", f"{name}: '{value}' not in {listed}", extra)
+    return None
+
+
+def _validate_node(
+    node_id: str, graph: dict[str, Any], inputs_known: list[str], done: dict[str, tuple[bool, list[Any]]]
+) -> bool:
+    """validate_inputs: this node's own errors, and upstream nodes' validity (recorded in `done`)."""
+    if node_id in done:
+        return done[node_id][0]
+    node = graph[node_id]
+    inputs = node.setdefault("inputs", {})
+    errors: list[dict[str, Any]] = []
+    valid = True
+    for name, spec in required_inputs(node["class_type"], inputs_known).items():
+        if name not in inputs:
+            errors.append(_error("required_input_missing", "Required input is missing", name, {"input_name": name}))
+            continue
+        value = inputs[name]
+        if isinstance(value, list):
+            problem = _check_link(name, spec, value, graph)
+            if problem is None and not _validate_node(str(value[0]), graph, inputs_known, done):
+                valid = False
+        else:
+            problem = _check_value(name, spec, value, inputs)
+        if problem is not None:
+            errors.append(problem)
+    done[node_id] = (valid and not errors, errors)
+    return done[node_id][0]
+
+
+def validate(graph: Any, inputs_known: list[str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """None if the graph is valid, else (error, node_errors) as POST /prompt's 400 body has them."""
-    if not isinstance(graph, dict) or not graph:
-        return {"type": "no_prompt", "message": "No prompt provided", "details": "", "extra_info": {}}, {}
+    if not isinstance(graph, dict):
+        return _error("no_prompt", "No prompt provided", "No prompt provided", {}), {}
     for node_id, node in graph.items():
-        class_type = node.get("class_type") if isinstance(node, dict) else None
-        if class_type not in info:
-            details = f"Node ID '#{node_id}'"
-            message = f"Cannot execute because node {class_type} does not exist."
-            return {"type": "missing_node_type", "message": message, "details": details, "extra_info": {}}, {}
-    outputs = [node_id for node_id, node in graph.items() if info[node["class_type"]]["output_node"]]
+        if not isinstance(node, dict) or "class_type" not in node:
+            message = "Cannot execute because a node is missing the class_type property."
+            return _error("invalid_prompt", message, f"Node ID '#{node_id}'", {}), {}
+        if not known(node["class_type"]):
+            message = f"Cannot execute because node {node['class_type']} does not exist."
+            return _error("invalid_prompt", message, f"Node ID '#{node_id}'", {}), {}
+    outputs = [node_id for node_id, node in graph.items() if is_output(node["class_type"])]
     if not outputs:
-        error = {"type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": {}}
-        return error, {}
+        return _error("prompt_no_outputs", "Prompt has no outputs", "", {}), {}
+    done: dict[str, tuple[bool, list[Any]]] = {}
     node_errors: dict[str, Any] = {}
-    for node_id, node in graph.items():
-        errors = []
-        inputs = node.get("inputs") or {}
-        for name, spec in info[node["class_type"]]["input"]["required"].items():
-            if name not in inputs:
-                errors.append(_error("required_input_missing", "Required input is missing", name, name))
-                continue
-            problem = _check_input(name, spec, inputs[name], graph)
-            if problem is not None:
-                errors.append(problem)
-        if errors:
-            node_errors[node_id] = {"errors": errors, "dependent_outputs": outputs, "class_type": node["class_type"]}
-    if not node_errors:
+    own: list[str] = []
+    good = 0
+    for output in outputs:
+        if _validate_node(output, graph, inputs_known, done):
+            good += 1
+            continue
+        own += [f"{e['message']}: {e['details']}" for e in done[output][1]]
+        for node_id, (_, errors) in done.items():
+            if errors:
+                entry = node_errors.setdefault(
+                    node_id, {"errors": errors, "dependent_outputs": [], "class_type": graph[node_id]["class_type"]}
+                )
+                entry["dependent_outputs"].append(output)
+    if good:
         return None
-    first = next(iter(node_errors.values()))["errors"][0]
-    error = {
-        "type": "prompt_outputs_failed_validation",
-        "message": "Prompt outputs failed validation",
-        "details": f"{first['message']}: {first['details']}",
-        "extra_info": {},
-    }
+    error = _error("prompt_outputs_failed_validation", "Prompt outputs failed validation", "\n".join(own), {})
     return error, node_errors
+
+
+def execution_outputs(graph: dict[str, Any], inputs_known: list[str]) -> list[str]:
+    """The output nodes that passed validation (outputs_to_execute)."""
+    done: dict[str, tuple[bool, list[Any]]] = {}
+    return [n for n, node in graph.items() if is_output(node["class_type"]) and _validate_node(n, graph, inputs_known, done)]

@@ -102,7 +102,7 @@ async def test_unknown_checkpoint_is_explained(comfy: tuple[ComfyUISimulator, Co
 
 async def test_execution_error_is_reported(comfy: tuple[ComfyUISimulator, ComfyUIBackend]) -> None:
     sim, backend = comfy
-    sim.fail_next_execution = "Allocation on device"
+    sim.fail_node("KSampler", "torch.OutOfMemoryError", "Allocation on device")
     with pytest.raises(BackendError, match="Allocation on device"):
         await backend.generate("j5", request(), None, lambda p: None)
 
