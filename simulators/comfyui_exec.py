@@ -116,7 +116,8 @@ class Executor:
                 if isinstance(exc, Interrupted):
                     await add_message("execution_interrupted", base, True)
                 else:
-                    await add_message("execution_error", base | self._error(prompt, node_id, exc, current_outputs), False)
+                    details = self._error(prompt, node_id, exc, current_outputs)
+                    await add_message("execution_error", base | details, False)
                 break
             if output is not None:
                 ui[node_id] = output

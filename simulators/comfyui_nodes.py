@@ -237,4 +237,5 @@ def validate(graph: Any, inputs_known: list[str]) -> tuple[dict[str, Any], dict[
 def execution_outputs(graph: dict[str, Any], inputs_known: list[str]) -> list[str]:
     """The output nodes that passed validation (outputs_to_execute)."""
     done: dict[str, tuple[bool, list[Any]]] = {}
-    return [n for n, node in graph.items() if is_output(node["class_type"]) and _validate_node(n, graph, inputs_known, done)]
+    outputs = [node_id for node_id, node in graph.items() if is_output(node["class_type"])]
+    return [node_id for node_id in outputs if _validate_node(node_id, graph, inputs_known, done)]
