@@ -51,6 +51,7 @@ class ComfyUISimulator:
 
     seconds_per_step: float = 0.005
     previews: bool = True
+    feature_flags: bool = True  # False: a build from before feature-flag negotiation (plain previews only)
     requests: list[RecordedRequest] = field(default_factory=list)
     url: str = ""
 
@@ -62,6 +63,7 @@ class ComfyUISimulator:
         self.client_id: str | None = None  # the running prompt's (server.client_id)
         self.last_node_id: str | None = None
         self.started = asyncio.Event()
+        self.preview_owners: dict[bytes, str] = {}  # every preview image sent -> its prompt (for tests)
         self.executor = Executor(self._send, self._send_preview, self.folders.__getitem__)
         self._heap: list[tuple[float, int, Prompt]] = []
         self._number = 0
@@ -298,7 +300,7 @@ class ComfyUISimulator:
                         data = json.loads(message.data)
                     except ValueError:
                         continue
-                    if first and isinstance(data, dict) and data.get("type") == "feature_flags":
+                    if first and self.feature_flags and isinstance(data, dict) and data.get("type") == "feature_flags":
                         socket.flags = dict(data.get("data") or {})
                         await self._send("feature_flags", dict(SERVER_FLAGS), sid)
                     first = False
@@ -318,15 +320,17 @@ class ComfyUISimulator:
         for socket in self._targets(sid):
             await _deliver(socket, text)
 
-    async def _send_preview(self, image: Image.Image, metadata: dict[str, Any], sid: str | None) -> None:
+    async def _send_preview(
+        self, image: Image.Image, metadata: dict[str, Any], sid: str | None, with_metadata: bool
+    ) -> None:
         """Event 4 (with metadata) where the socket asked for it, event 1 (plain JPEG) where it did not."""
-        with_metadata = bool(metadata)
         wants = sid is not None and sid in self.sockets and self.sockets[sid].flags.get("supports_preview_metadata")
         if with_metadata != bool(wants):
             return
         contained = ImageOps.contain(image, (PREVIEW_SIZE, PREVIEW_SIZE), Image.Resampling.BILINEAR)
         buffer = io.BytesIO()
         contained.save(buffer, format="JPEG", quality=95)
+        self.preview_owners[buffer.getvalue()] = str(metadata.get("prompt_id"))
         if with_metadata:
             raw = json.dumps({**metadata, "image_type": "image/jpeg"}).encode()
             frame = struct.pack(">II", 4, len(raw)) + raw + buffer.getvalue()

@@ -66,7 +66,7 @@ class NodeFailure(Exception):
 
 
 Send = Callable[[str, dict[str, Any], str | None], Awaitable[None]]
-SendPreview = Callable[[Image.Image, dict[str, Any], str | None], Awaitable[None]]
+SendPreview = Callable[[Image.Image, dict[str, Any], str | None, bool], Awaitable[None]]
 
 
 @dataclass
@@ -249,11 +249,11 @@ class Executor:
         meta = {"node_id": node_id, "prompt_id": prompt.prompt_id, "display_node_id": node_id}
         meta |= {"parent_node_id": None, "real_node_id": node_id}
         if preview is not None:
-            await self.send_preview(preview, meta, sid)  # event 4, only where negotiated
+            await self.send_preview(preview, meta, sid, True)  # event 4, only where negotiated
         data = {"value": value, "max": top, "prompt_id": prompt.prompt_id, "node": node_id}
         await self.send("progress", data, sid)
         if preview is not None:
-            await self.send_preview(preview, {}, sid)  # event 1, only where not negotiated
+            await self.send_preview(preview, meta, sid, False)  # event 1, only where not negotiated
 
     def _save(self, kind: str, images: list[Image.Image], node: dict[str, Any]) -> list[dict[str, str]]:
         folder = "output" if kind == "SaveImage" else "temp"

@@ -48,7 +48,7 @@ async def test_txt2img_with_progress_and_metadata_previews(comfy: tuple[ComfyUIS
     seen: list[Progress] = []
     result = await backend.generate("j1", request(count=2), None, seen.append)
     assert len(result.images) == 2 and result.images[0].data.startswith(b"\x89PNG")
-    assert any(p.step == 6 and p.fraction == 1.0 for p in seen)
+    assert any(p.step == 12 and p.steps == 12 and p.fraction == 1.0 for p in seen)  # two prompts of 6 steps
     assert any(p.preview for p in seen)
     posted = next(r for r in sim.requests if r.path == "/prompt")
     graph = posted.body["prompt"]
@@ -59,15 +59,11 @@ async def test_txt2img_with_progress_and_metadata_previews(comfy: tuple[ComfyUIS
     assert (await backend.health()).ok
 
 
-async def test_plain_previews_without_feature_flags() -> None:
-    sim = ComfyUISimulator(seconds_per_step=0.002)
-    backend = ComfyUIBackend("comfy", await sim.start(), options={"previews": False})
-    backend.previews = True  # the client takes previews but did not ask for the metadata variant
+async def test_plain_previews_from_a_server_without_feature_flags() -> None:
+    sim = ComfyUISimulator(seconds_per_step=0.002, feature_flags=False)
+    backend = ComfyUIBackend("comfy", await sim.start())
     seen: list[Progress] = []
     try:
-        from adapters.backends import comfyui
-
-        assert comfyui._preview(b"\x00\x00\x00\x01\x00\x00\x00\x01jpeg", "x") == b"jpeg"
         await backend.generate("j1", request(), None, seen.append)
         assert any(p.preview for p in seen)
     finally:

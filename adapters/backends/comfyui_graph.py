@@ -63,12 +63,27 @@ SAMPLERS: dict[str, tuple[str, str | None]] = {
 SCHEDULERS = {"automatic": "normal", "uniform": "normal", "sgm uniform": "sgm_uniform", "align your steps": "normal"}
 
 
-def workflow_name(request: GenerationRequest, configured: str | None) -> str:
-    """Which workflow serves the request: the configured one, else Flux or SD by checkpoint and kind."""
-    if configured:
-        return configured
+def img2img_workflow(txt2img: str | None, img2img: str | None, node_map: dict[str, Any] | None) -> str | None:
+    """The workflow img2img runs on: the named one, a configured workflow that maps `init_image`, or the shipped
+    `sd_img2img` when nothing is configured. None: this backend cannot do img2img (a txt2img-only workflow)."""
+    if img2img:
+        return img2img
+    if txt2img:
+        return txt2img if node_map and "init_image" in node_map else None
+    return "sd_img2img"
+
+
+def workflow_for(
+    request: GenerationRequest, txt2img: str | None, img2img: str | None, node_map: dict[str, Any] | None
+) -> str:
+    """Which workflow serves the request; img2img without an img2img workflow is refused before anything runs."""
     if request.kind == "img2img":
-        return "sd_img2img"
+        name = img2img_workflow(txt2img, img2img, node_map)
+        if name is None:
+            raise BackendError.of("backend.comfy_no_img2img", workflow=txt2img)
+        return name
+    if txt2img:
+        return txt2img
     return "flux_txt2img" if "flux" in request.checkpoint.lower() else "sd_txt2img"
 
 
@@ -108,19 +123,20 @@ def sampler_and_scheduler(request: GenerationRequest) -> tuple[str, str]:
     return sampler, SCHEDULERS.get(scheduler, scheduler.replace(" ", "_"))
 
 
-def values_for(request: GenerationRequest, init_image: str | None) -> dict[str, Any]:
+def values_for(request: GenerationRequest, init_image: str | None, seed: int) -> dict[str, Any]:
+    """One image's values: ComfyUI samples a batch from one seed, so each image is its own prompt (batch 1)."""
     sampler, scheduler = sampler_and_scheduler(request)
     values: dict[str, Any] = {
         "prompt": request.prompt,
         "negative": request.negative_prompt,
-        "seed": request.seed,
+        "seed": seed,
         "steps": request.steps,
         "cfg": request.cfg_scale,
         "sampler": sampler,
         "scheduler": scheduler,
         "width": request.width,
         "height": request.height,
-        "batch": request.count,
+        "batch": 1,
         "checkpoint": checkpoint_file(request.checkpoint),
         "denoise": request.denoising_strength if request.denoising_strength is not None else 0.6,
         "guidance": request.distilled_cfg_scale if request.distilled_cfg_scale is not None else 3.5,
@@ -149,42 +165,23 @@ def output_nodes(graph: Graph) -> list[str]:
     return [node_id for node_id, node in graph.items() if node.get("class_type") in ("SaveImage", "PreviewImage")]
 
 
-def explain_validation(body: Any) -> BackendError:
-    """A 400 from POST /prompt (`error` + `node_errors`) as a message a user understands."""
-    if not isinstance(body, dict):
-        return BackendError.of("backend.comfy_refused_workflow", detail=str(body)[:300])
-    raw_error = body.get("error")
-    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
-    kind = str(error.get("type", ""))
-    parts: list[str] = []
-    raw_nodes = body.get("node_errors")
-    node_errors: dict[str, Any] = raw_nodes if isinstance(raw_nodes, dict) else {}
-    for node_id, entry in node_errors.items():
-        for item in entry.get("errors", []) if isinstance(entry, dict) else []:
-            parts.append(_node_error(str(node_id), str(entry.get("class_type", "?")), item))
-    if kind == "missing_node_type":
-        return BackendError.of(
-            "backend.comfy_missing_node", detail=kind, details=error.get("details") or error.get("message")
-        )
-    if kind in ("no_prompt", "prompt_no_outputs"):
-        return BackendError.of("backend.comfy_no_output", detail=kind)
-    reason = "; ".join(parts[:3]) if parts else error.get("message")
-    if not reason:
-        return BackendError.of("backend.comfy_rejected_no_reason", detail=kind)
-    return BackendError.of("backend.comfy_rejected", detail=kind, reason=reason)
+def add_variation(graph: Graph, node_map: NodeMap, subseed: int, strength: float) -> Graph:
+    """A real variation: the sampler's finished latent is sampled again from `subseed` at a partial denoise.
 
-
-def _node_error(node_id: str, class_type: str, item: Any) -> str:
-    if not isinstance(item, dict):
-        return f"node {node_id} ({class_type}) is invalid"
-    kind = item.get("type")
-    extra = item.get("extra_info") or {}
-    name = extra.get("input_name", "an input")
-    if kind == "value_not_in_list":
-        what = "model" if "ckpt" in str(name) or "unet" in str(name) else str(name)
-        return f"the {what} {extra.get('received_value')!r} is not available on the server"
-    if kind == "required_input_missing":
-        return f"node {node_id} ({class_type}) lacks its input {name}"
-    if kind in ("value_smaller_than_min", "value_bigger_than_max"):
-        return f"{name} is out of range ({item.get('details', '')})"
-    return f"node {node_id} ({class_type}): {item.get('details') or item.get('message')}"
+    ComfyUI has no A1111 subseed; re-sampling the parent's latent keeps its composition and changes its details.
+    `strength` is the A1111 subseed strength (0-1), mapped to a denoise of 0.3-1.0.
+    """
+    sampler_id = next((node for node, field in node_map.get("seed", []) if field == "seed"), None)
+    sampler = graph.get(sampler_id or "")
+    if sampler is None or sampler.get("class_type") != "KSampler":
+        raise BackendError.of("backend.comfy_no_variation")
+    varied = copy.deepcopy(graph)
+    new_id = str(max((int(k) for k in varied if k.isdigit()), default=0) + 1)
+    for node in varied.values():  # everything that read the sampler's latent reads the variation's
+        inputs = node.get("inputs", {})
+        for name, value in inputs.items():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) == sampler_id:
+                inputs[name] = [new_id, value[1]]
+    inputs = {**sampler["inputs"], "seed": subseed, "denoise": round(0.3 + 0.7 * min(max(strength, 0.0), 1.0), 3)}
+    varied[new_id] = {"class_type": "KSampler", "inputs": {**inputs, "latent_image": [sampler_id, 0]}}
+    return varied
