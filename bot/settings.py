@@ -57,6 +57,8 @@ class BackendConfig(Section):
     model: str | None = None  # openai, openwebui, horde: the model to ask for
     workflow: str | None = None  # comfyui: a shipped workflow name or a path to an API-format JSON file
     node_map: dict[str, list[tuple[str, str]]] | None = None  # comfyui: option -> [[node id, input name], ...]
+    img2img_workflow: str | None = None  # comfyui: the workflow img2img runs on (else refused if `workflow` is set)
+    img2img_node_map: dict[str, list[tuple[str, str]]] | None = None  # comfyui: the node map of img2img_workflow
     quality: str | None = None  # openai
     sizes: dict[str, list[str]] | None = None  # openai: model -> sizes it accepts (LocalAI and friends)
     nsfw: bool | None = None  # horde: allow NSFW workers
