@@ -135,7 +135,7 @@ class DiscordOutbound:
             raise ValueError("discord client not started")
         if ref.message_id is not None and self._fresh(ref):
             try:
-                await self._edit_webhook(client, ref, rendered)
+                await self._edit_webhook(client, ref, rendered, final)
                 return
             except discord.HTTPException as exc:
                 if not _token_dead(exc):
@@ -146,7 +146,7 @@ class DiscordOutbound:
         channel = client.get_partial_messageable(int(ref.channel_id))
         if ref.message_id is not None:
             try:
-                await channel.get_partial_message(int(ref.message_id)).edit(**_kwargs(rendered, edit=True))
+                await channel.get_partial_message(int(ref.message_id)).edit(**_kwargs(rendered, edit=True, final=final))
                 return
             except discord.NotFound:
                 if not final:
@@ -156,15 +156,16 @@ class DiscordOutbound:
         ref.message_id = str(message.id)
         await self.remember(job.id, ref)
 
-    async def _edit_webhook(self, client: discord.Client, ref: MessageRef, rendered: Rendered) -> None:
+    async def _edit_webhook(self, client: discord.Client, ref: MessageRef, rendered: Rendered, final: bool) -> None:
         webhook = discord.Webhook.partial(int(ref.app_id or 0), ref.token or "", client=client)
-        await webhook.edit_message(int(ref.message_id or 0), **_kwargs(rendered, edit=True))
+        await webhook.edit_message(int(ref.message_id or 0), **_kwargs(rendered, edit=True, final=final))
 
 
-def _kwargs(rendered: Rendered, edit: bool) -> dict[str, Any]:
+def _kwargs(rendered: Rendered, edit: bool, final: bool = True) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"content": rendered.content, "allowed_mentions": NO_MENTIONS}
     if edit:
-        kwargs["attachments"] = rendered.files
+        if rendered.files or final:  # a progress edit without a preview keeps the one shown (no `attachments`)
+            kwargs["attachments"] = rendered.files
         kwargs["view"] = rendered.view
     else:
         kwargs["files"] = rendered.files
