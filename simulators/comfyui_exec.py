@@ -100,8 +100,8 @@ class Executor:
         await add_message("execution_cached", {"nodes": cached, "prompt_id": prompt.prompt_id}, False)
         current_outputs = list(cached)
         order = _ExecutionList(prompt.graph, set(cached))
-        for output in prompt.outputs:
-            order.add(output)
+        for output_id in prompt.outputs:
+            order.add(output_id)
         executed: list[str] = []
         ui: dict[str, Any] = {}
         success = True
@@ -186,7 +186,7 @@ class Executor:
         return ui
 
     async def _state(self, prompt: Prompt, node_id: str, state: str, value: float, top: float) -> None:
-        ids = {"node_id": node_id, "prompt_id": prompt.prompt_id, "display_node_id": node_id}
+        ids: dict[str, Any] = {"node_id": node_id, "prompt_id": prompt.prompt_id, "display_node_id": node_id}
         ids |= {"parent_node_id": None, "real_node_id": node_id}
         nodes = {node_id: {"value": value, "max": top, "state": state, **ids}}
         await self.send("progress_state", {"prompt_id": prompt.prompt_id, "nodes": nodes}, prompt.client_id)
@@ -199,7 +199,10 @@ class Executor:
 
     async def _function(self, prompt: Prompt, node_id: str) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
         kind = prompt.graph[node_id]["class_type"]
-        get = lambda name: self._input(prompt, node_id, name)  # noqa: E731
+
+        def get(name: str) -> Any:
+            return self._input(prompt, node_id, name)
+
         if kind == "CheckpointLoaderSimple":
             return (get("ckpt_name"),) * 3, None
         if kind == "CLIPTextEncode":
@@ -246,7 +249,7 @@ class Executor:
     async def _progress(self, prompt: Prompt, node_id: str, value: int, top: int, preview: Image.Image | None) -> None:
         sid = prompt.client_id
         await self._state(prompt, node_id, "running", value, top)
-        meta = {"node_id": node_id, "prompt_id": prompt.prompt_id, "display_node_id": node_id}
+        meta: dict[str, Any] = {"node_id": node_id, "prompt_id": prompt.prompt_id, "display_node_id": node_id}
         meta |= {"parent_node_id": None, "real_node_id": node_id}
         if preview is not None:
             await self.send_preview(preview, meta, sid, True)  # event 4, only where negotiated
@@ -298,15 +301,16 @@ class _ExecutionList:
         ready = [n for n, count in self.pending.items() if count == 0]
         if not ready:
             return None
-        for rule in (
-            lambda n: self._output(n),
-            lambda n: any(self._output(b) for b in self.blocking[n]),
-            lambda n: any(self._output(c) for b in self.blocking[n] for c in self.blocking[b]),
-        ):
+        for depth in range(3):  # an output first, then what an output waits for, then what that waits for
             for node_id in ready:
-                if rule(node_id):
+                if self._leads_to_output(node_id, depth):
                     return node_id
         return ready[0]
+
+    def _leads_to_output(self, node_id: str, depth: int) -> bool:
+        if depth == 0:
+            return self._output(node_id)
+        return any(self._leads_to_output(blocked, depth - 1) for blocked in self.blocking.get(node_id, set()))
 
     def complete(self, node_id: str) -> None:
         del self.pending[node_id]

@@ -51,7 +51,8 @@ def node_error(node_id: str, class_type: str, item: Any) -> str:
     if not isinstance(item, dict):
         return f"{where} is invalid"
     kind, message, details = item.get("type"), str(item.get("message") or ""), str(item.get("details") or "")
-    extra = item.get("extra_info") if isinstance(item.get("extra_info"), dict) else {}
+    raw_extra = item.get("extra_info")
+    extra: dict[str, Any] = raw_extra if isinstance(raw_extra, dict) else {}
     name = str(extra.get("input_name") or details or "an input")
     value = extra.get("received_value")
     if kind == "value_not_in_list":

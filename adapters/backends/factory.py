@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 A1111_KINDS = {"a1111", "forge", "sdnext"}
 # Optional BackendConfig fields this factory reads when present (see the report to the lead).
-OPTIONAL_FIELDS = ("workflow", "node_map", "model", "quality", "sizes", "nsfw", "poll_seconds", "max_wait_seconds")
-OPTIONAL_FIELDS += ("img2img_workflow", "img2img_node_map")  # comfyui
+OPTIONAL_FIELDS: tuple[str, ...] = ("workflow", "node_map", "model", "quality", "sizes", "nsfw", "poll_seconds")
+OPTIONAL_FIELDS += ("max_wait_seconds", "img2img_workflow", "img2img_node_map")
 
 
 def options_for(config: BackendConfig) -> dict[str, Any]:
