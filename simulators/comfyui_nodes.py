@@ -97,8 +97,8 @@ def required_inputs(class_type: str, inputs: list[str]) -> dict[str, Any]:
     for name, spec in required.items():
         if spec == "CHECKPOINTS":
             required[name] = (list(CHECKPOINTS), {"tooltip": "The name of the checkpoint (model) to load."})
-        elif spec == "INPUTS":
-            required[name] = (sorted(inputs), {"image_upload": True})
+        elif spec == "INPUTS":  # os.listdir of the input folder: files in subfolders are not listed
+            required[name] = (sorted(i for i in inputs if "/" not in i), {"image_upload": True})
     return required
 
 
@@ -172,6 +172,11 @@ def _check_value(name: str, spec: Any, value: Any, inputs: dict[str, Any]) -> di
     return None
 
 
+def _invalid_image(name: str, value: Any) -> dict[str, Any]:
+    details = f"{name} - Invalid image file: {value}"
+    return _error("custom_validation_failed", "Custom validation failed for node", details, {"input_name": name})
+
+
 def _validate_node(
     node_id: str, graph: dict[str, Any], inputs_known: list[str], done: dict[str, tuple[bool, list[Any]]]
 ) -> bool:
@@ -187,7 +192,9 @@ def _validate_node(
             errors.append(_error("required_input_missing", "Required input is missing", name, {"input_name": name}))
             continue
         value = inputs[name]
-        if isinstance(value, list):
+        if node["class_type"] == "LoadImage" and name == "image":  # VALIDATE_INPUTS replaces the list check
+            problem = None if str(value) in inputs_known else _invalid_image(name, value)
+        elif isinstance(value, list):
             problem = _check_link(name, spec, value, graph)
             if problem is None and not _validate_node(str(value[0]), graph, inputs_known, done):
                 valid = False

@@ -75,9 +75,9 @@ async def test_img2img_uploads_the_source(comfy: tuple[ComfyUISimulator, ComfyUI
     sim, backend = comfy
     result = await backend.generate("j2", request(kind="img2img", denoising_strength=0.5), png(), lambda p: None)
     assert len(result.images) == 1
-    assert "imagebridge-j2.png" in sim.inputs
+    assert "imagebridge/j2.png" in sim.inputs
     graph = next(r for r in sim.requests if r.path == "/prompt").body["prompt"]
-    assert graph["10"]["inputs"]["image"] == "imagebridge-j2.png" and graph["3"]["inputs"]["denoise"] == 0.5
+    assert graph["10"]["inputs"]["image"] == "imagebridge/j2.png" and graph["3"]["inputs"]["denoise"] == 0.5
 
 
 async def test_flux_workflow(comfy: tuple[ComfyUISimulator, ComfyUIBackend]) -> None:

@@ -240,7 +240,14 @@ async def test_upload_view_object_info_and_image_size(sim: ComfyUISimulator, htt
         assert await response.json() == {"name": "src.png", "subfolder": "bot", "type": "input"}
     async with http.get(f"{sim.url}/object_info") as response:
         info = await response.json()
-    assert "bot/src.png" in info["LoadImage"]["input"]["required"]["image"][0]
+    assert "bot/src.png" not in info["LoadImage"]["input"]["required"]["image"][0]  # only the top folder is listed
+    loads = graph()
+    loads["10"] = {"class_type": "LoadImage", "inputs": {"image": "bot/src.png"}}
+    loads["11"] = {"class_type": "PreviewImage", "inputs": {"images": ["10", 0]}}
+    assert (await post(http, sim, {"prompt": loads}))[0] == 200  # VALIDATE_INPUTS: the file exists
+    loads["10"]["inputs"]["image"] = "bot/missing.png"
+    item = (await _bad(http, sim, {k: v for k, v in loads.items() if k in ("10", "11")}))["node_errors"]["10"]
+    assert item["errors"][0]["details"] == "image - Invalid image file: bot/missing.png"
     assert {"res_multistep", "er_sde", "uni_pc_bh2"} <= set(info["KSampler"]["input"]["required"]["sampler_name"][0])
     assert {"kl_optimal", "linear_quadratic", "beta"} <= set(info["KSampler"]["input"]["required"]["scheduler"][0])
     _, body = await post(http, sim, {"prompt": graph(width=96, height=64)})

@@ -147,6 +147,9 @@ class ComfyUIBackend:
                 known = await self._in_queue(running.prompt_id)
                 entry = await (self._poll(running) if known else self._run(running, graph, on_progress))
             return None if entry is None else await self._outputs(entry, graph)
+        except asyncio.CancelledError:  # a timeout or a shutdown: the prompt must not run on without us
+            await self._abandon(running)
+            raise
         finally:
             self._jobs.pop(job_id, None)
 
@@ -169,12 +172,11 @@ class ComfyUIBackend:
                     await asyncio.wait({watcher, cancelled}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     await stop_tasks([watcher, cancelled])
+                    if not watcher.cancelled() and watcher.exception() is not None:
+                        log.debug("watcher of %s ended with %r", running.prompt_id, watcher.exception())
                 if watcher.cancelled():  # removed from the queue before it ran: no event will ever come
                     return None
                 interrupted = watcher.result()
-        except asyncio.CancelledError:  # a timeout or a shutdown: the prompt must not run on without us
-            await self._abandon(running)
-            raise
         except (OSError, WebSocketException) as exc:
             raise BackendUnavailable.of(
                 "backend.comfy_lost_connection", detail=type(exc).__name__, name=self.name
@@ -254,9 +256,10 @@ class ComfyUIBackend:
     async def _upload(self, job_id: str, source: bytes | None) -> str | None:
         if source is None:
             return None
-        files = {"image": (f"imagebridge-{job_id}.png", source, "image/png")}
+        files = {"image": (f"{job_id}.png", source, "image/png")}
+        form = {"type": "input", "subfolder": "imagebridge", "overwrite": "1"}  # our sources stay in one folder
         try:
-            response = await self._client.post("/upload/image", files=files, data={"type": "input", "overwrite": "1"})
+            response = await self._client.post("/upload/image", files=files, data=form)
         except httpx.HTTPError as exc:
             raise unreachable(self.name, exc) from exc
         if response.status_code != 200:
