@@ -4,7 +4,9 @@ Routes with and without `/api`; one prompt worker ordered by `number`; `send(eve
 None = every socket, an unknown sid = nobody, never an error); `status` on every queue change, before the
 terminal `executing` null; feature-flag negotiation for metadata previews (512-px JPEG, quality 95);
 validation errors as `validate_prompt` writes them; `{}` history until done; 403 on a mismatched `Origin`.
-The execution itself is `simulators.comfyui_exec`.
+The execution itself is `simulators.comfyui_exec`. Checked side by side against a real ComfyUI 0.3.64 on CPU
+(random-weight SD1.5 checkpoint, 64 px, 4 steps): the same message order for a first run, a cached re-run, a prompt
+without client_id, a client_id without socket, and the same 400 bodies (tooltips aside).
 """
 
 from __future__ import annotations
