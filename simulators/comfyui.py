@@ -54,6 +54,7 @@ class ComfyUISimulator:
     seconds_per_step: float = 0.005
     previews: bool = True
     feature_flags: bool = True  # False: a build from before feature-flag negotiation (plain previews only)
+    jobs_api: bool = False  # True: newer master (/api/jobs/{id}/cancel; a client prompt_id must be a canonical UUID)
     requests: list[RecordedRequest] = field(default_factory=list)
     url: str = ""
 
@@ -108,6 +109,8 @@ class ComfyUISimulator:
         ]
         for prefix in ("", "/api"):
             app.add_routes([web.route(r.method, prefix + r.path, r.handler) for r in routes])
+        if self.jobs_api:
+            app.add_routes([web.post("/api/jobs/{job_id}/cancel", self._cancel_job)])
         self._runner, self.url = await start_app(app, host, port)
         self._worker = asyncio.get_running_loop().create_task(self._prompt_worker(), name="comfyui-sim-worker")
         return self.url
@@ -175,6 +178,10 @@ class ComfyUISimulator:
             error = {"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided"}
             return web.json_response({"error": error | {"extra_info": {}}, "node_errors": {}}, status=400)
         graph, prompt_id = body["prompt"], str(body.get("prompt_id", uuid.uuid4()))
+        if self.jobs_api and body.get("prompt_id") is not None and not _canonical_uuid(body["prompt_id"]):
+            error = {"type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID", "extra_info": {}}
+            error["details"] = "prompt_id must be a UUID string in canonical lowercase hyphenated form"
+            return web.json_response({"error": error, "node_errors": {}}, status=400)
         problem = validate(graph, list(self.inputs))
         extra_data = dict(body.get("extra_data") or {})
         if "client_id" in body:
@@ -208,6 +215,20 @@ class ComfyUISimulator:
                 heapq.heapify(self._heap)
         await self._queue_updated()
         return web.Response(status=200)
+
+    async def _cancel_job(self, request: web.Request) -> web.Response:
+        """Newer master: interrupt it if it is the running one, else dequeue it; idempotent."""
+        job_id = request.match_info["job_id"]
+        if self.running is not None and self.running.prompt_id == job_id:
+            self.executor.interrupt_flag = True
+            return web.json_response({"cancelled": True})
+        async with self._queued:
+            kept = [item for item in self._heap if item[2].prompt_id != job_id]
+            cancelled, self._heap = len(kept) != len(self._heap), kept
+            heapq.heapify(self._heap)
+        if cancelled:
+            await self._queue_updated()
+        return web.json_response({"cancelled": cancelled})
 
     async def _interrupt(self, request: web.Request) -> web.Response:
         try:
@@ -375,6 +396,13 @@ class ComfyUISimulator:
             await self._queue_updated()
             if prompt.client_id is not None:
                 await self._send("executing", {"node": None, "prompt_id": prompt.prompt_id}, prompt.client_id)
+
+
+def _canonical_uuid(value: object) -> bool:
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 async def _deliver(socket: _Socket, frame: str | bytes) -> None:

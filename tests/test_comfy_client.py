@@ -260,3 +260,25 @@ async def test_a_finished_prompt_is_collected_after_a_restart(
         await restarted.aclose()
     assert again.images[0].data == done.images[0].data
     assert len(posted_prompts(sim)) == 1
+
+
+async def test_a_newer_server_cancels_by_id_through_its_jobs_api() -> None:
+    sim = ComfyUISimulator(seconds_per_step=0.05, jobs_api=True)  # newer master: canonical UUIDs, /api/jobs
+    backend = ComfyUIBackend("comfy", await sim.start())
+    try:
+        first = asyncio.create_task(backend.generate("run", request(steps=200), None, lambda p: None))
+        async with asyncio.timeout(5):
+            await sim.started.wait()
+        second = asyncio.create_task(backend.generate("wait", request(steps=200, seed=7), None, lambda p: None))
+        await sim.wait_for_pending(1)
+        await backend.interrupt("wait")
+        await backend.interrupt("run")
+        async with asyncio.timeout(5):
+            queued, running = await second, await first
+        assert queued.interrupted and running.interrupted
+        paths = [r.path for r in sim.requests if r.method == "POST"]
+        assert sum(path.startswith("/api/jobs/") and path.endswith("/cancel") for path in paths) >= 2
+        assert "/interrupt" not in paths and "/queue" not in paths
+    finally:
+        await backend.aclose()
+        await sim.stop()

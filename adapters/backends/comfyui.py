@@ -76,6 +76,7 @@ class ComfyUIBackend:
         self._headers = bearer_headers(secrets)  # the WebSocket needs them too
         self._client = bearer_client(self.url, secrets, float(options.get("timeout_seconds", 60)), transport)
         self._jobs: dict[str, Running] = {}
+        self._jobs_api: bool | None = None  # whether the server has /api/jobs/{id}/cancel (unknown until asked)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -235,7 +236,13 @@ class ComfyUIBackend:
             running.cancelled.set()  # it was deleted before it ran: no event will ever come
 
     async def _stop_prompt(self, prompt_id: str) -> None:
+        """Newer ComfyUI cancels by id atomically (/api/jobs/{id}/cancel); 0.3.x: delete, then interrupt by id."""
         try:
+            if self._jobs_api is not False:
+                response = await self._client.post(f"/api/jobs/{prompt_id}/cancel")
+                self._jobs_api = response.status_code == 200
+                if self._jobs_api:
+                    return
             await self._client.post("/queue", json={"delete": [prompt_id]})
             await self._client.post("/interrupt", json={"prompt_id": prompt_id})
         except httpx.HTTPError as exc:
