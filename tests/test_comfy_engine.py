@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,12 @@ class Rig:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with make_rig(tmp_path, job_timeout=0.5) as made:
+        yield made
+
+
+@asynccontextmanager
+async def make_rig(tmp_path: Path, job_timeout: float) -> AsyncIterator[Rig]:
     sim = ComfyUISimulator(seconds_per_step=0.02)
     url = await sim.start()
     preset = {"checkpoint": "sd_xl_base_1.0.safetensors", "steps": 4, "max_steps": 500, "base_resolution": 512}
@@ -49,7 +56,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         tmp_path / "data",
         backends={"comfy": {"kind": "comfyui", "url": url}},
         presets={"sdxl": {**preset, "backend": "comfy"}},
-        limits={"job_timeout_seconds": 0.5, "max_attempts": 1, "retry_backoff_seconds": 0},
+        limits={"job_timeout_seconds": job_timeout, "max_attempts": 1, "retry_backoff_seconds": 0},
     )
     backend = ComfyUIBackend("comfy", url)
     app = await build_app(settings, [RecordingOutbound()], backends=[backend])
@@ -77,3 +84,17 @@ async def test_a_node_error_fails_the_job_and_keeps_the_backend(rig: Rig) -> Non
     assert worker.healthy and worker.consecutive_errors == 0
     state, _ = await rig.run("/imagine a lighthouse --preset sdxl")
     assert state is JobState.SUCCEEDED
+
+
+async def test_a_job_whose_connection_dropped_collects_its_prompt_instead_of_running_it_again(tmp_path: Path) -> None:
+    async with make_rig(tmp_path, job_timeout=60) as rig:
+        reply = await dispatch_text(rig.app.services, invocation(), "/imagine a lighthouse --preset sdxl --steps 40")
+        assert reply is not None and reply.job_id
+        async with asyncio.timeout(WITHIN):
+            await rig.sim.started.wait()
+        await rig.sim.drop_sockets()  # a proxy restart: the prompt runs on, the bot requeues the job
+        async with asyncio.timeout(WITHIN):
+            await rig.app.engine.finished_event(reply.job_id).wait()
+        job = await rig.app.services.store.get(reply.job_id)
+        assert job is not None and job.state is JobState.SUCCEEDED, job.error
+        assert len([r for r in rig.sim.requests if r.path == "/prompt"]) == 1, "the prompt was not run again"
