@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 from PIL import Image, ImageOps
 
 from simulators.comfyui_exec import Executor, Prompt
+from simulators.comfyui_files import upload, view
 from simulators.comfyui_nodes import execution_outputs, object_info, validate
 from simulators.serving import start_app
 
@@ -179,9 +180,10 @@ class ComfyUISimulator:
             return web.json_response({"error": error | {"extra_info": {}}, "node_errors": {}}, status=400)
         graph, prompt_id = body["prompt"], str(body.get("prompt_id", uuid.uuid4()))
         if self.jobs_api and body.get("prompt_id") is not None and not _canonical_uuid(body["prompt_id"]):
-            error = {"type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID", "extra_info": {}}
-            error["details"] = "prompt_id must be a UUID string in canonical lowercase hyphenated form"
-            return web.json_response({"error": error, "node_errors": {}}, status=400)
+            details = "prompt_id must be a UUID string in canonical lowercase hyphenated form"
+            bad_id: dict[str, Any] = {"type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID"}
+            bad_id |= {"details": details, "extra_info": {}}
+            return web.json_response({"error": bad_id, "node_errors": {}}, status=400)
         problem = validate(graph, list(self.inputs))
         extra_data = dict(body.get("extra_data") or {})
         if "client_id" in body:
@@ -248,46 +250,10 @@ class ComfyUISimulator:
         return web.json_response({prompt_id: entry} if entry else {})
 
     async def _view(self, request: web.Request) -> web.Response:
-        name = request.query.get("filename", "")
-        if not name or name[0] == "/" or ".." in name:
-            return web.Response(status=400)
-        folder = self.folders.get(request.query.get("type", "output"))
-        subfolder = request.query.get("subfolder", "")
-        if folder is None:
-            return web.Response(status=400)
-        if ".." in subfolder.split("/") or subfolder.startswith("/"):
-            return web.Response(status=403)
-        data = folder.get(f"{subfolder}/{name}" if subfolder else name)
-        if data is None:
-            return web.Response(status=404)
-        if "preview" in request.query:
-            image_format, *rest = request.query["preview"].split(";")
-            image_format = image_format if image_format in ("webp", "jpeg") else "webp"
-            quality = int(rest[-1]) if rest and rest[-1].isdigit() else 90
-            buffer = io.BytesIO()
-            with Image.open(io.BytesIO(data)) as img:
-                img.convert("RGB").save(buffer, format=image_format, quality=quality)
-            return web.Response(body=buffer.getvalue(), content_type=f"image/{image_format}")
-        return web.Response(body=data, content_type="image/png")
+        return view(self.folders, request.query)
 
     async def _upload(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        image = form.get("image")
-        if not isinstance(image, web.FileField) or not image.filename:
-            return web.Response(status=400)
-        kind = str(form.get("type") or "input")
-        subfolder = str(form.get("subfolder", ""))
-        if ".." in subfolder.split("/") or subfolder.startswith("/"):
-            return web.Response(status=400)
-        folder, data = self.folders[kind], image.file.read()
-        overwrite = str(form.get("overwrite", "")) in ("true", "1")
-        name, stem, ext, counter = image.filename, *image.filename.rsplit(".", 1), 1
-        while not overwrite and (key := f"{subfolder}/{name}" if subfolder else name) in folder:
-            if folder[key] == data:  # the same picture again keeps its name
-                break
-            name, counter = f"{stem} ({counter}).{ext}", counter + 1
-        folder[f"{subfolder}/{name}" if subfolder else name] = data
-        return web.json_response({"name": name, "subfolder": subfolder, "type": kind})
+        return upload(self.folders, await request.post())
 
     async def _object_info(self, request: web.Request) -> web.Response:
         info = object_info(list(self.inputs))
