@@ -29,6 +29,7 @@ from commands.context import Services
 from storage.accounts import SqliteAccountStore
 from storage.db import Database
 from storage.files import DiskImageFiles
+from storage.inbox import SqliteInbox
 from storage.jobs import SqliteJobStore
 from storage.maintenance import backup, count_jobs_by_state, prune, retention_loop
 
@@ -122,6 +123,7 @@ async def build_app(
         files=files,
         accounts=accounts,
         on_quota_denied=metrics.record_quota_denial,
+        inbox=SqliteInbox(db),
     )
     for outbound in outbounds:
         if hasattr(outbound, "on_rate_limited"):

@@ -237,3 +237,28 @@ class Outbound(Protocol):
     async def deliver(self, job: Job, reply: Reply) -> bool:
         """Show the final outcome (images or failure). Returns True once the user has it."""
         ...
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """A command a platform handed over that was not handled yet: its chat, its message and the update."""
+
+    chat_id: str
+    message_id: str
+    payload: str
+
+
+class Inbox(Protocol):
+    """Commands kept from the moment a platform hands them over until they are handled, so a crash loses none."""
+
+    async def record(self, platform: str, chat_id: str, message_id: str, payload: str) -> bool:
+        """Keep a command; False when this (chat, message) was received before (a repeat, to be skipped)."""
+        ...
+
+    async def settle(self, platform: str, chat_id: str, message_id: str) -> None:
+        """The command was handled (or failed for good): never replay it."""
+        ...
+
+    async def pending(self, platform: str) -> list[InboxEntry]:
+        """Commands received but not handled before the last stop, oldest first (those that made a job are settled)."""
+        ...

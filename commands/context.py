@@ -11,7 +11,7 @@ from bot.engine import Engine
 from bot.errors import NotPermitted
 from bot.i18n import language
 from bot.models import Destination, StoredImage, utcnow
-from bot.ports import AccountStore, ImageFiles, JobStore
+from bot.ports import AccountStore, ImageFiles, Inbox, JobStore
 from bot.settings import Settings
 
 
@@ -36,6 +36,7 @@ class Services:
     accounts: AccountStore
     clock: Callable[[], datetime] = utcnow
     on_quota_denied: Callable[[], None] = lambda: None  # metrics
+    inbox: Inbox | None = None  # platform adapters keep received commands here until handled
 
 
 @dataclass

@@ -26,6 +26,7 @@ from simulators.telegram_state import (
     command_entities,
     photo_facts,
 )
+from simulators.telegram_updates import STAND_IN_USERS, PollLog
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class TelegramSimulator:
         self.changed = asyncio.Condition()
         self._updates: list[dict[str, Any]] = []
         self._update_id = 0
+        self.member_lookup_seconds = 0.0  # getChatMember answers after this long
+        self.polls = PollLog()  # getUpdates offsets: what was returned and confirmed (simulators/telegram_updates.py)
         self._next_message: dict[int, int] = {}
         self._runner: web.AppRunner | None = None
 
@@ -154,6 +157,8 @@ class TelegramSimulator:
     def user_json(self, user_id: int) -> dict[str, Any]:
         if user_id == self.bot_user["id"]:
             return dict(self.bot_user)
+        if user_id in STAND_IN_USERS:
+            return dict(STAND_IN_USERS[user_id])
         user: dict[str, Any] = {
             "id": user_id,
             "is_bot": False,
@@ -197,9 +202,10 @@ class TelegramSimulator:
                 "file_id": stored.file_id,
                 "file_unique_id": "U" + stored.file_id,
                 "file_name": stored.path.rsplit("/", 1)[-1],
-                "mime_type": "image/png",
+                "mime_type": stored.mime_type,
                 "file_size": len(stored.data),
             }
+        body.update(message.on_behalf)
         if message.media_group_id:
             body["media_group_id"] = message.media_group_id
         if message.reply_markup:
@@ -292,8 +298,9 @@ class TelegramSimulator:
         async with self.changed:
             self.changed.notify_all()
 
-    async def take_updates(self, offset: int, hold: float) -> list[dict[str, Any]]:
-        """getUpdates: forget updates below `offset`; hold until one arrives or `hold` seconds pass."""
+    async def take_updates(self, offset: int, hold: float, limit: int = 100) -> list[dict[str, Any]]:
+        """getUpdates: confirm (forget) updates below `offset`; hold until one arrives or `hold` seconds pass."""
+        self.polls.confirm(self._updates, offset)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates and hold > 0:
             try:
@@ -301,7 +308,7 @@ class TelegramSimulator:
                     await self.changed.wait_for(lambda: bool(self._updates))
             except TimeoutError:
                 return []
-        return list(self._updates)
+        return self.polls.returned(self._updates[: max(1, min(limit, 100))])
 
 
 async def _read_params(request: web.Request) -> Params:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -92,7 +93,8 @@ async def delete_webhook(sim: TelegramSimulator, params: Params) -> Any:
 
 async def get_updates(sim: TelegramSimulator, params: Params) -> Any:
     offset = int(params.fields.get("offset", 0))
-    return await sim.take_updates(offset, float(params.fields.get("timeout", 0)))
+    limit = int(params.fields.get("limit", 100))
+    return await sim.take_updates(offset, float(params.fields.get("timeout", 0)), limit)
 
 
 async def set_my_commands(sim: TelegramSimulator, params: Params) -> Any:
@@ -252,6 +254,8 @@ async def answer_callback_query(sim: TelegramSimulator, params: Params) -> Any:
 async def get_chat_member(sim: TelegramSimulator, params: Params) -> Any:
     chat_id, user_id = params.int("chat_id"), params.int("user_id")
     chat = sim.chat(chat_id)
+    if sim.member_lookup_seconds:  # a slow answer, as from a busy or distant server
+        await asyncio.sleep(sim.member_lookup_seconds)
     admin = user_id in sim.admins.get(chat_id, set()) or chat["type"] == "private"
     status = "administrator" if admin else "member"
     body: dict[str, Any] = {"status": status, "user": sim.user_json(user_id)}

@@ -64,6 +64,7 @@ class StoredFile:
     file_id: str
     data: bytes
     path: str
+    mime_type: str = "image/png"  # what the sending client declared (documents only)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class ChatMessage:
     reply_to: int | None = None
     deleted: bool = False
     edits: int = 0
+    on_behalf: dict[str, Any] = field(default_factory=dict)  # sender_chat / is_automatic_forward (updates.py)
 
     @property
     def buttons(self) -> list[str]:

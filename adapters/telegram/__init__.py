@@ -8,10 +8,19 @@ from typing import Any
 
 from pydantic import SecretStr
 from telegram import BotCommand, Update
-from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
 
 from adapters.telegram.inbound import IMAGINE_NAMES, TelegramInbound
 from adapters.telegram.outbound import TelegramOutbound
+from adapters.telegram.updates import DurableUpdateQueue
 from bot.config_telegram import TelegramConfig
 from bot.settings import Settings
 from commands.context import Services
@@ -28,9 +37,14 @@ class TelegramPlatform:
     """The Telegram bot: `outbound` for the engine, `start(services)` / `stop()` for the process."""
 
     def __init__(
-        self, application: Application[Any, Any, Any, Any, Any, Any], outbound: TelegramOutbound, config: TelegramConfig
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        outbound: TelegramOutbound,
+        config: TelegramConfig,
+        updates: DurableUpdateQueue,
     ) -> None:
         self.application = application
+        self.updates = updates
         self.outbound = outbound
         self.config = config
         self.inbound: TelegramInbound | None = None
@@ -43,15 +57,21 @@ class TelegramPlatform:
         username = app.bot.username
         inbound = self.inbound = TelegramInbound(services, self.outbound, self.config, username)
         names = sorted({name for spec in COMMANDS for name in (spec.name, *spec.aliases)} | {"start"})
-        app.add_handler(CommandHandler(names, inbound.on_command, block=False))
         caption = filters.CaptionRegex(CAPTION_COMMAND)
-        app.add_handler(
-            MessageHandler((filters.PHOTO | filters.Document.IMAGE) & caption, inbound.on_caption, block=False)
-        )
+        # Documents of any type: a command on a file that is not an image is refused, not ignored.
+        commands: list[BaseHandler[Update, Any, Any]] = [
+            CommandHandler(names, inbound.on_command, block=False),
+            MessageHandler((filters.PHOTO | filters.Document.ALL) & caption, inbound.on_caption, block=False),
+        ]
+        app.add_handlers(commands)
         app.add_handler(CallbackQueryHandler(inbound.on_button, block=False))
         app.add_error_handler(_log_error)
         await app.bot.set_my_commands(published_commands())
+        # Commands go to the inbox before getUpdates confirms them; those left from the last run are replayed.
+        self.updates.inbox = services.inbox
+        self.updates.wanted = lambda update: any(handler.check_update(update) for handler in commands)
         await app.start()
+        await self.updates.replay(app.bot)
         assert app.updater is not None
         await app.updater.start_polling(
             poll_interval=0.0,
@@ -99,9 +119,11 @@ def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> Tele
             ),
         }
     )
+    updates = DurableUpdateQueue()
     application = (
         ApplicationBuilder()
         .token(token.get_secret_value())
+        .update_queue(updates)
         .base_url(config.api_base_url)
         .base_file_url(config.file_base_url)
         .concurrent_updates(True)
@@ -114,7 +136,7 @@ def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> Tele
     )
     outbound = TelegramOutbound(application.bot, config)
     log.debug("telegram adapter built for data dir %s", settings.data_dir)
-    return TelegramPlatform(application, outbound, config)
+    return TelegramPlatform(application, outbound, config, updates)
 
 
 def _first(value: float | None, default: float) -> float:

@@ -8,15 +8,18 @@ import time
 from typing import Any
 
 from telegram import Chat, Message, Update, User
+from telegram.constants import ChatID
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from adapters.telegram.outbound import TelegramOutbound
 from adapters.telegram.render import MAX_ANSWER, cut
+from adapters.telegram.updates import handling
 from bot.config_telegram import TelegramConfig
+from bot.i18n import t
 from bot.models import Destination
 from bot.replies import Action, Reply, Tone, parse_button_id
-from commands.context import Invocation, Services
+from commands.context import Invocation, Services, language_for
 from commands.dispatch import dispatch_button, dispatch_text
 from commands.registry import IMAGINE
 
@@ -40,12 +43,29 @@ class TelegramInbound:
         self.bot_username = bot_username
         self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
 
+    def chat_allowed(self, chat: Chat) -> bool:
+        return not self.config.allowed_chats or chat.id in self.config.allowed_chats
+
     def allowed(self, chat: Chat | None, user: User | None) -> bool:
-        if chat is None or user is None or user.is_bot:
+        if chat is None or user is None or user.is_bot or user.id == ChatID.SERVICE_CHAT:
             return False
-        if self.config.allowed_chats and chat.id not in self.config.allowed_chats:
+        if not self.chat_allowed(chat):
             return False
         return not self.config.allowed_users or user.id in self.config.allowed_users
+
+    async def on_behalf_of_chat(self, message: Message) -> bool:
+        """Messages with no person behind them: a linked channel's post is ignored; an anonymous admin or
+        someone posting as a channel is told to write as themselves. Either way nothing runs or is charged."""
+        sender = message.sender_chat
+        if message.is_automatic_forward or (message.from_user and message.from_user.id == ChatID.SERVICE_CHAT):
+            log.info("ignored a channel post forwarded into chat %s", message.chat.id)
+            return True
+        if sender is None:
+            return False
+        server = await self.services.accounts.server("telegram", str(message.chat.id))
+        key = "telegram.anonymous_admin" if sender.id == message.chat.id else "telegram.as_channel"
+        await self.outbound.send_text(message.chat.id, Reply.error(t(server.language, key)), message.message_id)
+        return True
 
     async def is_admin(self, chat: Chat, user: User, bot: Any) -> bool:
         """Configured admin users, or administrators of a group (getChatMember, cached a minute)."""
@@ -80,21 +100,24 @@ class TelegramInbound:
             destination=destination, is_admin=await self.is_admin(chat, user, bot), locale=user.language_code
         )
 
-    async def source_image(self, message: Message | None, bot: Any) -> bytes | Reply | None:
-        """The image of a photo or image-document message (img2img), within the 20 MB download limit."""
+    async def source_image(self, message: Message | None, bot: Any, lang: str) -> bytes | Reply | None:
+        """The image of a photo or image-document message (img2img), within the 20 MB download limit.
+
+        A replied-to file or medium that is not an image is refused (nothing queued), never dropped silently.
+        """
         if message is None:
             return None
         if message.photo:
             item: Any = message.photo[-1]
         elif message.document and (message.document.mime_type or "").startswith("image/"):
             item = message.document
+        elif refused := not_an_image(message):
+            return Reply.error(t(lang, "telegram.not_an_image", name=refused[0], mime=refused[1]))
         else:
             return None
         limit = self.config.max_download_bytes
         if item.file_size and item.file_size > limit:
-            return Reply.error(
-                f"That image is {item.file_size / 1e6:.1f} MB; bots can download at most {limit / 1e6:.0f} MB."
-            )
+            return Reply.error(t(lang, "error.image_too_large", size=item.file_size / 1e6, limit=limit / 1e6))
         try:
             file = await bot.get_file(item.file_id)
             return bytes(await file.download_as_bytearray())
@@ -105,17 +128,21 @@ class TelegramInbound:
         message = update.effective_message
         if message is None or message.text is None:
             return
-        await self._command(message, message.text, message.reply_to_message, context)
+        async with handling(self.services.inbox, message):
+            await self._command(message, message.text, message.reply_to_message, context)
 
     async def on_caption(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or message.caption is None:
             return
-        await self._command(message, message.caption, message, context)
+        async with handling(self.services.inbox, message):
+            await self._command(message, message.caption, message, context)
 
     async def _command(self, message: Message, text: str, image: Message | None, context: Any) -> None:
         chat, user = message.chat, message.from_user
-        if user is None or not self.allowed(chat, user):
+        if user is None or not self.chat_allowed(chat) or await self.on_behalf_of_chat(message):
+            return
+        if not self.allowed(chat, user):
             return
         match = NAME.match(text)
         name = match.group(1).lower() if match else ""
@@ -123,7 +150,7 @@ class TelegramInbound:
             text = "/help"
         invocation = await self.invocation(chat, user, message.message_id, context.bot)
         if name in IMAGINE_NAMES:
-            source = await self.source_image(image, context.bot)
+            source = await self.source_image(image, context.bot, await language_for(self.services, invocation))
             if isinstance(source, Reply):
                 await self.outbound.send_text(chat.id, source, message.message_id)
                 return
@@ -182,3 +209,17 @@ class TelegramInbound:
             await self.outbound.call(chat_id, query.answer, 3)
             await self.answer(chat_id, reply, message_id, queued=False)
         return True
+
+
+def not_an_image(message: Message) -> tuple[str, str] | None:
+    """(name, type) of a file or medium that is not an image, for the refusal; None when there is none."""
+    if message.document is not None:
+        document = message.document
+        return document.file_name or "file", document.mime_type or "unknown type"
+    for kind in ("video", "animation", "video_note", "audio", "voice", "sticker"):
+        medium = getattr(message, kind, None)
+        if medium is not None:
+            return getattr(medium, "file_name", None) or kind.replace("_", " "), getattr(
+                medium, "mime_type", None
+            ) or kind
+    return None

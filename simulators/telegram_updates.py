@@ -1,0 +1,120 @@
+"""What the Telegram simulator's users can send beyond plain text and photos, and how getUpdates confirms.
+
+- Messages sent on behalf of a chat carry `sender_chat`, with a stand-in `from` user kept for backward
+  compatibility (PTB's `constants.ChatID`): an anonymous group admin posts as the group itself (`from` =
+  @GroupAnonymousBot, a bot), a user may post as one of their channels (`from` = @Channel_Bot), and a
+  linked channel's posts are forwarded into its discussion group automatically (`from` = the service user
+  777000 "Telegram", `is_automatic_forward`, `forward_origin`).
+- Documents carry the `mime_type` and `file_name` the sending client declared, whatever the bytes are.
+- getUpdates: an update is confirmed (forgotten by the server) once getUpdates is called with a higher
+  offset, and until then every call returns it again, also to a new process after a crash.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simulators.telegram import TelegramSimulator
+    from simulators.telegram_state import ChatMessage
+
+ANONYMOUS_ADMIN = 1087968824
+SERVICE_USER = 777000
+CHANNEL_STAND_IN = 136817688
+STAND_IN_USERS: dict[int, dict[str, Any]] = {
+    ANONYMOUS_ADMIN: {"id": ANONYMOUS_ADMIN, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"},
+    SERVICE_USER: {"id": SERVICE_USER, "is_bot": False, "first_name": "Telegram"},
+    CHANNEL_STAND_IN: {"id": CHANNEL_STAND_IN, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"},
+}
+
+
+@dataclass
+class PollLog:
+    """getUpdates as the server sees it: which updates it handed out, how often, and which were confirmed."""
+
+    confirmed: set[int] = field(default_factory=set)
+    handed_out: Counter[int] = field(default_factory=Counter)
+    on_return: Callable[[list[dict[str, Any]]], None] | None = None  # called as a non-empty batch is answered
+
+    def confirm(self, pending: list[dict[str, Any]], offset: int) -> None:
+        """A call with `offset` confirms every update below it."""
+        self.confirmed.update(u["update_id"] for u in pending if u["update_id"] < offset)
+
+    def returned(self, updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.handed_out.update(u["update_id"] for u in updates)
+        if updates and self.on_return is not None:
+            self.on_return(updates)
+        return list(updates)
+
+    @property
+    def redelivered(self) -> int:
+        """Updates handed out more than once (the receiver had not confirmed them, e.g. it crashed)."""
+        return sum(1 for count in self.handed_out.values() if count > 1)
+
+
+def add_channel(sim: TelegramSimulator, channel_id: int, title: str = "") -> None:
+    """A channel (negative id), e.g. one linked to a discussion group."""
+    sim.chats[channel_id] = {"id": channel_id, "type": "channel", "title": title or f"channel {channel_id}"}
+
+
+async def send_as_group(sim: TelegramSimulator, chat_id: int, text: str, reply_to: int | None = None) -> ChatMessage:
+    """An anonymous administrator writes: the message comes from the group itself."""
+    message = sim.new_message(chat_id, False, ANONYMOUS_ADMIN)
+    message.text, message.reply_to = text, reply_to
+    message.on_behalf = {"sender_chat": dict(sim.chat(chat_id))}
+    await sim._deliver_message(message)
+    return message
+
+
+async def send_as_channel(sim: TelegramSimulator, chat_id: int, channel_id: int, text: str) -> ChatMessage:
+    """A user writes in a group as one of their channels."""
+    message = sim.new_message(chat_id, False, CHANNEL_STAND_IN)
+    message.text = text
+    message.on_behalf = {"sender_chat": dict(sim.chat(channel_id))}
+    await sim._deliver_message(message)
+    return message
+
+
+async def forward_from_channel(sim: TelegramSimulator, group_id: int, channel_id: int, text: str) -> ChatMessage:
+    """A post in the linked channel, copied into its discussion group by Telegram."""
+    channel = dict(sim.chat(channel_id))
+    message = sim.new_message(group_id, False, SERVICE_USER)
+    message.text = text
+    message.on_behalf = {
+        "sender_chat": channel,
+        "is_automatic_forward": True,
+        "forward_origin": {
+            "type": "channel",
+            "chat": channel,
+            "message_id": message.message_id,
+            "date": int(time.time()),
+        },
+    }
+    await sim._deliver_message(message)
+    return message
+
+
+async def send_document(
+    sim: TelegramSimulator,
+    chat_id: int,
+    user_id: int,
+    data: bytes,
+    *,
+    mime_type: str,
+    file_name: str,
+    caption: str | None = None,
+) -> ChatMessage:
+    """A user sends a file; the client declares its type and name (Telegram does not check the bytes)."""
+    message = sim.new_message(chat_id, False, user_id)
+    message.caption = caption
+    suffix = file_name.rsplit(".", 1)[-1] if "." in file_name else "bin"
+    stored = sim.store_file(data, "documents", suffix)
+    stored.mime_type = mime_type
+    stored.path = f"documents/{stored.file_id}/{file_name}"
+    message.document = stored.file_id
+    await sim._deliver_message(message)
+    return message
