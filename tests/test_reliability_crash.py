@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import os
+import re
+import signal
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,18 +136,14 @@ async def test_kill_nine_three_times_loses_nothing_and_delivers_once(
         "WHERE q.state = 'reserved' AND j.state IN ('succeeded', 'failed', 'cancelled')"
     )[0][0]
     ledger = dict(crash.rows("SELECT state, COUNT(*) FROM quota_ledger GROUP BY state"))  # type: ignore[arg-type]
-    log.warning(
-        "crash figures: restarts=%d jobs=%d queued@kill1=%s running@kill2=%s stored-undelivered@kill3=%s "
-        "delivered=%d duplicates=%d ledger=%s",
-        crash.bot.runs - 1,
-        len(jobs),
-        queued_at_kill,
-        running_at_kill,
-        stored_not_delivered,
-        len(delivered),
-        sum(count - 1 for count in delivered.values() if count > 1),
-        ledger,
+    figures = (
+        f"restarts={crash.bot.runs - 1} jobs={len(jobs)} queued@kill1={queued_at_kill} "
+        f"running@kill2={running_at_kill} stored-undelivered@kill3={stored_not_delivered[0][0]} "
+        f"delivered={len(delivered)} duplicates={sum(count - 1 for count in delivered.values() if count > 1)} "
+        f"ledger={ledger}"
     )
+    print(f"\ncrash figures (kills while queued, running and delivering): {figures}")
+    log.warning("crash figures: %s", figures)
     assert int(str(queued_at_kill)) > 0 and running_at_kill > 0 and stored_not_delivered[0][0] >= 1
     assert len(jobs) == crash.sent == 30, "every /imagine message became a job"
     assert max(per_message.values()) == 1, "no message became two jobs"
@@ -159,3 +161,93 @@ async def test_kill_nine_three_times_loses_nothing_and_delivers_once(
             if message.from_bot and message.photo is not None and any(job in (message.caption or "") for job in twice)
         ]
         pytest.xfail(f"{len(twice)} result(s) delivered twice: {twice}; photo messages: {shown}")
+
+
+# ---- the polling edge: killed within milliseconds of getUpdates answering ------------------------------------
+
+EDGE_RUNS = int(os.environ.get("CRASH_EDGE_RUNS", "1"))
+FAST_KILLS_MS = (1, 3, 6, 10, 20)  # after getUpdates answers a batch: the window before the jobs are written
+SLOW_ADMIN_KILLS_MS = (15, 60, 150)  # with getChatMember answering after 0.5 s
+SLOW_ADMIN_SECONDS = 0.5
+REPLAYED = re.compile(r"replaying (\d+) telegram command")
+
+
+def arm_kill(crash: Crash, delay_ms: float, first_update: int) -> None:
+    """SIGKILL the bot `delay_ms` after the simulator answers a getUpdates holding `first_update` or a later one."""
+    process, sim = crash.bot.process, crash.sim
+    assert process is not None
+    loop = asyncio.get_running_loop()
+
+    def kill() -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+
+    def armed(updates: list[dict[str, Any]]) -> None:
+        if max(int(u["update_id"]) for u in updates) >= first_update:
+            sim.polls.on_return = None
+            loop.call_later(delay_ms / 1000, kill)
+
+    sim.polls.on_return = armed
+
+
+async def edge_round(crash: Crash, delay_ms: float, chats: tuple[int, ...], slow_admin: bool) -> None:
+    """Start the bot, send one command per chat, kill the bot just after it fetched them; wait until it is gone."""
+    sim = crash.sim
+    sim.member_lookup_seconds = SLOW_ADMIN_SECONDS if slow_admin else 0.0
+    await crash.start_bot()
+    arm_kill(crash, delay_ms, sim._update_id + 1)
+    for chat in chats:
+        crash.sent += 1
+        user = CHATS[chat][crash.sent % len(CHATS[chat])]
+        await sim.send_text(chat, user, f"/imagine edge job {crash.sent} --steps 8 --seed {crash.sent}")
+    try:
+        await crash.bot.wait(WITHIN)
+    finally:
+        sim.polls.on_return = None
+
+
+def edge_figures(crash: Crash) -> dict[str, int]:
+    """Commands lost, results lost and duplicates, from what the chats show and what the database holds."""
+    commands = {
+        (str(m.chat_id), str(m.message_id))
+        for m in crash.sim.messages.values()
+        if not m.from_bot and (m.text or "").startswith("/imagine")
+    }
+    jobs = crash.rows("SELECT id, state, delivery, destination FROM jobs")
+    per_message = Counter((json.loads(str(d))["channel_id"], json.loads(str(d))["source_message_id"]) for *_, d in jobs)
+    delivered = deliveries(crash.sim)
+    return {
+        "commands": len(commands),
+        "commands_lost": len(commands - set(per_message)),
+        "duplicate_jobs": sum(n - 1 for n in per_message.values() if n > 1),
+        "results_lost": sum(1 for job_id, *_ in jobs if delivered[str(job_id)] == 0),
+        "duplicate_results": sum(n - 1 for n in delivered.values() if n > 1),
+        "updates_redelivered": crash.sim.polls.redelivered,
+        "replayed_from_inbox": sum(int(n) for n in REPLAYED.findall(crash.bot.output())),
+        "repeats_skipped": crash.bot.output().count("was received before; not handled again"),
+    }
+
+
+@pytest.mark.parametrize("run", range(EDGE_RUNS))
+async def test_kill_at_the_polling_edge_loses_no_command(crash: Crash, run: int) -> None:
+    private, groups = (11, 12), (-2001, -2002)
+    kills = 0
+    for delay in FAST_KILLS_MS:
+        await edge_round(crash, delay, (*private, *groups), slow_admin=False)
+        kills += 1
+    for delay in SLOW_ADMIN_KILLS_MS:
+        await edge_round(crash, delay, (*groups, groups[0]), slow_admin=True)
+        kills += 1
+    crash.sim.member_lookup_seconds = 0.0
+    await crash.start_bot()
+    with contextlib.suppress(TimeoutError):  # the figures below say what is missing
+        await crash.sim.wait_for(lambda: len(deliveries(crash.sim)) >= crash.sent, WITHIN)
+    await crash.bot.terminate()
+    figures = edge_figures(crash)
+    line = " ".join(f"{name}={value}" for name, value in figures.items())
+    print(f"\npolling-edge crash figures (run {run + 1} of {EDGE_RUNS}, {kills} kills): {line}")
+    log.warning("polling-edge crash figures: kills=%d %s", kills, line)
+    assert figures["commands"] == crash.sent
+    assert figures["commands_lost"] == 0, "a command Telegram was told we received never became a job"
+    assert figures["duplicate_jobs"] == 0, "a command became two jobs"
+    assert figures["results_lost"] == 0, "a job's result never arrived"

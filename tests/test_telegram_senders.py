@@ -61,8 +61,9 @@ async def test_imagine_in_reply_to_a_pdf_is_refused(bench: Bench) -> None:
     sent = await bench.sim.send_text(PRIVATE, PRIVATE, "/imagine like this document", reply_to=pdf.message_id)
     await handled_or_queued(bench, watch, PRIVATE, sent.message_id)
     assert answer_to(bench, PRIVATE, sent.message_id, "(brief.pdf, application/pdf) is not an image")
+    caption = "/imagine@test_bot x"
     captioned = await send_document(
-        bench.sim, GROUP, 5, b"%PDF-1.7\n", mime_type="application/pdf", file_name="a.pdf", caption="/imagine@test_bot x"
+        bench.sim, GROUP, 5, b"%PDF-1.7\n", mime_type="application/pdf", file_name="a.pdf", caption=caption
     )
     await handled_or_queued(bench, watch, GROUP, captioned.message_id)
     assert answer_to(bench, GROUP, captioned.message_id, "is not an image")
@@ -70,7 +71,10 @@ async def test_imagine_in_reply_to_a_pdf_is_refused(bench: Bench) -> None:
     assert bench.sim.count("getFile") == 0
 
 
-@pytest.mark.parametrize(("mime", "name", "fmt"), [("image/jpeg", "photo.jpg", "JPEG"), ("image/webp", "x.webp", "WEBP")])
+IMAGE_FILES = [("image/jpeg", "photo.jpg", "JPEG"), ("image/webp", "x.webp", "WEBP")]
+
+
+@pytest.mark.parametrize(("mime", "name", "fmt"), IMAGE_FILES)
 async def test_image_files_still_start_img2img(bench: Bench, mime: str, name: str, fmt: str) -> None:
     import io
 
