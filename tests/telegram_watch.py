@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
@@ -22,9 +23,13 @@ class SettleWatch:
     recorded: list[tuple[str, str]] = field(default_factory=list)
     settled: set[tuple[str, str]] = field(default_factory=set)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    failures: int = 0  # the next `failures` records fail as a locked database would
 
     async def record(self, platform: str, chat_id: str, message_id: str, payload: str) -> bool:
         self.recorded.append((chat_id, message_id))
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database is locked")
         return await self.inner.record(platform, chat_id, message_id, payload)
 
     async def settle(self, platform: str, chat_id: str, message_id: str) -> None:

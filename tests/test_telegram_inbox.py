@@ -82,3 +82,16 @@ async def test_settled_rows_keep_no_prompt(bench: Bench) -> None:
     await watch.handled(PRIVATE, sent.message_id)
     assert await count(bench, "SELECT COUNT(*) FROM inbox WHERE payload LIKE '%private matter%'") == 0
     assert await count(bench, "SELECT COUNT(*) FROM inbox WHERE state = 'settled'") == 1
+
+
+async def test_an_update_that_could_not_be_recorded_is_fetched_again(bench: Bench) -> None:
+    watch = await open_watched(bench)
+    watch.failures = 1
+    sent = await bench.sim.send_text(GROUP, 5, "/imagine@test_bot a locked database")
+    update_id = bench.sim._update_id
+    await watch.handled(GROUP, sent.message_id)
+    assert bench.sim.polls.handed_out[update_id] == 2, "not confirmed until it was recorded"
+    assert watch.recorded.count((str(GROUP), str(sent.message_id))) == 2
+    assert await jobs_for(bench, GROUP, sent.message_id) == 1
+    follow = await bench.sim.send_text(GROUP, 5, "/queue@test_bot")
+    await watch.handled(GROUP, follow.message_id)  # polling goes on

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram import Message, Update
+from telegram.error import NetworkError
 
 from bot.ports import Inbox
 
@@ -37,15 +39,32 @@ class DurableUpdateQueue(asyncio.Queue[object]):
         super().__init__()
         self.inbox: Inbox | None = None
         self.wanted: Callable[[Update], bool] = lambda update: False  # set once the handlers exist
+        # Ids recently queued; not "the highest": after a week without updates Telegram picks the next id at random.
+        self._queued: deque[int] = deque(maxlen=1000)
 
     async def put(self, item: object) -> None:
-        if isinstance(item, Update) and self.inbox is not None and item.message is not None and self.wanted(item):
-            chat_id, message_id = inbox_key(item.message)
-            payload = json.dumps(item.to_dict(), ensure_ascii=False)
-            if not await self.inbox.record(PLATFORM, chat_id, message_id, payload):
-                log.info("telegram message %s in chat %s was received before; not handled again", message_id, chat_id)
+        if isinstance(item, Update):
+            if item.update_id in self._queued:  # the batch is fetched again after a failed put below
                 return
+            if not await self._record(item):
+                return
+            self._queued.append(item.update_id)
         await super().put(item)
+
+    async def _record(self, update: Update) -> bool:
+        """Record a command update; False when it is a repeat. Raises a TelegramError if it cannot be recorded."""
+        if self.inbox is None or update.message is None or not self.wanted(update):
+            return True
+        chat_id, message_id = inbox_key(update.message)
+        payload = json.dumps(update.to_dict(), ensure_ascii=False)
+        try:
+            fresh = await self.inbox.record(PLATFORM, chat_id, message_id, payload)
+        except Exception as exc:
+            # Not confirmed then: PTB's polling loop retries a TelegramError with a backoff and fetches it again.
+            raise NetworkError(f"could not record telegram update {update.update_id}: {exc!r}") from exc
+        if not fresh:
+            log.info("telegram message %s in chat %s was received before; not handled again", message_id, chat_id)
+        return fresh
 
     async def replay(self, bot: Any) -> int:
         """Queue the commands recorded but not handled before the last stop; returns how many."""
