@@ -26,7 +26,7 @@ from simulators.telegram_state import (
     command_entities,
     photo_facts,
 )
-from simulators.telegram_updates import STAND_IN_USERS, PollLog
+from simulators.telegram_updates import CONFLICT, STAND_IN_USERS, PollLog
 
 log = logging.getLogger(__name__)
 
@@ -302,12 +302,17 @@ class TelegramSimulator:
         """getUpdates: confirm (forget) updates below `offset`; hold until one arrives or `hold` seconds pass."""
         self.polls.confirm(self._updates, offset)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        poll = self.polls.begin()  # a newer getUpdates ends this one with a 409, as a second poller would
+        async with self.changed:
+            self.changed.notify_all()
         if not self._updates and hold > 0:
             try:
                 async with asyncio.timeout(hold), self.changed:
-                    await self.changed.wait_for(lambda: bool(self._updates))
+                    await self.changed.wait_for(lambda: bool(self._updates) or not self.polls.current(poll))
             except TimeoutError:
                 return []
+        if not self.polls.current(poll):
+            raise ApiError(409, CONFLICT)
         return self.polls.returned(self._updates[: max(1, min(limit, 100))])
 
 

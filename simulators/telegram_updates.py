@@ -7,7 +7,8 @@
   777000 "Telegram", `is_automatic_forward`, `forward_origin`).
 - Documents carry the `mime_type` and `file_name` the sending client declared, whatever the bytes are.
 - getUpdates: an update is confirmed (forgotten by the server) once getUpdates is called with a higher
-  offset, and until then every call returns it again, also to a new process after a crash.
+  offset, and until then every call returns it again, also to a new process after a crash. A newer call
+  ends one still held with 409 Conflict (the server serves one poller at a time).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ STAND_IN_USERS: dict[int, dict[str, Any]] = {
 }
 
 
+CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+
+
 @dataclass
 class PollLog:
     """getUpdates as the server sees it: which updates it handed out, how often, and which were confirmed."""
@@ -39,6 +43,15 @@ class PollLog:
     confirmed: set[int] = field(default_factory=set)
     handed_out: Counter[int] = field(default_factory=Counter)
     on_return: Callable[[list[dict[str, Any]]], None] | None = None  # called as a non-empty batch is answered
+    polls: int = 0
+
+    def begin(self) -> int:
+        """A getUpdates call starts; any earlier one still held is no longer current."""
+        self.polls += 1
+        return self.polls
+
+    def current(self, poll: int) -> bool:
+        return poll == self.polls
 
     def confirm(self, pending: list[dict[str, Any]], offset: int) -> None:
         """A call with `offset` confirms every update below it."""

@@ -11,7 +11,7 @@ import re
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class Crash:
     bot: BotProcess
     db: Path
     sent: int = 0
+    kinds: dict[tuple[str, str], str] = field(default_factory=dict)  # (chat, message) -> private, group, slow-admin
 
     async def submit(self, count: int) -> None:
         """`count` /imagine messages spread over the chats and users."""
@@ -199,7 +200,9 @@ async def edge_round(crash: Crash, delay_ms: float, chats: tuple[int, ...], slow
     for chat in chats:
         crash.sent += 1
         user = CHATS[chat][crash.sent % len(CHATS[chat])]
-        await sim.send_text(chat, user, f"/imagine edge job {crash.sent} --steps 8 --seed {crash.sent}")
+        sent = await sim.send_text(chat, user, f"/imagine edge job {crash.sent} --steps 8 --seed {crash.sent}")
+        kind = "slow_admin" if slow_admin else "private" if chat > 0 else "group"
+        crash.kinds[(str(chat), str(sent.message_id))] = kind
     try:
         await crash.bot.wait(WITHIN)
     finally:
@@ -216,9 +219,13 @@ def edge_figures(crash: Crash) -> dict[str, int]:
     jobs = crash.rows("SELECT id, state, delivery, destination FROM jobs")
     per_message = Counter((json.loads(str(d))["channel_id"], json.loads(str(d))["source_message_id"]) for *_, d in jobs)
     delivered = deliveries(crash.sim)
+    lost = Counter(crash.kinds.get(key, "other") for key in commands - set(per_message))
+    sent = Counter(crash.kinds.values())
     return {
         "commands": len(commands),
         "commands_lost": len(commands - set(per_message)),
+        **{f"lost_{kind}": lost[kind] for kind in ("private", "group", "slow_admin")},
+        **{f"sent_{kind}": sent[kind] for kind in ("private", "group", "slow_admin")},
         "duplicate_jobs": sum(n - 1 for n in per_message.values() if n > 1),
         "results_lost": sum(1 for job_id, *_ in jobs if delivered[str(job_id)] == 0),
         "duplicate_results": sum(n - 1 for n in delivered.values() if n > 1),
@@ -230,6 +237,8 @@ def edge_figures(crash: Crash) -> dict[str, int]:
 
 @pytest.mark.parametrize("run", range(EDGE_RUNS))
 async def test_kill_at_the_polling_edge_loses_no_command(crash: Crash, run: int) -> None:
+    # The bot paces itself on the simulator's clock (0.02), with room for loopback jitter, as tests/test_telegram_*.
+    crash.bot.env["IMAGEBRIDGE_TELEGRAM__FLOOD_TIME_SCALE"] = "0.03"
     private, groups = (11, 12), (-2001, -2002)
     kills = 0
     for delay in FAST_KILLS_MS:
