@@ -1,4 +1,9 @@
-"""Crash and restart: `imagebridge run` is killed with SIGKILL at chosen points; every job still ends exactly once."""
+"""Crash and restart: `imagebridge run` is killed with SIGKILL at chosen points; every job still ends exactly once.
+
+The first test kills while jobs are queued, running and being delivered; the second kills within milliseconds
+of getUpdates answering (the polling edge), also while a slow getChatMember holds the group commands. Both print
+their figures (`pytest -s`); `CRASH_EDGE_RUNS=N` repeats the second.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +57,7 @@ class Crash:
         await self.sim.wait_for(lambda: self.sim.count("getUpdates") > before, WITHIN)
 
     async def all_answered(self) -> None:
-        """Wait until every message sent so far was answered with a queued message (see the lost-update window)."""
+        """Wait until every message sent so far was answered with a queued message."""
         await self.sim.wait_for(lambda: len(queued_jobs(self.sim)) >= self.sent, WITHIN)
 
     def running(self) -> int:
