@@ -219,7 +219,6 @@ def not_an_image(message: Message) -> tuple[str, str] | None:
     for kind in ("video", "animation", "video_note", "audio", "voice", "sticker"):
         medium = getattr(message, kind, None)
         if medium is not None:
-            return getattr(medium, "file_name", None) or kind.replace("_", " "), getattr(
-                medium, "mime_type", None
-            ) or kind
+            name = getattr(medium, "file_name", None) or kind.replace("_", " ")
+            return name, getattr(medium, "mime_type", None) or "unknown type"
     return None
