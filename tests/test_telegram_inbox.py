@@ -95,3 +95,15 @@ async def test_an_update_that_could_not_be_recorded_is_fetched_again(bench: Benc
     assert await jobs_for(bench, GROUP, sent.message_id) == 1
     follow = await bench.sim.send_text(GROUP, 5, "/queue@test_bot")
     await watch.handled(GROUP, follow.message_id)  # polling goes on
+
+
+async def test_an_unreadable_inbox_row_does_not_stop_the_start(bench: Bench) -> None:
+    db = await Database.open(bench.data_dir / "imagebridge.sqlite3")
+    try:
+        assert await SqliteInbox(db).record("telegram", str(PRIVATE), "999", "{not json")
+    finally:
+        await db.close()
+    watch = await open_watched(bench)
+    assert (str(PRIVATE), "999") in watch.settled
+    sent = await bench.sim.send_text(PRIVATE, PRIVATE, "/queue")
+    await watch.handled(PRIVATE, sent.message_id)

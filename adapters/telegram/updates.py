@@ -72,7 +72,12 @@ class DurableUpdateQueue(asyncio.Queue[object]):
             return 0
         entries = await self.inbox.pending(PLATFORM)
         for entry in entries:
-            update = Update.de_json(json.loads(entry.payload), bot)
+            try:
+                update = Update.de_json(json.loads(entry.payload), bot)
+            except (ValueError, TypeError, KeyError) as exc:  # one unreadable row must not stop the bot starting
+                log.error("telegram message %s in chat %s cannot be replayed: %r", entry.message_id, entry.chat_id, exc)
+                await self.inbox.settle(PLATFORM, entry.chat_id, entry.message_id)
+                continue
             await super().put(update)
         if entries:
             log.info("replaying %d telegram command(s) received before the last stop", len(entries))
