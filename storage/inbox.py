@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import aiosqlite
+
 from bot.models import utcnow
 from bot.ports import InboxEntry
 from storage.db import Database
@@ -12,6 +14,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 KEEP_SETTLED = timedelta(days=2)  # Telegram keeps unconfirmed updates 24 h: a repeat can come no later
+PRUNE_EVERY = 1000  # settles between two prunes
 
 SETTLE_WITH_JOB = """
 UPDATE inbox SET state = 'settled', payload = ''
@@ -28,6 +31,7 @@ class SqliteInbox:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._settled = 0
 
     async def record(self, platform: str, chat_id: str, message_id: str, payload: str) -> bool:
         async with self.db.transaction() as conn:
@@ -39,12 +43,21 @@ class SqliteInbox:
             return cursor.rowcount == 1
 
     async def settle(self, platform: str, chat_id: str, message_id: str) -> None:
+        self._settled += 1
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE inbox SET state = 'settled', payload = '' "
                 "WHERE platform = ? AND chat_id = ? AND message_id = ?",
                 (platform, chat_id, message_id),
             )
+            if self._settled % PRUNE_EVERY == 0:  # a bot that never restarts still forgets old keys
+                await self._prune(conn, platform)
+
+    async def _prune(self, conn: aiosqlite.Connection, platform: str) -> None:
+        await conn.execute(
+            "DELETE FROM inbox WHERE platform = ? AND state = 'settled' AND received_at < ?",
+            (platform, (utcnow() - KEEP_SETTLED).isoformat()),
+        )
 
     async def pending(self, platform: str) -> list[InboxEntry]:
         async with self.db.transaction() as conn:
@@ -52,10 +65,7 @@ class SqliteInbox:
             done = await conn.execute(SETTLE_WITH_JOB, (platform,))
             if done.rowcount:
                 log.info("%d %s command(s) had made their job before the last stop", done.rowcount, platform)
-            await conn.execute(
-                "DELETE FROM inbox WHERE platform = ? AND state = 'settled' AND received_at < ?",
-                (platform, (utcnow() - KEEP_SETTLED).isoformat()),
-            )
+            await self._prune(conn, platform)
         rows = await self.db.fetchall(
             "SELECT chat_id, message_id, payload FROM inbox WHERE platform = ? AND state = 'pending' "
             "ORDER BY received_at, rowid",
