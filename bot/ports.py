@@ -31,6 +31,7 @@ class Capabilities:
     previews: bool = True
     cancel: bool = True
     max_batch: int = 8
+    edits: bool = False  # edit by instruction with reference images (`edit()` on the backend)
 
 
 class Backend(Protocol):

@@ -59,6 +59,8 @@ class BackendConfig(Section):
     node_map: dict[str, list[tuple[str, str]]] | None = None  # comfyui: option -> [[node id, input name], ...]
     img2img_workflow: str | None = None  # comfyui: the workflow img2img runs on (else refused if `workflow` is set)
     img2img_node_map: dict[str, list[tuple[str, str]]] | None = None  # comfyui: the node map of img2img_workflow
+    edit_workflow: str | None = None  # comfyui: edit by instruction (flux_kontext_edit, qwen_image_edit, or a path)
+    edit_node_map: dict[str, list[tuple[str, str]]] | None = None  # comfyui: its map; image1..imageN = references
     quality: str | None = None  # openai
     sizes: dict[str, list[str]] | None = None  # openai: model -> sizes it accepts (LocalAI and friends)
     nsfw: bool | None = None  # horde: allow NSFW workers

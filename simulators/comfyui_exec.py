@@ -25,6 +25,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from simulators.comfyui_edit_nodes import EDIT_CLASSES, run_edit_node
 from simulators.comfyui_nodes import is_output, return_types
 from simulators.images import encode_png, partial_image, render_image
 
@@ -228,6 +229,8 @@ class Executor:
             return (await self._sample(prompt, node_id, get),), None
         if kind == "VAEDecode":
             return (get("samples")["images"],), None
+        if kind in EDIT_CLASSES:
+            return run_edit_node(kind, get, lambda name: name in prompt.graph[node_id]["inputs"]), None
         return (), {"images": self._save(kind, get("images"), prompt.graph[node_id])}
 
     async def _sample(self, prompt: Prompt, node_id: str, get: Callable[[str], Any]) -> dict[str, Any]:
@@ -238,6 +241,8 @@ class Executor:
             fresh = render_image(text if index == 0 else f"{text}\x00batch {index}", seed, width, height)
             source = (latent.get("images") or [None])[index % max(1, len(latent.get("images") or []))]
             finals.append(fresh if source is None else Image.blend(source.resize(fresh.size), fresh, denoise))
+        if get("positive").get("references"):  # an edit model: the result follows its reference images
+            finals = [edited(get("positive")["references"], image) for image in finals]
         for step in range(1, steps + 1):
             await asyncio.sleep(self.seconds_per_step)
             if self.interrupt_flag:  # throw_exception_if_processing_interrupted, in the progress hook
@@ -268,6 +273,14 @@ class Executor:
             self.files(folder)[name] = encode_png(image, None)
             saved.append({"filename": name, "subfolder": "", "type": folder})
         return saved
+
+
+def edited(references: list[Image.Image], fresh: Image.Image) -> Image.Image:
+    """An "edit": the references (the first one weighing most) fitted to the latent's size, tinted by the render."""
+    base = ImageOps.fit(references[0], fresh.size)
+    for extra in references[1:]:
+        base = Image.blend(base, ImageOps.fit(extra, fresh.size), 0.3)
+    return Image.blend(base, fresh, 0.35)
 
 
 class _ExecutionList:

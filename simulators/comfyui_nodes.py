@@ -4,12 +4,15 @@ Facts from ComfyUI v0.3.64 (`nodes.py`, `comfy/samplers.py`, `server.py` `node_i
 `validate_prompt`/`validate_inputs`): an unknown class is `invalid_prompt`; strings convert to INT/FLOAT (or
 `invalid_input_type`); a link of the wrong type is `return_type_mismatch`; min/max errors carry the limit in
 `message` and only the input name in `details`; the top-level `details` lists only the output nodes' own errors
-(so it is empty when the bad node is upstream of the output).
+(so it is empty when the bad node is upstream of the output); inputs a class does not declare are ignored, a
+missing optional input is fine. The edit models' classes are in `comfyui_edit_nodes`.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from simulators.comfyui_edit_nodes import EDIT_CLASSES, MODEL_FILES
 
 CHECKPOINTS = ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors", "flux1-dev-fp8.safetensors"]
 # comfy/samplers.py KSAMPLER_NAMES + ["ddim", "uni_pc", "uni_pc_bh2"], and SCHEDULER_HANDLERS, in v0.3.64.
@@ -89,6 +92,9 @@ _CLASSES: dict[str, tuple[dict[str, Any], tuple[str, ...], bool, str]] = {
     "SaveImage": (_SAVE, (), True, "image"),
     "PreviewImage": ({"images": ("IMAGE",)}, (), True, "image"),
 }
+_CLASSES |= {name: (entry[0], entry[2], False, entry[3]) for name, entry in EDIT_CLASSES.items()}
+_OPTIONAL: dict[str, dict[str, Any]] = {name: entry[1] for name, entry in EDIT_CLASSES.items()}
+_MODULES: dict[str, str] = {name: entry[4] for name, entry in EDIT_CLASSES.items()}
 
 
 def required_inputs(class_type: str, inputs: list[str]) -> dict[str, Any]:
@@ -97,9 +103,16 @@ def required_inputs(class_type: str, inputs: list[str]) -> dict[str, Any]:
     for name, spec in required.items():
         if spec == "CHECKPOINTS":
             required[name] = (list(CHECKPOINTS), {"tooltip": "The name of the checkpoint (model) to load."})
+        elif isinstance(spec, str) and spec in MODEL_FILES:
+            required[name] = (list(MODEL_FILES[spec]),)
         elif spec == "INPUTS":  # os.listdir of the input folder: files in subfolders are not listed
             required[name] = (sorted(i for i in inputs if "/" not in i), {"image_upload": True})
     return required
+
+
+def optional_inputs(class_type: str) -> dict[str, Any]:
+    """INPUT_TYPES()['optional'] of a class (empty for most)."""
+    return dict(_OPTIONAL.get(class_type, {}))
 
 
 def return_types(class_type: str) -> tuple[str, ...]:
@@ -118,17 +131,17 @@ def object_info(inputs: list[str]) -> dict[str, Any]:
     """What GET /object_info returns (`server.py` `node_info`), for the node classes the simulator knows."""
     info: dict[str, Any] = {}
     for name, (_, output, output_node, category) in _CLASSES.items():
-        required = required_inputs(name, inputs)
+        required, optional = required_inputs(name, inputs), optional_inputs(name)
         info[name] = {
-            "input": {"required": required},
-            "input_order": {"required": list(required)},
+            "input": {"required": required} | ({"optional": optional} if optional else {}),
+            "input_order": {"required": list(required)} | ({"optional": list(optional)} if optional else {}),
             "output": list(output),
             "output_is_list": [False] * len(output),
             "output_name": list(output),
             "name": name,
             "display_name": name,
             "description": "",
-            "python_module": "nodes",
+            "python_module": _MODULES.get(name, "nodes"),
             "category": category,
             "output_node": output_node,
         }
@@ -187,7 +200,10 @@ def _validate_node(
     inputs = node.setdefault("inputs", {})
     errors: list[dict[str, Any]] = []
     valid = True
-    for name, spec in required_inputs(node["class_type"], inputs_known).items():
+    required = required_inputs(node["class_type"], inputs_known)
+    for name, spec in (required | optional_inputs(node["class_type"])).items():  # other names are ignored
+        if name not in inputs and name not in required:
+            continue
         if name not in inputs:
             errors.append(_error("required_input_missing", "Required input is missing", name, {"input_name": name}))
             continue

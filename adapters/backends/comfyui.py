@@ -24,6 +24,7 @@ from websockets.exceptions import WebSocketException
 
 from adapters.backends import comfyui_graph as graphs
 from adapters.backends.a1111_errors import unreachable
+from adapters.backends.comfyui_edit import EditWorkflow, reference_values
 from adapters.backends.comfyui_errors import execution_error, explain_validation
 from adapters.backends.comfyui_watch import Running, watch
 from adapters.backends.http import bearer_client, bearer_headers
@@ -47,8 +48,9 @@ def prompt_id_for(job_id: str, index: int, graph: dict[str, Any], attempt: int) 
 class ComfyUIBackend:
     """Backend port for ComfyUI.
 
-    Options: `workflow` / `node_map` (txt2img), `img2img_workflow` / `img2img_node_map`, `previews`,
-    `poll_seconds` (how often a resumed prompt's history is asked for).
+    Options: `workflow` / `node_map` (txt2img), `img2img_workflow` / `img2img_node_map`, `edit_workflow` /
+    `edit_node_map` (edit by instruction), `previews`, `poll_seconds` (how often a resumed prompt's history is
+    asked for).
     """
 
     def __init__(
@@ -71,7 +73,14 @@ class ComfyUIBackend:
         self.img2img_node_map: dict[str, Any] | None = options.get("img2img_node_map")
         self.poll_seconds = float(options.get("poll_seconds") or 0.5)
         img2img = graphs.img2img_workflow(self.workflow, self.img2img_workflow, self.node_map) is not None
-        self.capabilities = Capabilities(img2img=img2img, upscale=False, previews=self.previews, max_batch=8)
+        edit_name: str | None = options.get("edit_workflow")
+        self.edit_workflow = (
+            EditWorkflow.configured(edit_name, options.get("edit_node_map"), name) if edit_name else None
+        )
+        self.max_references = self.edit_workflow.max_references if self.edit_workflow else 0
+        self.capabilities = Capabilities(
+            img2img=img2img, upscale=False, previews=self.previews, max_batch=8, edits=self.edit_workflow is not None
+        )
         # A bearer token is only for a reverse proxy in front of ComfyUI, which has no auth of its own.
         self._headers = bearer_headers(secrets)  # the WebSocket needs them too
         self._client = bearer_client(self.url, secrets, float(options.get("timeout_seconds", 60)), transport)
@@ -98,10 +107,36 @@ class ComfyUIBackend:
         init = await self._upload(job_id, source) if request.kind == "img2img" else None
         if request.kind == "img2img" and init is None:
             raise BackendError.of("backend.source_missing")
+        return await self._images(job_id, request, template, node_map, {}, init, on_progress)
+
+    async def edit(
+        self, job_id: str, request: GenerationRequest, sources: list[bytes], on_progress: ProgressCallback
+    ) -> GenerationResult:
+        """Edit by instruction: each reference uploaded into its LoadImage, then one prompt per image."""
+        if self.edit_workflow is None:
+            raise BackendError.of("backend.comfy_no_edit", name=self.name)
+        self.edit_workflow.check(len(sources))  # before anything is uploaded
+        template = self.edit_workflow.template(len(sources))
+        names = [await self._upload(f"{job_id}-ref{index}", source) for index, source in enumerate(sources, 1)]
+        references = reference_values([name for name in names if name is not None])
+        return await self._images(job_id, request, template, self.edit_workflow.node_map, references, None, on_progress)
+
+    async def _images(
+        self,
+        job_id: str,
+        request: GenerationRequest,
+        template: dict[str, Any],
+        node_map: graphs.NodeMap,
+        extra: dict[str, Any],
+        init: str | None,
+        on_progress: ProgressCallback,
+    ) -> GenerationResult:
+        """`request.count` prompts of one workflow, each with its own seed; interrupted at the first cancel."""
+        variation = request.subseed is not None and request.subseed_strength > 0
         images: list[GeneratedImage] = []
         for index in range(request.count):
             seed = request.seed + index
-            graph = graphs.patch(template, node_map, graphs.values_for(request, init, seed))
+            graph = graphs.patch(template, node_map, graphs.values_for(request, init, seed) | extra)
             if variation:
                 graph = graphs.add_variation(graph, node_map, (request.subseed or 0) + index, request.subseed_strength)
             running = Running(index=index, count=request.count, previews=self.previews)

@@ -23,6 +23,7 @@ A1111_KINDS = {"a1111", "forge", "sdnext"}
 # Optional BackendConfig fields this factory reads when present (see the report to the lead).
 OPTIONAL_FIELDS: tuple[str, ...] = ("workflow", "node_map", "model", "quality", "sizes", "nsfw", "poll_seconds")
 OPTIONAL_FIELDS += ("max_wait_seconds", "img2img_workflow", "img2img_node_map")
+OPTIONAL_FIELDS += ("edit_workflow", "edit_node_map")
 
 
 def options_for(config: BackendConfig) -> dict[str, Any]:
