@@ -77,7 +77,9 @@ def is_bot_admin(services: Services, invocation: Invocation) -> bool:
 
 def administers(services: Services, invocation: Invocation, queue_key: str) -> bool:
     """Whether the invoker may act as an admin on something that belongs to this server."""
-    return is_bot_admin(services, invocation) or (invocation.is_admin and invocation.destination.queue_key == queue_key)
+    return is_bot_admin(services, invocation) or (
+        invocation.is_admin and invocation.destination.queue_key == queue_key
+    )
 
 
 async def require_not_banned(services: Services, invocation: Invocation) -> None:

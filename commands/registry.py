@@ -77,7 +77,7 @@ ADMIN = CommandSpec(
     admin=True,
     usage=(
         "/admin quota user|role|server <user id or role id> <daily cost> · /admin ban|unban <user id> · "
-        '/admin block|unblock ["word or phrase"] · /admin allow|deny <preset> [channel id] · '
+        "/admin block|unblock [\"word or phrase\"] · /admin allow|deny <preset> [channel id] · "
         "/admin default <preset> · /admin pause|resume · /admin backends · /admin language en|zh"
     ),
     options=(
@@ -88,17 +88,7 @@ ADMIN = CommandSpec(
             required=True,
             positional=True,
             choices=(
-                "quota",
-                "ban",
-                "unban",
-                "block",
-                "unblock",
-                "allow",
-                "deny",
-                "default",
-                "pause",
-                "resume",
-                "backends",
+                "quota", "ban", "unban", "block", "unblock", "allow", "deny", "default", "pause", "resume", "backends",
                 "language",
             ),
         ),
