@@ -112,6 +112,16 @@ async def test_a_fourth_reference_is_refused_before_anything_is_uploaded(sim: Co
     assert uploads(sim) == [] and prompts(sim) == []
 
 
+async def test_an_edit_resumed_after_a_restart_collects_its_prompt(sim: ComfyUISimulator) -> None:
+    first = await editor(sim, "qwen_image_edit")
+    done = await first.edit("r1", edit_request(), [png(64, 64, RED), png(64, 64, BLUE)], lambda _: None)
+    await first.aclose()
+    again = await editor(sim, "qwen_image_edit")  # the bot restarted: same job, same references
+    resumed = await again.edit("r1", edit_request(), [png(64, 64, RED), png(64, 64, BLUE)], lambda _: None)
+    await again.aclose()
+    assert len(prompts(sim)) == 1 and resumed.images[0].data == done.images[0].data
+
+
 async def test_the_output_depends_on_the_reference_pixels(sim: ComfyUISimulator) -> None:
     backend = await editor(sim, "flux_kontext_edit")
     red = await backend.edit("d1", edit_request(), [png(64, 64, RED)], lambda _: None)

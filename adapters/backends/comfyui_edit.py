@@ -3,7 +3,9 @@
 The shipped edit workflows follow ComfyUI's own templates: `flux_kontext_edit` (one reference: LoadImage ->
 FluxKontextImageScale -> VAEEncode -> ReferenceLatent -> FluxGuidance -> KSampler) and `qwen_image_edit`
 (Qwen-Image-Edit 2509: up to three references into TextEncodeQwenImageEditPlus `image1`..`image3`, with
-ModelSamplingAuraFlow and CFGNorm). Both sample an EmptySD3LatentImage, so the edit comes out at the request's size.
+ModelSamplingAuraFlow and CFGNorm), with the templates' node ids and model files. Both sample an
+EmptySD3LatentImage instead of the reference's VAEEncode latent, as the templates' notes suggest for a chosen
+size, so the edit comes out at the request's size.
 The node map names each reference's LoadImage input `image1`, `image2`, ...; how many it names is how many
 references the workflow takes. With fewer references, the unused LoadImage nodes and the links to them are removed
 (the encoders' image inputs are optional).
