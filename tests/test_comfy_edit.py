@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import AsyncIterator
@@ -122,13 +123,28 @@ async def test_an_edit_resumed_after_a_restart_collects_its_prompt(sim: ComfyUIS
     assert len(prompts(sim)) == 1 and resumed.images[0].data == done.images[0].data
 
 
-async def test_the_output_depends_on_the_reference_pixels(sim: ComfyUISimulator) -> None:
-    backend = await editor(sim, "flux_kontext_edit")
+@pytest.mark.parametrize("workflow", ["flux_kontext_edit", "qwen_image_edit"])
+async def test_the_output_depends_on_the_reference_pixels(sim: ComfyUISimulator, workflow: str) -> None:
+    backend = await editor(sim, workflow)
     red = await backend.edit("d1", edit_request(), [png(64, 64, RED)], lambda _: None)
     blue = await backend.edit("d2", edit_request(), [png(64, 64, BLUE)], lambda _: None)
     await backend.aclose()
     assert red.images[0].data != blue.images[0].data
     assert pixel(red.images[0].data)[0] > pixel(blue.images[0].data)[0]
+
+
+async def test_a_running_edit_is_cancelled(sim: ComfyUISimulator) -> None:
+    backend = await editor(sim, "flux_kontext_edit")
+    sim.executor.seconds_per_step = 0.05
+    stepped = asyncio.Event()
+    task = asyncio.create_task(backend.edit("c1", edit_request(steps=200), [png()], lambda _: stepped.set()))
+    async with asyncio.timeout(5):
+        await stepped.wait()
+    await backend.interrupt("c1")
+    async with asyncio.timeout(5):
+        result = await task
+    await backend.aclose()
+    assert result.interrupted and not result.images
 
 
 async def test_a_wrong_node_input_is_refused_as_comfyui_refuses_it(sim: ComfyUISimulator, tmp_path: Path) -> None:
