@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot import presenter
 from bot.errors import NotFound
@@ -19,8 +20,12 @@ from bot.placement import NOWHERE, BatchedPlacement, Place
 from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound, QuotaLimits
 from bot.presets import Preset
+from bot.routing import Router
 from bot.scheduler import FairScheduler, QueuedJob
-from bot.settings import Settings, serves
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,8 @@ class Engine:
         self.notifier = StatusNotifier(outbounds)
         self.workers = [Worker(self, backend) for backend in backends]
         self.pool = BackendPool(self.workers, pool_policy)
+        self.router = Router(self.workers, settings.presets)
+        self._picked: dict[str, QueuedJob] = {}  # running jobs' queue entries, so a requeue keeps their place
         self._work = asyncio.Condition()
         self._jobs: dict[str, Job] = {}  # queued and running jobs, by id
         self._cancel_requested: set[str] = set()
@@ -159,7 +166,9 @@ class Engine:
         return self.settings.presets.get(name)
 
     async def submit(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> Ticket:
-        """Store the job with its quota reservation and queue cap check (atomically), then queue it."""
+        """Refuse what no backend can run; store the job with its quota reservation and queue cap check
+        (atomically), then queue it."""
+        self.router.check_request(job.request)
         await self.store.create(job, limits, max_queued)
         self._enqueue(job)
         position, eta = await self._placement.place(job.id)  # before a worker can take it
@@ -249,32 +258,38 @@ class Engine:
 
     # ---- worker side -----------------------------------------------------------------------
 
-    def serves_preset(self, backend: Backend, preset_name: str) -> bool:
-        preset = self.settings.presets.get(preset_name)
-        backend_value = preset.backend if preset else "a1111"
-        return serves(backend_value, backend.name, backend.kind)
+    async def next_job(self, worker: Worker) -> Job:
+        """Wait until there is a job this worker's backend can run, and take it (fair, with affinity)."""
 
-    async def next_job(self, backend: Backend, loaded_checkpoint: str | None) -> Job:
-        """Wait until there is a job this backend may run, and take it (fair, with affinity)."""
+        def runs(entry: QueuedJob) -> bool:
+            job = self._jobs.get(entry.job_id)
+            return job is None or self.router.runs(worker, job)
+
         async with self._work:
             while True:
                 if self.draining:  # shutting down: no new work starts
                     await self._work.wait()
                     continue
-                entry = self.scheduler.pick(lambda e: self.serves_preset(backend, e.preset), loaded_checkpoint)
+                entry = self.scheduler.pick(runs, worker.loaded_checkpoint)
                 if entry is not None:
                     job = self._jobs.get(entry.job_id)
                     if job is not None:
+                        self._picked[job.id] = entry
                         return job
                     continue
                 await self._work.wait()
 
     async def requeue(self, job: Job) -> None:
-        """Put a running job back in the queue (its backend failed), keeping its place."""
+        """Put a running job back in the queue (its backend failed), where it stood in its user's line."""
         job.state = JobState.QUEUED
         job.backend = None
         await self.store.save(job)
-        self._enqueue(job)
+        entry = self._picked.pop(job.id, None)
+        if entry is None:
+            self._enqueue(job)
+        else:
+            self._jobs[job.id] = job
+            self.scheduler.requeue(entry)
         async with self._work:
             self._work.notify_all()
 
@@ -293,6 +308,8 @@ class Engine:
         if self.on_finished is not None:
             self.on_finished(job)
         self._jobs.pop(job.id, None)
+        self._picked.pop(job.id, None)
+        self.router.forget(job.id)
         self._cancel_requested.discard(job.id)
         self.moved_from.pop(job.id, None)
         await self.deliver(job, images)
@@ -334,7 +351,7 @@ class Engine:
             if images is None:
                 images = await self.store.images(job.id)
             try:
-                delivered = await outbound.deliver(job, presenter.final(job, images))
+                delivered = await outbound.deliver(job, presenter.final(job, images, self.router.offered(job)))
             except Exception:
                 log.exception("delivery of job %s failed; will retry", job.id)
                 delivered = False

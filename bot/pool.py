@@ -3,7 +3,8 @@
 Each backend has one worker (bot/worker.py). A worker leaves rotation when its backend cannot be
 reached or fails `max_consecutive_errors` jobs in a row; it rejoins once a health check passes.
 Idle backends in rotation are checked every `check_interval_seconds` so a dead one is noticed
-before a job is given to it.
+before a job is given to it. Each check also reads what the backend has (its inventory), which
+routing (bot/routing.py) matches against presets.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class BackendPool:
 
 
 async def check(worker: Worker) -> bool:
-    """Ask the worker's backend for its health; update rotation and the loaded checkpoint."""
+    """Ask the worker's backend for its health; update rotation, the loaded checkpoint and what it has."""
     try:
         health = await worker.backend.health()
     except BackendError as exc:
@@ -87,4 +88,5 @@ async def check(worker: Worker) -> bool:
     worker.healthy = True
     worker.consecutive_errors = 0
     worker.loaded_checkpoint = checkpoint_name(health.loaded_model) or worker.loaded_checkpoint
+    worker.set_inventory(health.inventory)
     return True

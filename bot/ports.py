@@ -13,6 +13,24 @@ from bot.replies import Reply
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class Inventory:
+    """What a backend has, as its own list endpoints report it, in the names presets use.
+
+    A field left None is something this backend does not list (an OpenAI model has no checkpoints to
+    choose from): routing does not judge it. An empty set means "has none".
+    """
+
+    checkpoints: frozenset[str] | None = None  # titles or file names (A1111 titles keep their "[hash]")
+    modules: frozenset[str] | None = None  # VAEs and text encoders: Forge sd-modules, A1111 sd-vae, ComfyUI vae/clip
+    loras: frozenset[str] | None = None
+    samplers: frozenset[str] | None = None  # the names presets use (A1111 names; ComfyUI's translated)
+    schedulers: frozenset[str] | None = None  # lower-cased names and labels
+    node_types: frozenset[str] | None = None  # ComfyUI node classes
+    upscalers: frozenset[str] | None = None
+    lacks: tuple[tuple[str, str], ...] = ()  # (job kind, why this backend cannot do it here), e.g. a missing node
+
+
 @dataclass
 class BackendHealth:
     """What a health check found."""
@@ -21,10 +39,13 @@ class BackendHealth:
     models: list[str] = field(default_factory=list)
     loaded_model: str | None = None
     detail: str = ""
+    inventory: Inventory | None = None  # None: the backend reports nothing it has (judged by kind only)
 
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What a backend kind can do at all; `Inventory.lacks` says what one server cannot do today."""
+
     img2img: bool = True
     upscale: bool = True
     progress: bool = True
@@ -32,6 +53,7 @@ class Capabilities:
     cancel: bool = True
     max_batch: int = 8
     edits: bool = False  # edit by instruction with reference images (`edit()` on the backend)
+    variations: bool = False  # V buttons: a variation seed (subseed) that really changes the image
 
 
 class Backend(Protocol):

@@ -100,24 +100,29 @@ def waiting_for_backend(job: Job, reason: str) -> Reply:
     )
 
 
-def result_buttons(job: Job, count: int) -> list[list[Button]]:
+ALL_ACTIONS = frozenset(Action)
+
+
+def result_buttons(job: Job, count: int, offered: frozenset[Action] = ALL_ACTIONS) -> list[list[Button]]:
+    """Reroll / info / delete, then V1… and U1… rows; only the actions some backend can serve (`offered`)."""
     lang = lang_of(job)
-    rows: list[list[Button]] = [
-        [
-            Button(t(lang, "button.reroll"), Action.REROLL, job.id),
-            Button(t(lang, "button.info"), Action.INFO, job.id),
-            Button(t(lang, "button.delete"), Action.DELETE, job.id, danger=True),
-        ]
+    first = [
+        Button(t(lang, "button.reroll"), Action.REROLL, job.id),
+        Button(t(lang, "button.info"), Action.INFO, job.id),
+        Button(t(lang, "button.delete"), Action.DELETE, job.id, danger=True),
     ]
+    rows: list[list[Button]] = [[button for button in first if button.action in offered]]
     if job.request.kind == "upscale":
         return rows
     for action, letter in ((Action.VARY, "V"), (Action.UPSCALE, "U")):
+        if action not in offered:
+            continue
         buttons = [Button(f"{letter}{i + 1}", action, job.id, i) for i in range(count)]
         rows.extend(buttons[i : i + BUTTONS_PER_ROW] for i in range(0, len(buttons), BUTTONS_PER_ROW))
     return rows
 
 
-def result(job: Job, images: Sequence[StoredImage]) -> Reply:
+def result(job: Job, images: Sequence[StoredImage], offered: frozenset[Action] = ALL_ACTIONS) -> Reply:
     request, lang = job.request, lang_of(job)
     seeds = [str(image.seed) for image in images if image.seed is not None]
     took = None
@@ -138,7 +143,11 @@ def result(job: Job, images: Sequence[StoredImage]) -> Reply:
     )
     attachments = [ImageAttachment(filename=f"{job.id}-{image.index + 1}.png", path=image.path) for image in images]
     return Reply(
-        text=text, images=attachments, buttons=result_buttons(job, len(images)), tone=Tone.SUCCESS, job_id=job.id
+        text=text,
+        images=attachments,
+        buttons=result_buttons(job, len(images), offered),
+        tone=Tone.SUCCESS,
+        job_id=job.id,
     )
 
 
@@ -156,9 +165,9 @@ def cancelled(job: Job) -> Reply:
     return Reply(text=t(lang_of(job), "cancelled.text", job=job.id), job_id=job.id)
 
 
-def final(job: Job, images: Sequence[StoredImage]) -> Reply:
+def final(job: Job, images: Sequence[StoredImage], offered: frozenset[Action] = ALL_ACTIONS) -> Reply:
     if job.state is JobState.SUCCEEDED and images:
-        return result(job, images)
+        return result(job, images, offered)
     if job.state is JobState.CANCELLED:
         return cancelled(job)
     return failed(job)

@@ -103,7 +103,7 @@ class FairScheduler:
         """Queue a job at the back of its user's FIFO (ahead of lower-priority jobs)."""
         if job.job_id in self._index:
             return
-        if job.seq < 0:  # a requeued job keeps its place in its user's FIFO
+        if job.seq < 0:  # a requeued job (see requeue) comes back with its seq, so it keeps its place
             job.seq = next(self._seq)
         server = self._servers.setdefault(job.server, _Flow())
         user = server.children.setdefault(job.user, _Flow())
@@ -118,6 +118,15 @@ class FairScheduler:
         server.size += 1
         self._index[job.job_id] = job
         self._per_user[job.user] = self._per_user.get(job.user, 0) + 1
+
+    def requeue(self, job: QueuedJob) -> None:
+        """Put a picked job back where it stood: ahead of its user's later jobs, its pick's charge refunded."""
+        server = self._servers.get(job.server)
+        user = server.children.get(job.user) if server is not None else None
+        if server is not None and user is not None:  # the pick charged them for service they did not get
+            server.served -= job.cost
+            user.served -= job.cost
+        self.add(job)
 
     def remove(self, job_id: str) -> QueuedJob | None:
         """Take a job out of the queue (cancelled, or picked). Returns it, or None if not queued."""

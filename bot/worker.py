@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from bot import presenter
 from bot.errors import BackendError, BackendUnavailable
+from bot.fit import BackendView, Need, Unfit, why_not
 from bot.i18n import t
 from bot.imagecheck import ImageFacts, inspect
 from bot.lifecycle import stop_tasks
 from bot.logs import current_job
 from bot.models import GenerationResult, Job, JobState, Progress, StoredImage, utcnow
 from bot.pool import PoolPolicy, check
-from bot.ports import Backend
+from bot.ports import Backend, Inventory
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -26,10 +27,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def black_image_error(job: Job) -> BackendError:
+class BlackImage(BackendError):
+    """Every image came back all black (NaN in the model or VAE, or Flux with the wrong settings)."""
+
+
+def black_image_error(job: Job) -> BlackImage:
     """An all-black result: for Flux the preset's settings, otherwise a NaN in the model or VAE."""
     flux = "flux" in job.request.checkpoint.lower()
-    return BackendError.of("backend.black_flux" if flux else "backend.black")
+    return BlackImage.of("backend.black_flux" if flux else "backend.black")
 
 
 class Worker:
@@ -47,6 +52,22 @@ class Worker:
         self.model_switches = 0
         self._finishing: set[asyncio.Task[None]] = set()
         self._notice = ""  # why the current job moved here from another backend, shown with its progress
+        self.inventory: Inventory | None = None  # what the backend last reported having
+        self._fits: dict[tuple[object, ...], Unfit | None] = {}
+
+    def set_inventory(self, inventory: Inventory | None) -> None:
+        """A health check's inventory; a backend that reports none keeps the last one it did."""
+        if inventory is not None and inventory != self.inventory:
+            self.inventory = inventory
+            self._fits.clear()
+
+    def fit(self, need: Need) -> Unfit | None:
+        """Why this backend cannot run the need as written (None: it can), from what it last reported."""
+        key = need.key
+        if key not in self._fits:
+            view = BackendView(self.backend.name, self.backend.kind, self.backend.capabilities, self.inventory)
+            self._fits[key] = why_not(need, view)
+        return self._fits[key]
 
     @property
     def policy(self) -> PoolPolicy:
@@ -70,7 +91,7 @@ class Worker:
         while True:
             if not self.healthy:
                 await self._wait_until_healthy()
-            job = await self.engine.next_job(self.backend, self.loaded_checkpoint)
+            job = await self.engine.next_job(self)
             self.current = job
             try:
                 await self.process(job)
@@ -162,6 +183,9 @@ class Worker:
         engine = self.engine
         try:
             stored = await self._store_images(job, result)
+        except BlackImage as exc:
+            await self._black(job, exc)
+            return
         except BackendError as exc:
             await self._failed(job, exc)
             return
@@ -235,15 +259,28 @@ class Worker:
         job.error = error.localized(presenter.lang_of(job))  # the job's language; the log line above stays English
         await self.engine.complete(job, [], None)
 
+    async def _black(self, job: Job, error: BlackImage) -> None:
+        """Retry once where it can help (another backend, else a new seed), then explain."""
+        engine = self.engine
+        where = None if engine.cancel_requested(job.id) else engine.router.retry_black(job, self)
+        if where is None:
+            await self._failed(job, error)
+            return
+        lang = presenter.lang_of(job)
+        if where:
+            note = t(lang, "fit.black_elsewhere", backend=self.backend.name, others=where)
+        else:
+            note = t(lang, "fit.black_new_seed", backend=self.backend.name, seed=job.request.seed)
+        log.warning("job %s came back black on %s; retrying (%s)", job.id, self.backend.name, where or "new seed")
+        engine.moved_from[job.id] = note
+        await engine.requeue(job)
+        engine.notifier.publish(job, presenter.moving(job, note))
+
     async def _unavailable(self, job: Job, error: BackendUnavailable) -> None:
         log.warning("backend %s unavailable during job %s: %s", self.backend.name, job.id, error)
         self.take_out(error.user_message)
         job.attempts -= 1  # the backend never finished it: this attempt does not count
-        others = [
-            w
-            for w in self.engine.pool.in_rotation()
-            if w is not self and self.engine.serves_preset(w.backend, job.request.preset)
-        ]
+        others = self.engine.router.others(self, job)
         if others:
             reason = error.localized(presenter.lang_of(job))
             self.engine.moved_from[job.id] = presenter.moved_note(job, self.backend.name, reason)

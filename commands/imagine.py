@@ -150,6 +150,7 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
         strength = float(options.get("strength", preset.denoising_strength))  # type: ignore[arg-type]
     elif "strength" in options:
         raise InvalidRequest.of("error.strength_without_image")
+    services.engine.router.check(preset, kind, count, rendered)  # no backend can run it: refused, nothing stored
     await precheck_quota(services, invocation, preset.cost(steps, width, height, count))
     if invocation.source_image is not None:
         source_id = await store_source(services, invocation.source_image)

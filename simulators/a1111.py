@@ -18,7 +18,9 @@ from typing import Any, Literal, cast
 from aiohttp import web
 
 from simulators.a1111_catalog import (
+    A1111_VAES,
     DEFAULT_CHECKPOINTS,
+    FORGE_MODULES,
     VERSIONS,
     Checkpoint,
     CheckpointCatalog,
@@ -32,7 +34,6 @@ from simulators.a1111_jobs import (
     echo_parameters,
     info_json,
     render_batch,
-    unknown_checkpoint,
 )
 from simulators.a1111_routes import build_app
 from simulators.a1111_state import PreviewSource, ProgressState, RecordedRequest
@@ -51,7 +52,8 @@ class A1111Simulator:
     ``seconds_per_step`` is the sampling time per step, ``model_load_seconds`` the time a
     checkpoint switch takes, ``auth`` the ``--api-auth`` user and password,
     ``preview_every`` the ``show_progress_every_n_steps`` option and ``previews`` whether
-    live previews are on.
+    live previews are on. ``checkpoints``, ``modules`` (Forge's VAE / text-encoder files, A1111's
+    VAEs) and ``loras`` are what the list endpoints report.
     """
 
     def __init__(
@@ -61,6 +63,8 @@ class A1111Simulator:
         seconds_per_step: float = 0.01,
         model_load_seconds: float = 0.2,
         checkpoints: list[str] | None = None,
+        modules: list[str] | None = None,
+        loras: list[str] | None = None,
         auth: tuple[str, str] | None = None,
         preview_every: int = 5,
         previews: bool = True,
@@ -72,6 +76,9 @@ class A1111Simulator:
         self.model_load_seconds = model_load_seconds
         self.auth = auth
         self.catalog = CheckpointCatalog(checkpoints or list(DEFAULT_CHECKPOINTS))
+        # Forge's /sd-modules (VAE and text encoders) or A1111's /sd-vae, and /loras: file names.
+        self.modules = list(FORGE_MODULES if flavour == "forge" else A1111_VAES) if modules is None else modules
+        self.loras = list(loras or [])
         self._loaded: Checkpoint = self.catalog.checkpoints[0]
         self.options: dict[str, Any] = default_options(flavour, self._loaded, preview_every, previews)
         self.version = VERSIONS[flavour]
@@ -199,9 +206,8 @@ class A1111Simulator:
             found = self.catalog.find(override)
             if found is not None:
                 self.options["sd_model_checkpoint"] = found.title
-            elif self.flavour == "forge":  # sysinfo.set_config refuses it
-                raise unknown_checkpoint(self.flavour, override)
-            # A1111 drops an unknown override silently.
+            # Both drop an unknown override silently (process_images pops it before set_config) and run the
+            # job on the model the options name: the image comes from another checkpoint, with a 200.
         wanted = self.catalog.find(self.options["sd_model_checkpoint"]) or self._loaded
         if wanted != self._loaded:
             await self._load(wanted)

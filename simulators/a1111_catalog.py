@@ -214,16 +214,29 @@ FORGE_MODULES: tuple[str, ...] = ("ae.safetensors", "clip_l.safetensors", "t5xxl
 A1111_VAES: tuple[str, ...] = ("vae-ft-mse-840000-ema-pruned.safetensors", "sdxl_vae.safetensors")
 
 
-def sd_modules_json() -> list[dict[str, Any]]:
-    folders = {"ae.safetensors": "VAE"}
+def sd_modules_json(modules: list[str]) -> list[dict[str, Any]]:
+    """Forge's GET /sd-modules: VAEs and text encoders by file name and path."""
     return [
-        {"model_name": m, "filename": f"/stable-diffusion-webui/models/{folders.get(m, 'text_encoder')}/{m}"}
-        for m in FORGE_MODULES
+        {"model_name": m, "filename": f"/stable-diffusion-webui/models/{_module_folder(m)}/{m}"} for m in modules
     ]
 
 
-def sd_vae_json() -> list[dict[str, Any]]:
-    return [{"model_name": v, "filename": f"/stable-diffusion-webui/models/VAE/{v}"} for v in A1111_VAES]
+def _module_folder(name: str) -> str:
+    return "VAE" if name == "ae.safetensors" or "vae" in name.lower() else "text_encoder"
+
+
+def sd_vae_json(vaes: list[str]) -> list[dict[str, Any]]:
+    return [{"model_name": v, "filename": f"/stable-diffusion-webui/models/VAE/{v}"} for v in vaes]
+
+
+def loras_json(loras: list[str]) -> list[dict[str, Any]]:
+    """GET /loras (the built-in Lora extension): name and alias are the file's stem."""
+    items = []
+    for file in loras:
+        stem = file.rsplit(".", 1)[0]
+        path = f"/stable-diffusion-webui/models/Lora/{file}"
+        items.append({"name": stem, "alias": stem, "path": path, "metadata": {}})
+    return items
 
 
 # Built-in script titles (lower-cased) per flavour; anything else in alwayson_scripts is a 422.

@@ -21,6 +21,7 @@ from simulators.a1111_catalog import (
     SCHEDULERS,
     UPSCALER_NAMES,
     UPSCALERS,
+    loras_json,
     sd_modules_json,
     sd_vae_json,
 )
@@ -253,10 +254,13 @@ class _Routes:
         return web.json_response([{"name": m} for m in LATENT_UPSCALE_MODES])
 
     async def sd_vae(self, request: web.Request) -> web.Response:
-        return web.json_response(sd_vae_json())
+        return web.json_response(sd_vae_json(self.sim.modules))
 
     async def sd_modules(self, request: web.Request) -> web.Response:
-        return web.json_response(sd_modules_json())
+        return web.json_response(sd_modules_json(self.sim.modules))
+
+    async def loras(self, request: web.Request) -> web.Response:
+        return web.json_response(loras_json(self.sim.loras))
 
     async def empty_list(self, request: web.Request) -> web.Response:
         return web.json_response([])
@@ -288,7 +292,7 @@ def build_app(sim: A1111Simulator) -> web.Application:
             web.get(f"{API}/latent-upscale-modes", r.latent_upscale_modes),
             web.get(f"{API}/prompt-styles", r.empty_list),
             web.get(f"{API}/embeddings", r.embeddings),
-            web.get(f"{API}/loras", r.empty_list),
+            web.get(f"{API}/loras", r.loras),
         ]
     )
     if sim.flavour == "forge":

@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 
 from simulators.comfyui_exec import Executor, Prompt
 from simulators.comfyui_files import upload, view
-from simulators.comfyui_nodes import execution_outputs, object_info, validate
+from simulators.comfyui_nodes import CHECKPOINTS, MODEL_FOLDERS, execution_outputs, object_info, validate
 from simulators.serving import start_app
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class ComfyUISimulator:
     jobs_api: bool = False  # True: newer master (/api/jobs/{id}/cancel; a client prompt_id must be a canonical UUID)
     requests: list[RecordedRequest] = field(default_factory=list)
     url: str = ""
+    checkpoints: list[str] = field(default_factory=lambda: list(CHECKPOINTS))  # the models/checkpoints folder
 
     def __post_init__(self) -> None:
         self.folders: dict[str, dict[str, bytes]] = {"input": {}, "output": {}, "temp": {}}
@@ -104,7 +105,7 @@ class ComfyUISimulator:
             web.post("/upload/image", self._upload),
             web.get("/object_info", self._object_info),
             web.get("/object_info/{node_class}", self._object_info),
-            web.get("/models/checkpoints", self._checkpoints),
+            web.get("/models/{folder}", self._models),
             web.get("/system_stats", self._system_stats),
             web.get("/ws", self._ws),
         ]
@@ -184,14 +185,16 @@ class ComfyUISimulator:
             bad_id: dict[str, Any] = {"type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID"}
             bad_id |= {"details": details, "extra_info": {}}
             return web.json_response({"error": bad_id, "node_errors": {}}, status=400)
-        problem = validate(graph, list(self.inputs))
+        problem = validate(graph, list(self.inputs), self.checkpoints)
         extra_data = dict(body.get("extra_data") or {})
         if "client_id" in body:
             extra_data["client_id"] = body["client_id"]
         if problem is not None:
             log.warning("invalid prompt: %s", problem[0])
             return web.json_response({"error": problem[0], "node_errors": problem[1]}, status=400)
-        prompt = Prompt(number, prompt_id, graph, extra_data, execution_outputs(graph, list(self.inputs)))
+        prompt = Prompt(
+            number, prompt_id, graph, extra_data, execution_outputs(graph, list(self.inputs), self.checkpoints)
+        )
         async with self._queued:
             heapq.heappush(self._heap, (number, self._ticket, prompt))
             self._ticket += 1
@@ -256,14 +259,18 @@ class ComfyUISimulator:
         return upload(self.folders, await request.post())
 
     async def _object_info(self, request: web.Request) -> web.Response:
-        info = object_info(list(self.inputs))
+        info = object_info(list(self.inputs), self.checkpoints)
         wanted = request.match_info.get("node_class")
         if wanted is not None:
             return web.json_response({wanted: info[wanted]} if wanted in info else {})
         return web.json_response(info)
 
-    async def _checkpoints(self, request: web.Request) -> web.Response:
-        return web.json_response(object_info([])["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0])
+    async def _models(self, request: web.Request) -> web.Response:
+        """`/models/{folder}`: the file names in one model folder; 404 for a folder the server does not know."""
+        folder = request.match_info["folder"]
+        if folder not in MODEL_FOLDERS:
+            return web.Response(status=404)
+        return web.json_response(list(self.checkpoints) if folder == "checkpoints" else [])
 
     async def _system_stats(self, request: web.Request) -> web.Response:
         system = {"os": "posix", "comfyui_version": "0.3.64", "python_version": "3.11", "embedded_python": False}

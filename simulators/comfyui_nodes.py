@@ -15,6 +15,9 @@ from typing import Any
 from simulators.comfyui_edit_nodes import EDIT_CLASSES, MODEL_FILES
 
 CHECKPOINTS = ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors", "flux1-dev-fp8.safetensors"]
+# Model folders `/models/{folder}` knows (folder_paths.folder_names_and_paths); others answer 404.
+MODEL_FOLDERS = ("checkpoints", "loras", "vae", "text_encoders", "clip", "diffusion_models", "upscale_models",
+                 "embeddings", "controlnet", "clip_vision")  # fmt: skip
 # comfy/samplers.py KSAMPLER_NAMES + ["ddim", "uni_pc", "uni_pc_bh2"], and SCHEDULER_HANDLERS, in v0.3.64.
 SAMPLERS = [
     "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "dpm_2",
@@ -97,12 +100,15 @@ _OPTIONAL: dict[str, dict[str, Any]] = {name: entry[1] for name, entry in EDIT_C
 _MODULES: dict[str, str] = {name: entry[4] for name, entry in EDIT_CLASSES.items()}
 
 
-def required_inputs(class_type: str, inputs: list[str]) -> dict[str, Any]:
+def required_inputs(class_type: str, inputs: list[str], checkpoints: list[str] | None = None) -> dict[str, Any]:
     """INPUT_TYPES()['required'] of a class, with the checkpoint and input-file lists filled in."""
     required = dict(_CLASSES[class_type][0])
     for name, spec in required.items():
         if spec == "CHECKPOINTS":
-            required[name] = (list(CHECKPOINTS), {"tooltip": "The name of the checkpoint (model) to load."})
+            required[name] = (
+                list(CHECKPOINTS if checkpoints is None else checkpoints),
+                {"tooltip": "The name of the checkpoint (model) to load."},
+            )
         elif isinstance(spec, str) and spec in MODEL_FILES:
             required[name] = (list(MODEL_FILES[spec]),)
         elif spec == "INPUTS":  # os.listdir of the input folder: files in subfolders are not listed
@@ -127,11 +133,11 @@ def known(class_type: Any) -> bool:
     return isinstance(class_type, str) and class_type in _CLASSES
 
 
-def object_info(inputs: list[str]) -> dict[str, Any]:
+def object_info(inputs: list[str], checkpoints: list[str] | None = None) -> dict[str, Any]:
     """What GET /object_info returns (`server.py` `node_info`), for the node classes the simulator knows."""
     info: dict[str, Any] = {}
     for name, (_, output, output_node, category) in _CLASSES.items():
-        required, optional = required_inputs(name, inputs), optional_inputs(name)
+        required, optional = required_inputs(name, inputs, checkpoints), optional_inputs(name)
         info[name] = {
             "input": {"required": required} | ({"optional": optional} if optional else {}),
             "input_order": {"required": list(required)} | ({"optional": list(optional)} if optional else {}),
@@ -191,7 +197,11 @@ def _invalid_image(name: str, value: Any) -> dict[str, Any]:
 
 
 def _validate_node(
-    node_id: str, graph: dict[str, Any], inputs_known: list[str], done: dict[str, tuple[bool, list[Any]]]
+    node_id: str,
+    graph: dict[str, Any],
+    inputs_known: list[str],
+    done: dict[str, tuple[bool, list[Any]]],
+    checkpoints: list[str] | None = None,
 ) -> bool:
     """validate_inputs: this node's own errors, and upstream nodes' validity (recorded in `done`)."""
     if node_id in done:
@@ -200,7 +210,7 @@ def _validate_node(
     inputs = node.setdefault("inputs", {})
     errors: list[dict[str, Any]] = []
     valid = True
-    required = required_inputs(node["class_type"], inputs_known)
+    required = required_inputs(node["class_type"], inputs_known, checkpoints)
     for name, spec in (required | optional_inputs(node["class_type"])).items():  # other names are ignored
         if name not in inputs and name not in required:
             continue
@@ -212,7 +222,7 @@ def _validate_node(
             problem = None if str(value) in inputs_known else _invalid_image(name, value)
         elif isinstance(value, list):
             problem = _check_link(name, spec, value, graph)
-            if problem is None and not _validate_node(str(value[0]), graph, inputs_known, done):
+            if problem is None and not _validate_node(str(value[0]), graph, inputs_known, done, checkpoints):
                 valid = False
         else:
             problem = _check_value(name, spec, value, inputs)
@@ -222,7 +232,9 @@ def _validate_node(
     return done[node_id][0]
 
 
-def validate(graph: Any, inputs_known: list[str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def validate(
+    graph: Any, inputs_known: list[str], checkpoints: list[str] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """None if the graph is valid, else (error, node_errors) as POST /prompt's 400 body has them."""
     if not isinstance(graph, dict):
         return _error("no_prompt", "No prompt provided", "No prompt provided", {}), {}
@@ -241,7 +253,7 @@ def validate(graph: Any, inputs_known: list[str]) -> tuple[dict[str, Any], dict[
     own: list[str] = []
     good = 0
     for output in outputs:
-        if _validate_node(output, graph, inputs_known, done):
+        if _validate_node(output, graph, inputs_known, done, checkpoints):
             good += 1
             continue
         own += [f"{e['message']}: {e['details']}" for e in done[output][1]]
@@ -257,8 +269,10 @@ def validate(graph: Any, inputs_known: list[str]) -> tuple[dict[str, Any], dict[
     return error, node_errors
 
 
-def execution_outputs(graph: dict[str, Any], inputs_known: list[str]) -> list[str]:
+def execution_outputs(
+    graph: dict[str, Any], inputs_known: list[str], checkpoints: list[str] | None = None
+) -> list[str]:
     """The output nodes that passed validation (outputs_to_execute)."""
     done: dict[str, tuple[bool, list[Any]]] = {}
     outputs = [node_id for node_id, node in graph.items() if is_output(node["class_type"])]
-    return [node_id for node_id in outputs if _validate_node(node_id, graph, inputs_known, done)]
+    return [node_id for node_id in outputs if _validate_node(node_id, graph, inputs_known, done, checkpoints)]

@@ -25,8 +25,8 @@ class FakeBackend:
     """A backend whose jobs can be held, failed or blackened on demand."""
 
     name: str = "fake"
-    kind: str = "a1111"
-    capabilities: Capabilities = field(default_factory=Capabilities)
+    kind: str = "forge"  # as the test config ([backends.local] kind = "forge")
+    capabilities: Capabilities = field(default_factory=lambda: Capabilities(variations=True))
     hold: bool = False
     black: bool = False
     failures: list[BackendError] = field(default_factory=list)

@@ -20,7 +20,7 @@ from adapters.backends.a1111_errors import explain, unreachable
 from bot.errors import BackendError
 from bot.lifecycle import stop_tasks
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult, Progress
-from bot.ports import BackendHealth, Capabilities, ProgressCallback
+from bot.ports import BackendHealth, Capabilities, Inventory, ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class A1111Backend:
     ) -> None:
         self.name = name
         self.kind = kind
-        self.capabilities = Capabilities(previews=previews, max_batch=8)
+        self.capabilities = Capabilities(previews=previews, max_batch=8, variations=True)
         self.poll_interval = poll_interval_seconds
         self.previews = previews
         auth = httpx.BasicAuth(username, password.get_secret_value() if password else "") if username else None
@@ -106,7 +106,40 @@ class A1111Backend:
             )
         titles = [str(item.get("title")) for item in models.json() if isinstance(item, dict)]
         loaded = options.json().get("sd_model_checkpoint") if isinstance(options.json(), dict) else None
-        return BackendHealth(ok=True, models=titles, loaded_model=str(loaded) if loaded else None)
+        inventory = await self.inventory(titles)
+        return BackendHealth(ok=True, models=titles, loaded_model=str(loaded) if loaded else None, inventory=inventory)
+
+    async def inventory(self, titles: list[str]) -> Inventory:
+        """What the WebUI lists: samplers, schedulers, LoRAs, VAEs / Forge modules, upscalers (None if not listed)."""
+        modules = "/sd-modules" if self.kind == "forge" else "/sd-vae"
+        specs = (
+            ("/samplers", ("name", "aliases")),
+            ("/schedulers", ("name", "label", "aliases")),
+            ("/loras", ("name", "alias")),
+            (modules, ("model_name", "filename")),
+            ("/upscalers", ("name",)),
+        )
+        lists = await asyncio.gather(*(self._list(path) for path, _ in specs))
+        samplers, schedulers, loras, vaes, upscalers = (
+            None if items is None else _names(items, keys) for items, (_, keys) in zip(lists, specs, strict=True)
+        )
+        return Inventory(
+            checkpoints=frozenset(titles),
+            modules=vaes,
+            loras=loras,
+            samplers=samplers,
+            schedulers=schedulers,
+            upscalers=upscalers,
+        )
+
+    async def _list(self, path: str) -> list[Any] | None:
+        """A list endpoint's items, or None when this WebUI does not have it (SD.Next: no /schedulers)."""
+        try:
+            response = await self._poll_client.get(path)
+            data = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return data if isinstance(data, list) else None
 
     # ---- requests ------------------------------------------------------------------------------
 
@@ -223,6 +256,20 @@ class A1111Backend:
                     progress.preview = _decode(preview)
             if job or progress.fraction > 0:
                 on_progress(progress)
+
+
+def _names(items: list[Any], keys: tuple[str, ...]) -> frozenset[str]:
+    """Every name an item answers to, lower-cased (file paths by base name)."""
+    names: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for key in keys:
+            value = item.get(key)
+            for name in value if isinstance(value, list) else [value]:
+                if isinstance(name, str) and name:
+                    names.add(name.replace("\\", "/").rsplit("/", 1)[-1].lower())
+    return frozenset(names)
 
 
 def _decode(value: str) -> bytes:

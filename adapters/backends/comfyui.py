@@ -26,6 +26,7 @@ from adapters.backends import comfyui_graph as graphs
 from adapters.backends.a1111_errors import unreachable
 from adapters.backends.comfyui_edit import EditWorkflow, reference_values
 from adapters.backends.comfyui_errors import execution_error, explain_validation
+from adapters.backends.comfyui_inventory import read_inventory
 from adapters.backends.comfyui_watch import Running, watch
 from adapters.backends.http import bearer_client, bearer_headers
 from bot.errors import BackendError, BackendUnavailable
@@ -79,7 +80,12 @@ class ComfyUIBackend:
         )
         self.max_references = self.edit_workflow.max_references if self.edit_workflow else 0
         self.capabilities = Capabilities(
-            img2img=img2img, upscale=False, previews=self.previews, max_batch=8, edits=self.edit_workflow is not None
+            img2img=img2img,
+            upscale=False,
+            previews=self.previews,
+            max_batch=8,
+            edits=self.edit_workflow is not None,
+            variations=True,  # add_variation
         )
         # A bearer token is only for a reverse proxy in front of ComfyUI, which has no auth of its own.
         self._headers = bearer_headers(secrets)  # the WebSocket needs them too
@@ -157,13 +163,17 @@ class ComfyUIBackend:
     async def health(self) -> BackendHealth:
         try:
             stats = await self._client.get("/system_stats")
-            models = await self._client.get("/models/checkpoints")
+            info = await self._client.get("/object_info")
         except httpx.HTTPError as exc:
             return BackendHealth(ok=False, detail=unreachable(self.name, exc).user_message)
         if stats.status_code != 200:
             return BackendHealth(ok=False, detail=f"ComfyUI answered HTTP {stats.status_code}.")
-        names = [str(item) for item in models.json()] if models.status_code == 200 else []
-        return BackendHealth(ok=True, models=names)
+        nodes = _json(info) if info.status_code == 200 else None
+        if not isinstance(nodes, dict):
+            return BackendHealth(ok=False, detail=f"ComfyUI answered /object_info with HTTP {info.status_code}.")
+        workflows = (self.workflow, self.node_map, self.img2img_workflow, self.img2img_node_map)
+        inventory = await read_inventory(self._client, nodes, *workflows)
+        return BackendHealth(ok=True, models=sorted(inventory.checkpoints or ()), inventory=inventory)
 
     # ---- one image: resume, or run -------------------------------------------------------------
 
