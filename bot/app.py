@@ -19,8 +19,10 @@ from adapters.console.outbound import ConsoleOutbound
 from adapters.console.session import ConsoleSession
 from adapters.ops import OpsMetrics, OpsServer
 from adapters.ops import create as create_ops
+from bot.checktable import Checked, preset_table
 from bot.engine import Engine
 from bot.errors import ConfigError
+from bot.fit import BackendView
 from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
@@ -262,26 +264,31 @@ async def _until_done(run: asyncio.Future[None] | object, stop: asyncio.Event) -
     stop.set()
 
 
-async def run_check(settings: Settings) -> int:
-    """Ask every configured backend whether it answers; print a table; non-zero if one is down."""
+async def run_check(settings: Settings, backends: Sequence[Backend] | None = None) -> int:
+    """Ask every configured backend whether it answers and what it has; print the backends and the preset ×
+    backend table; non-zero if a backend is down or a preset runs nowhere."""
     secrets = SecretSource()
-    failures = 0
+    if backends is None:
+        backends = [
+            build_backend(name, config, secrets) for name, config in settings.backends.items() if config.enabled
+        ]
+    urls = {name: config.url for name, config in settings.backends.items()}
+    checked: list[Checked] = []
     print(f"{'name':<14} {'kind':<9} {'url':<32} {'healthy':<8} {'models':<7} loaded")
-    for name, config in settings.backends.items():
-        if not config.enabled:
-            continue
-        backend = build_backend(name, config, secrets)
+    for backend in backends:
         try:
             health = await backend.health()
         finally:
             await backend.aclose()
-        failures += int(not health.ok)
+        checked.append(Checked(BackendView(backend.name, backend.kind, backend.capabilities, health.inventory), health))
         state = "yes" if health.ok else "NO"
         print(
-            f"{name:<14} {config.kind:<9} {config.url:<32} {state:<8} {len(health.models):<7} "
-            f"{health.loaded_model or health.detail}"
+            f"{backend.name:<14} {backend.kind:<9} {urls.get(backend.name, ''):<32} {state:<8} "
+            f"{len(health.models):<7} {health.loaded_model or health.detail}"
         )
-    print(f"{len(settings.presets)} presets: {', '.join(settings.presets)}")
+    lines, nowhere = preset_table(list(settings.presets.values()), checked)
+    print("\n".join(lines))
+    failures = sum(not entry.health.ok for entry in checked) + len(nowhere)
     return 1 if failures else 0
 
 
