@@ -216,9 +216,7 @@ A1111_VAES: tuple[str, ...] = ("vae-ft-mse-840000-ema-pruned.safetensors", "sdxl
 
 def sd_modules_json(modules: list[str]) -> list[dict[str, Any]]:
     """Forge's GET /sd-modules: VAEs and text encoders by file name and path."""
-    return [
-        {"model_name": m, "filename": f"/stable-diffusion-webui/models/{_module_folder(m)}/{m}"} for m in modules
-    ]
+    return [{"model_name": m, "filename": f"/stable-diffusion-webui/models/{_module_folder(m)}/{m}"} for m in modules]
 
 
 def _module_folder(name: str) -> str:
