@@ -25,7 +25,7 @@ class FakeBackend:
     """A backend whose jobs can be held, failed or blackened on demand."""
 
     name: str = "fake"
-    kind: str = "forge"  # as the test config ([backends.local] kind = "forge")
+    kind: str = "a1111"
     capabilities: Capabilities = field(default_factory=lambda: Capabilities(variations=True))
     hold: bool = False
     black: bool = False

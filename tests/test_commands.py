@@ -148,7 +148,7 @@ async def test_cancel_queued_refunds_and_others_cannot_cancel(app_factory: AppFa
 
 async def test_black_image_is_explained_and_refunded(app_factory: AppFactory) -> None:
     outbound = RecordingOutbound()
-    app = await app_factory(backend=FakeBackend(black=True), outbound=outbound)
+    app = await app_factory(backend=FakeBackend(black=True, kind="forge"), outbound=outbound)  # flux is a Forge preset
     reply = await dispatch_text(app.services, invocation(channel_nsfw=True), "/imagine night --preset flux")
     assert reply is not None and reply.job_id
     await asyncio.wait_for(app.engine.finished_event(reply.job_id).wait(), 5)
