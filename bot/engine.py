@@ -16,7 +16,7 @@ from bot.errors import NotFound
 from bot.lifecycle import stop_tasks
 from bot.logs import current_job
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
-from bot.placement import NOWHERE, BatchedPlacement, Place
+from bot.placement import NOWHERE, BatchedPlacement, Place, walk_places
 from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound, QuotaLimits
 from bot.presets import Preset
@@ -229,28 +229,8 @@ class Engine:
 
     def places(self, job_ids: Collection[str]) -> dict[str, Place]:
         """Positions and ETAs of several queued jobs from one walk of the queue."""
-        wanted = {job_id for job_id in job_ids if job_id in self._jobs}
-        if not wanted:
-            return {}
-        now = utcnow()
-        running_left = 0.0
-        for running in (worker.current for worker in self.workers if worker.current is not None):
-            elapsed = (now - running.started_at).total_seconds() if running.started_at else 0.0
-            running_left += max(0.0, self.estimate_seconds(running) - elapsed)
-        lanes = max(1, len(self.workers))
-        found: dict[str, Place] = {}
-        ahead = running_left
-        for place, entry in enumerate(self.scheduler.walk(), start=1):
-            if entry.job_id in wanted:
-                found[entry.job_id] = (place, ahead / lanes + self.estimate_seconds(self._jobs[entry.job_id]))
-                if len(found) == len(wanted):
-                    break
-            ahead += entry.estimate
-        for job_id in wanted - found.keys():  # taken by a worker already, or on a paused server
-            job = self._jobs[job_id]
-            behind = 0.0 if job.state is JobState.RUNNING else ahead / lanes
-            found[job_id] = (None, behind + self.estimate_seconds(job))
-        return found
+        running = [worker.current for worker in self.workers if worker.current is not None]
+        return walk_places(self.scheduler, self._jobs, job_ids, running, self.estimate_seconds, len(self.workers))
 
     def note_timing(self, preset: str, seconds_per_step: float) -> None:
         old = self._seconds_per_step.get(preset)
@@ -292,6 +272,17 @@ class Engine:
             self.scheduler.requeue(entry)
         async with self._work:
             self._work.notify_all()
+
+    async def fail_stranded(self) -> None:
+        """Fail (and refund) queued jobs that no backend can run any more, saying why."""
+        queued = [job for job in self._jobs.values() if job.state is JobState.QUEUED and job.id in self.scheduler]
+        for job, error in self.router.stranded(queued):
+            if self.scheduler.remove(job.id) is None:
+                continue
+            log.warning("job %s: no backend can run it any more: %s", job.id, error)
+            job.state = JobState.FAILED
+            job.error = error.localized(presenter.lang_of(job))
+            await self.complete(job, [], None)
 
     async def wake_workers(self) -> None:
         async with self._work:

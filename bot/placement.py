@@ -8,7 +8,13 @@ commit releases them together) now share one walk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from bot.models import Job, JobState, utcnow
+
+if TYPE_CHECKING:
+    from bot.scheduler import FairScheduler
 
 Place = tuple[int | None, float | None]  # 1-based position in the fair order, seconds until likely done
 NOWHERE: Place = (None, None)
@@ -45,3 +51,35 @@ class BatchedPlacement:
         for job_id, future in waiting.items():
             if not future.done():
                 future.set_result(places.get(job_id, NOWHERE))
+
+
+def walk_places(
+    scheduler: FairScheduler,
+    jobs: Mapping[str, Job],
+    job_ids: Collection[str],
+    running: Sequence[Job],
+    estimate: Callable[[Job], float],
+    workers: int,
+) -> dict[str, Place]:
+    """Positions and ETAs of several queued jobs from one walk of the fair order (the running jobs' rest first)."""
+    wanted = {job_id for job_id in job_ids if job_id in jobs}
+    if not wanted:
+        return {}
+    now = utcnow()
+    ahead = 0.0
+    for job in running:
+        elapsed = (now - job.started_at).total_seconds() if job.started_at else 0.0
+        ahead += max(0.0, estimate(job) - elapsed)
+    lanes = max(1, workers)
+    found: dict[str, Place] = {}
+    for place, entry in enumerate(scheduler.walk(), start=1):
+        if entry.job_id in wanted:
+            found[entry.job_id] = (place, ahead / lanes + estimate(jobs[entry.job_id]))
+            if len(found) == len(wanted):
+                break
+        ahead += entry.estimate
+    for job_id in wanted - found.keys():  # taken by a worker already, or on a paused server
+        job = jobs[job_id]
+        behind = 0.0 if job.state is JobState.RUNNING else ahead / lanes
+        found[job_id] = (None, behind + estimate(job))
+    return found

@@ -88,5 +88,6 @@ async def check(worker: Worker) -> bool:
     worker.healthy = True
     worker.consecutive_errors = 0
     worker.loaded_checkpoint = checkpoint_name(health.loaded_model) or worker.loaded_checkpoint
-    worker.set_inventory(health.inventory)
+    if worker.set_inventory(health.inventory):
+        await worker.engine.fail_stranded()
     return True

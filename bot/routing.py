@@ -29,14 +29,17 @@ MAX_SEED = 2**32 - 1
 class Unrunnable(InvalidRequest):
     """No configured backend can run this request as written; says why for each, in the user's language."""
 
-    def __init__(self, preset: str, reasons: list[tuple[str, Unfit]]) -> None:
+    def __init__(self, preset: str, reasons: list[tuple[str, Unfit]], key: str = "fit.refused") -> None:
         self.preset = preset
         self.reasons = reasons
-        super().__init__(self.localized("en"), key="fit.refused")
+        super().__init__(t("en", key, preset=preset, reasons=self._reasons("en")), key=key)
+
+    def _reasons(self, lang: str | None) -> str:
+        reasons = "; ".join(f"{name}: {reason.text(lang)}" for name, reason in self.reasons)
+        return reasons or t(lang, "fit.no_backends")
 
     def localized(self, lang: str | None) -> str:
-        reasons = "; ".join(f"{name}: {reason.text(lang)}" for name, reason in self.reasons)
-        return t(lang, "fit.refused", preset=self.preset, reasons=reasons or t(lang, "fit.no_backends"))
+        return t(lang, self.key or "fit.refused", preset=self.preset, reasons=self._reasons(lang))
 
 
 class Router:
@@ -47,6 +50,7 @@ class Router:
         self.presets = presets
         self.avoid: dict[str, set[str]] = {}  # job id -> backends that must not run it again (black image)
         self.black_retried: set[str] = set()  # jobs that had their one retry after a black image
+        self._needs: dict[str, Need | None] = {}  # job id -> what it asks (a pick asks for each job it passes)
 
     def reasons(self, need: Need) -> list[tuple[str, Unfit]]:
         """Why each backend cannot run the need; a backend that can is left out."""
@@ -80,10 +84,29 @@ class Router:
         """Whether this worker may take this job now."""
         if worker.backend.name in self.avoid.get(job.id, ()):
             return False
-        preset = self.presets.get(job.request.preset)
-        if preset is None:  # removed from the config since it was queued: only its own backend kind judges
-            return True
-        return worker.fit(Need.of(preset, job.request)) is None
+        need = self.need(job)
+        return need is None or worker.fit(need) is None
+
+    def need(self, job: Job) -> Need | None:
+        """What the job asks of a backend; None when its preset left the config (any backend may try)."""
+        if job.id not in self._needs:
+            preset = self.presets.get(job.request.preset)
+            self._needs[job.id] = None if preset is None else Need.of(preset, job.request)
+        return self._needs[job.id]
+
+    def stranded(self, jobs: list[Job]) -> list[tuple[Job, Unrunnable]]:
+        """Queued jobs no backend can run any more (a checkpoint was removed, a restart with a new config).
+
+        Judged only once every backend has answered at least once: one never reached may have what they need.
+        """
+        if not self.workers or not all(worker.answered for worker in self.workers):
+            return []
+        found = []
+        for job in jobs:
+            need = self.need(job)
+            if need is not None and not self.can_run(need):
+                found.append((job, Unrunnable(need.preset.name, self.reasons(need), "fit.stranded")))
+        return found
 
     def others(self, worker: Worker, job: Job) -> list[Worker]:
         """Workers in rotation, other than this one, that can run the job."""
@@ -122,4 +145,5 @@ class Router:
 
     def forget(self, job_id: str) -> None:
         self.avoid.pop(job_id, None)
+        self._needs.pop(job_id, None)
         self.black_retried.discard(job_id)

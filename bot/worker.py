@@ -53,13 +53,17 @@ class Worker:
         self._finishing: set[asyncio.Task[None]] = set()
         self._notice = ""  # why the current job moved here from another backend, shown with its progress
         self.inventory: Inventory | None = None  # what the backend last reported having
+        self.answered = False  # a health check has passed at least once
         self._fits: dict[tuple[object, ...], Unfit | None] = {}
 
-    def set_inventory(self, inventory: Inventory | None) -> None:
-        """A health check's inventory; a backend that reports none keeps the last one it did."""
-        if inventory is not None and inventory != self.inventory:
-            self.inventory = inventory
-            self._fits.clear()
+    def set_inventory(self, inventory: Inventory | None) -> bool:
+        """A passing health check's inventory; True when what the backend has changed."""
+        first, self.answered = not self.answered, True
+        if inventory is None or inventory == self.inventory:
+            return first
+        self.inventory = inventory
+        self._fits.clear()
+        return True
 
     def fit(self, need: Need) -> Unfit | None:
         """Why this backend cannot run the need as written (None: it can), from what it last reported."""

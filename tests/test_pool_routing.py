@@ -20,6 +20,7 @@ from bot.models import JobState
 from bot.pool import check
 from commands.dispatch import dispatch_text
 from simulators.a1111 import A1111Simulator
+from simulators.a1111_catalog import CheckpointCatalog
 from simulators.comfyui import ComfyUISimulator
 from tests.conftest import invocation, make_settings
 from tests.fakes import RecordingOutbound
@@ -168,3 +169,24 @@ async def test_check_prints_the_preset_by_backend_table(stand: Stand, capsys: py
     assert "sd15_comfy on comfy: the checkpoint v1-5-pruned-emaonly.safetensors is missing" in out
     assert "no backend can run: sd15_comfy, sd21" in out
     assert status == 1
+
+
+async def test_queued_jobs_no_backend_can_run_any_more_fail_with_the_reason(stand: Stand) -> None:
+    stand.forge.seconds_per_step = 0.05
+    running = await dispatch_text(stand.app.services, invocation(), "/imagine a fox --preset flux --steps 20")
+    assert running is not None and running.job_id
+    async with asyncio.timeout(10):
+        await stand.forge.running.wait()
+    waiting = await dispatch_text(stand.app.services, invocation(user="u2"), "/imagine an owl --preset sdxl")
+    assert waiting is not None and waiting.job_id
+    stand.forge.catalog = CheckpointCatalog([FLUX])  # SDXL deleted on the server; the next check sees it
+    forge = next(worker for worker in stand.app.engine.workers if worker.backend.name == "forge")
+    await check(forge)
+    async with asyncio.timeout(10):
+        await stand.app.engine.finished_event(waiting.job_id).wait()
+    job = await stand.app.services.store.get(waiting.job_id)
+    assert job is not None and job.state is JobState.FAILED
+    assert "any more" in (job.error or "") and "sd_xl_base_1.0.safetensors is missing" in (job.error or "")
+    async with asyncio.timeout(20):
+        await stand.app.engine.finished_event(running.job_id).wait()
+    assert webui_misroutes(stand.forge) == (1, 0)
