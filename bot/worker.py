@@ -249,6 +249,8 @@ class Worker:
             job.state = JobState.CANCELLED
             await self.engine.complete(job, [], None)
             return
+        if error.key == "backend.wrong_checkpoint" and await self._moved_after_recheck(job):
+            return
         if error.retryable:
             self.consecutive_errors += 1
             if self.consecutive_errors >= self.policy.max_consecutive_errors:
@@ -262,6 +264,18 @@ class Worker:
         job.state = JobState.FAILED
         job.error = error.localized(presenter.lang_of(job))  # the job's language; the log line above stays English
         await self.engine.complete(job, [], None)
+
+    async def _moved_after_recheck(self, job: Job) -> bool:
+        """The backend lacked what its last check listed: read its inventory again, and requeue the job if
+        another backend can run it."""
+        await check(self)
+        router = self.engine.router
+        need = router.need(job)
+        if need is None or router.runs(self, job) or not router.can_run(need):
+            return False
+        log.warning("job %s: %s no longer has %s; requeued", job.id, self.backend.name, job.request.checkpoint)
+        await self.engine.requeue(job)
+        return True
 
     async def _black(self, job: Job, error: BlackImage) -> None:
         """Retry once where it can help (another backend, else a new seed), then explain."""

@@ -190,3 +190,17 @@ async def test_queued_jobs_no_backend_can_run_any_more_fail_with_the_reason(stan
     async with asyncio.timeout(20):
         await stand.app.engine.finished_event(running.job_id).wait()
     assert webui_misroutes(stand.forge) == (1, 0)
+
+
+async def test_a_checkpoint_gone_since_the_last_check_is_caught_not_delivered(stand: Stand) -> None:
+    stand.forge.catalog = CheckpointCatalog([FLUX])  # removed after the check: the inventory still lists SDXL
+    reply = await dispatch_text(stand.app.services, invocation(), "/imagine an owl --preset sdxl --steps 2")
+    assert reply is not None and reply.job_id
+    async with asyncio.timeout(20):
+        await stand.app.engine.finished_event(reply.job_id).wait()
+    assert webui_misroutes(stand.forge) == (1, 1)  # the WebUI answered 200 with the loaded Flux model's image
+    job = await stand.app.services.store.get(reply.job_id)
+    assert job is not None and job.state is JobState.FAILED and "instead of" in (job.error or "")
+    assert await stand.app.services.store.images(reply.job_id) == []
+    forge = next(worker for worker in stand.app.engine.workers if worker.backend.name == "forge")
+    assert forge.inventory is not None and forge.inventory.checkpoints == frozenset({FLUX})  # read again

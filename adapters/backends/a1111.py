@@ -213,6 +213,7 @@ class A1111Backend:
         if not isinstance(raw_images, list):
             raise BackendError.of("backend.no_images_list", retryable=True)
         info = _parse_info(data.get("info"))
+        _check_model(info, request.checkpoint)
         first = int(info.get("index_of_first_image", 0) or 0)
         seeds = info.get("all_seeds") or []
         infotexts = info.get("infotexts") or []
@@ -256,6 +257,19 @@ class A1111Backend:
                     progress.preview = _decode(preview)
             if job or progress.fraction > 0:
                 on_progress(progress)
+
+
+def _check_model(info: dict[str, Any], checkpoint: str) -> None:
+    """A WebUI that lacks the asked checkpoint (or fails to load it) answers 200 with the loaded model's image."""
+    name, short = str(info.get("sd_model_name") or "").lower(), str(info.get("sd_model_hash") or "").lower()
+    if not name and not short:
+        return
+    bare, _, tail = checkpoint.lower().partition(" [")
+    stem = bare.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if stem.endswith((".safetensors", ".ckpt", ".pt", ".gguf", ".sft")) else stem
+    if name == stem or (short and short in (stem, tail.rstrip("]"))):
+        return
+    raise BackendError.of("backend.wrong_checkpoint", asked=checkpoint, ran=info.get("sd_model_name") or short)
 
 
 def _names(items: list[Any], keys: tuple[str, ...]) -> frozenset[str]:
