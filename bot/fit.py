@@ -118,8 +118,6 @@ def _can_do(need: Need, capabilities: Capabilities, inventory: Inventory | None)
         return Unfit("no_upscale")
     if need.variation and not capabilities.variations:
         return Unfit("no_variations")
-    if need.count > capabilities.max_batch:
-        return Unfit("batch", {"count": need.count, "most": capabilities.max_batch})
     lacking = dict(inventory.lacks) if inventory is not None else {}
     for what in (need.kind, "variations" if need.variation else ""):
         if what in lacking:

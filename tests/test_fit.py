@@ -61,6 +61,6 @@ def test_missing_modules_capabilities_and_what_a_server_lacks() -> None:
     assert reason(Need(sdxl, "img2img"), view("comfyui", comfy, upscale=False)) == "lacks"
     assert reason(Need(sdxl, "upscale"), view("comfyui", comfy, upscale=False)) == "no_upscale"
     assert reason(Need(sdxl, variation=True), view("comfyui", comfy)) == "no_variations"
-    assert reason(Need(sdxl, count=3), view("comfyui", comfy, max_batch=1)) == "batch"
+    assert reason(Need(sdxl, count=3), view("comfyui", comfy, max_batch=1)) is None  # clients split batches
     assert reason(Need(Preset(checkpoint="x", scheduler="Karras")), view("sdnext", None)) == "sdnext_scheduler"
     assert reason(Need(Preset(checkpoint="x")), view("openai", None)) == "kind"
