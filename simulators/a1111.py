@@ -21,6 +21,7 @@ from simulators.a1111_catalog import (
     A1111_VAES,
     DEFAULT_CHECKPOINTS,
     FORGE_MODULES,
+    UPSCALERS,
     VERSIONS,
     Checkpoint,
     CheckpointCatalog,
@@ -53,7 +54,7 @@ class A1111Simulator:
     checkpoint switch takes, ``auth`` the ``--api-auth`` user and password,
     ``preview_every`` the ``show_progress_every_n_steps`` option and ``previews`` whether
     live previews are on. ``checkpoints``, ``modules`` (Forge's VAE / text-encoder files, A1111's
-    VAEs) and ``loras`` are what the list endpoints report.
+    VAEs), ``loras`` and ``upscalers`` are what the list endpoints report.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class A1111Simulator:
         checkpoints: list[str] | None = None,
         modules: list[str] | None = None,
         loras: list[str] | None = None,
+        upscalers: list[str] | None = None,
         auth: tuple[str, str] | None = None,
         preview_every: int = 5,
         previews: bool = True,
@@ -79,6 +81,8 @@ class A1111Simulator:
         # Forge's /sd-modules (VAE and text encoders) or A1111's /sd-vae, and /loras: file names.
         self.modules = list(FORGE_MODULES if flavour == "forge" else A1111_VAES) if modules is None else modules
         self.loras = list(loras or [])
+        # The upscaler models installed (``/upscalers``); "None", "Lanczos" and "Nearest" are always there.
+        self.upscalers = [u for u in UPSCALERS if upscalers is None or u.model_name is None or u.name in upscalers]
         self._loaded: Checkpoint = self.catalog.checkpoints[0]
         self.options: dict[str, Any] = default_options(flavour, self._loaded, preview_every, previews)
         self.version = VERSIONS[flavour]

@@ -19,8 +19,6 @@ from simulators.a1111_catalog import (
     LATENT_UPSCALE_MODES,
     SAMPLERS,
     SCHEDULERS,
-    UPSCALER_NAMES,
-    UPSCALERS,
     loras_json,
     sd_modules_json,
     sd_vae_json,
@@ -139,7 +137,7 @@ class _Routes:
         upscaler = params["upscaler_1"]
 
         def check() -> None:
-            if upscaler != "None" and upscaler not in UPSCALER_NAMES:
+            if upscaler != "None" and upscaler not in {u.name for u in self.sim.upscalers}:
                 raise server_exception(self.flavour, "AssertionError", f"could not find upscaler named {upscaler}")
 
         await self.sim.with_lock("extras", 5, check)
@@ -248,7 +246,7 @@ class _Routes:
         return web.json_response([s.as_json() for s in SCHEDULERS])
 
     async def upscalers(self, request: web.Request) -> web.Response:
-        return web.json_response([u.as_json() for u in UPSCALERS])
+        return web.json_response([u.as_json() for u in self.sim.upscalers])
 
     async def latent_upscale_modes(self, request: web.Request) -> web.Response:
         return web.json_response([{"name": m} for m in LATENT_UPSCALE_MODES])

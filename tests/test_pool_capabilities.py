@@ -148,3 +148,31 @@ async def test_a_requeued_job_keeps_its_place_ahead_of_its_users_later_jobs(app_
     await done(app, first)
     order = [job_id for job_id, _ in backend.calls]
     assert order[:2] == [first.job_id, first.job_id], order
+
+
+async def test_upscale_waits_for_the_backend_that_has_the_upscaler(stand: Stand) -> None:
+    sdxl = "sd_xl_base_1.0.safetensors [31e35c80fc]"
+    lean = A1111Simulator(flavour="forge", checkpoints=[sdxl], upscalers=["DAT x2"], model_load_seconds=0.0)
+    full = A1111Simulator(flavour="forge", checkpoints=["v1-5-pruned-emaonly.safetensors [6ce0161689]", sdxl])
+    backends = {
+        "lean": {"kind": "forge", "url": await lean.start()},
+        "full": {"kind": "forge", "url": await full.start()},
+    }
+    try:
+        app, _ = await stand(backends, {"sdxl": SMALL, "sd15": SMALL})
+        made = await done(
+            app, await dispatch_text(app.services, invocation(), "/imagine a fox --preset sdxl --steps 2")
+        )
+        full.seconds_per_step = 0.05
+        busy = await dispatch_text(app.services, invocation(user="u2"), "/imagine a hen --preset sd15 --steps 20")
+        async with asyncio.timeout(10):
+            await full.running.wait()  # only `full` has SD 1.5; `lean` is idle when U is pressed
+        upscaled = await done(app, await dispatch_button(app.services, invocation(), f"upscale:{made}:0"))
+        await done(app, busy)
+    finally:
+        for sim in (lean, full):
+            await sim.stop()
+    extras = [[r for r in sim.requests if r.path == "/sdapi/v1/extra-single-image"] for sim in (lean, full)]
+    assert [len(found) for found in extras] == [0, 1]
+    job = await app.services.store.get(upscaled)
+    assert job is not None and job.state is JobState.SUCCEEDED and job.backend == "full"
