@@ -25,7 +25,9 @@ def cell(preset: Preset, checked: Checked) -> tuple[str, str]:
         reason = serves(preset, view.name, view.kind)
         return ("no", reason.text()) if reason else ("down", checked.health.detail or "not answering")
     reason = why_not(Need(preset), view)
-    return ("no", reason.text()) if reason else ("yes", "")
+    if reason is not None:
+        return "no", reason.text()
+    return ("yes", "") if view.inventory is not None else ("yes*", "")
 
 
 def preset_table(presets: Sequence[Preset], backends: Sequence[Checked]) -> tuple[list[str], list[str]]:
@@ -44,8 +46,10 @@ def preset_table(presets: Sequence[Preset], backends: Sequence[Checked]) -> tupl
         why += [
             f"  {preset.name} on {name}: {reason}" for name, (mark, reason) in zip(names, cells, strict=True) if reason
         ]
-        if not any(mark in ("yes", "down") for mark, _ in cells):
+        if not any(mark in ("yes", "yes*", "down") for mark, _ in cells):
             nowhere.append(preset.name)
+    if any(checked.health.ok and checked.view.inventory is None for checked in backends):
+        lines.append("yes*: judged by kind only, the backend lists nothing it has")
     if why:
         lines += ["why not:", *why]
     if nowhere:

@@ -36,6 +36,7 @@ class QueuedJob:
     seq: int = -1
     passed_over: int = 0
     first_passed_at: float | None = None
+    picked: tuple[int, int, int] | None = None  # (tick, server's and user's last pick before it), for requeue
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -126,6 +127,11 @@ class FairScheduler:
         if server is not None and user is not None:  # the pick charged them for service they did not get
             server.served -= job.cost
             user.served -= job.cost
+            if job.picked is not None:  # and, if nothing was picked since, the turn it took
+                tick, server_last, user_last = job.picked
+                server.last_pick = server_last if server.last_pick == tick else server.last_pick
+                user.last_pick = user_last if user.last_pick == tick else user.last_pick
+        job.picked = None
         self.add(job)
 
     def remove(self, job_id: str) -> QueuedJob | None:
@@ -210,6 +216,7 @@ class FairScheduler:
         tick = next(self._picks)
         server = self._servers[job.server]
         user = server.children[job.user]
+        job.picked = (tick, server.last_pick, user.last_pick)
         server.served += job.cost
         user.served += job.cost
         server.last_pick = user.last_pick = tick

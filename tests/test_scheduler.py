@@ -180,3 +180,13 @@ def test_requeued_job_keeps_its_place() -> None:
     assert scheduler.pick() is first
     scheduler.add(first)  # the backend failed; back in line, ahead of later jobs of the same user
     assert scheduler.order()[0] is first
+
+
+def test_requeue_puts_a_picked_job_back_ahead_of_its_users_later_jobs() -> None:
+    scheduler = FairScheduler(affinity=False)
+    for job_id, user in (("a1", "a"), ("a2", "a"), ("b1", "b")):
+        scheduler.add(QueuedJob(job_id=job_id, server="s", user=user, cost=1.0, checkpoint="m", preset="p"))
+    first = scheduler.pick()
+    assert first is not None and first.job_id == "a1"
+    scheduler.requeue(first)  # its backend failed: no service was given, so none is charged
+    assert [job.job_id for job in scheduler.order()] == ["a1", "b1", "a2"]
