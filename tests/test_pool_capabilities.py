@@ -4,6 +4,7 @@ keeps its place. Real clients against simulators (and the engine's own queue), n
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,25 @@ async def test_upscale_waits_for_the_backend_that_has_the_upscaler(stand: Stand)
     assert [len(found) for found in extras] == [0, 1]
     job = await app.services.store.get(upscaled)
     assert job is not None and job.state is JobState.SUCCEEDED and job.backend == "full"
+
+
+async def test_comfyui_inventory_from_object_info_and_model_folders(comfy: ComfyUISimulator, tmp_path: Path) -> None:
+    from adapters.backends.comfyui import ComfyUIBackend
+
+    plain = ComfyUIBackend("comfy", comfy.url)
+    graph = json.loads((Path(__file__).parents[1] / "adapters/backends/workflows/sd_txt2img.json").read_text())
+    graph["10"] = {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "4x.pth"}}
+    custom = tmp_path / "custom.json"
+    custom.write_text(json.dumps(graph), encoding="utf-8")
+    extra = ComfyUIBackend("extra", comfy.url, options={"workflow": str(custom), "node_map": {"seed": [["3", "seed"]]}})
+    try:
+        found = (await plain.health()).inventory
+        lacking = (await extra.health()).inventory
+    finally:
+        await plain.aclose()
+        await extra.aclose()
+    assert found is not None and found.checkpoints == frozenset({"sd_xl_base_1.0.safetensors"})
+    assert {"dpm++ 2m", "dpmpp_2m", "euler a"} <= (found.samplers or set())  # presets' names and ComfyUI's
+    assert {"karras", "simple"} <= (found.schedulers or set())
+    assert "KSampler" in (found.node_types or set()) and found.lacks == ()
+    assert lacking is not None and dict(lacking.lacks)["txt2img"].endswith("lacks: UpscaleModelLoader")
