@@ -180,6 +180,22 @@ class Engine:
             self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
         return Ticket(job=job, position=position, eta_seconds=eta, paused=paused)
 
+    async def submit_all(self, jobs: list[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> Ticket:
+        """Jobs of one command (a wildcard expansion), stored and charged all or none; the first one's ticket."""
+        for job in jobs:
+            self.router.check_request(job.request)
+        await self.store.create_all(jobs, limits, max_queued)
+        for job in jobs:
+            self._enqueue(job)
+            if self.pool.all_down():
+                reason = self.pool.why_waiting(presenter.lang_of(job))
+                self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
+        position, eta = await self._placement.place(jobs[0].id)
+        async with self._work:
+            self._work.notify_all()
+        paused = self.scheduler.is_paused(jobs[0].queue_key)
+        return Ticket(job=jobs[0], position=position, eta_seconds=eta, paused=paused)
+
     def queued_count(self, platform: str, user_id: str) -> int:
         """How many jobs this user has waiting (kept as a count: every /imagine asks)."""
         return self.scheduler.user_count(f"{platform}:{user_id}")

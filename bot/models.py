@@ -93,6 +93,7 @@ class GenerationRequest(BaseModel):
     override_settings: dict[str, Any] = Field(default_factory=dict)
     parent_job_id: str | None = None
     parent_index: int | None = None
+    expansion: str | None = None  # what wildcards chose for this job, e.g. "red (prompt 1 of 3)"
 
     @property
     def megapixels(self) -> float:

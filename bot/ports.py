@@ -109,6 +109,10 @@ class JobStore(Protocol):
         """
         ...
 
+    async def create_all(self, jobs: Sequence[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> None:
+        """Insert several jobs in one transaction: all of them with their reservations, or none (the first refusal)."""
+        ...
+
     async def get(self, job_id: str) -> Job | None:
         """One job by id."""
         ...

@@ -196,6 +196,8 @@ def info(job: Job, images: Sequence[StoredImage], lang: str | None = None) -> Re
             scheduler=scheduler,
         )
     )
+    if request.expansion:
+        lines.append(request.expansion)
     if images:
         lines.append(t(lang, "info.seeds", seeds=", ".join(str(image.seed) for image in images)))
     if request.parent_job_id:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.errors import InvalidRequest
+from bot.loras import LoraChoice
 
 LORA_TAG = re.compile(r"<lora:([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 ASPECT = re.compile(r"^(\d{1,2}):(\d{1,2})$")
@@ -60,6 +61,12 @@ class Preset(BaseModel):
     upscale_factor: float = Field(default=2.0, ge=1, le=4)
     variation_strength: float = Field(default=0.15, gt=0, le=1)
     denoising_strength: float = Field(default=0.6, gt=0, le=1)
+    loras: dict[str, LoraChoice] = Field(default_factory=dict, description="LoRAs users pick with --lora")
+
+    @field_validator("loras")
+    @classmethod
+    def _lora_names(cls, value: dict[str, LoraChoice]) -> dict[str, LoraChoice]:
+        return {name.lower(): choice for name, choice in value.items()}
 
     @field_validator("base_resolution")
     @classmethod
@@ -114,7 +121,7 @@ class Preset(BaseModel):
         """Enforce the LoRA policy: `allow` all, `strip` unlisted tags, `deny` a prompt with unlisted tags."""
         if self.lora_policy == "allow" and not self.lora_allowlist:
             return prompt
-        allowed = {name.lower() for name in self.lora_allowlist}
+        allowed = {name.lower() for name in self.lora_allowlist} | {c.file.lower() for c in self.loras.values()}
         unlisted = [m.group(1) for m in LORA_TAG.finditer(prompt) if m.group(1).lower() not in allowed]
         if not unlisted or self.lora_policy == "allow":
             return prompt

@@ -29,6 +29,7 @@ from bot.errors import ConfigError
 from bot.logs import register_secret
 from bot.moderation import ModerationConfig
 from bot.presets import Preset
+from bot.wildcards import WildcardsConfig
 
 log = logging.getLogger(__name__)
 BackendKind = Literal["a1111", "forge", "sdnext", "comfyui", "openwebui", "openai", "horde"]
@@ -175,6 +176,7 @@ class Settings(BaseSettings):
     pool: PoolConfig = Field(default_factory=PoolConfig)
     backends: dict[str, BackendConfig] = Field(default_factory=dict)
     presets: dict[str, Preset] = Field(default_factory=dict)
+    wildcards: WildcardsConfig = Field(default_factory=WildcardsConfig)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)

@@ -16,6 +16,7 @@ from commands.context import Invocation, Services, language_for
 from commands.help import help_command
 from commands.history import history, show
 from commands.imagine import imagine
+from commands.loras import loras
 from commands.options import coerce
 from commands.presets import presets
 from commands.queue import queue
@@ -36,6 +37,7 @@ HANDLERS: dict[str, Handler] = {
     "quota": quota,
     "stats": stats,
     "presets": presets,
+    "loras": loras,
     "help": help_command,
     "admin": admin,
 }

@@ -12,13 +12,15 @@ from bot import presenter
 from bot.errors import InvalidRequest, PresetNotAllowed, QuotaExceeded
 from bot.i18n import language, t
 from bot.imagecheck import check_source_image, image_size, to_png
-from bot.models import GenerationRequest, Job, JobKind, StoredImage
+from bot.loras import parse_picks
+from bot.models import Destination, GenerationRequest, Job, JobKind, StoredImage
 from bot.ports import QuotaLimits
 from bot.presets import Preset
 from bot.quota import limits_for
 from bot.replies import Reply
 from commands.blocked import check_blocked
 from commands.context import Invocation, Services, is_bot_admin, require_not_banned
+from commands.expand import check_queue_room, requests_for, submit_all, variants, with_loras
 from commands.parser import clean_text
 from commands.registry import MAX_SEED
 
@@ -98,12 +100,17 @@ async def submit(
     cost = preset.cost(request.steps, request.width, request.height, request.count)
     if request.kind == "upscale":
         cost = preset.cost(10, request.width, request.height, 1)
-    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
-    destination = invocation.destination.model_copy(update={"locale": server.language or language(invocation.locale)})
+    destination = await destination_for(services, invocation)
     job = Job(request=request, destination=destination, cost=cost, priority=priority)
     ticket = await services.engine.submit(job, await quota_limits(services, invocation), max_queued=limit)
     log.info("job %s queued by %s:%s (%s, cost %g)", job.id, invocation.platform, invocation.user_id, preset.name, cost)
     return presenter.queued(job, ticket.position, ticket.eta_seconds, ticket.paused)
+
+
+async def destination_for(services: Services, invocation: Invocation) -> Destination:
+    """Where the job's messages go, in the server's (or the user's) language."""
+    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    return invocation.destination.model_copy(update={"locale": server.language or language(invocation.locale)})
 
 
 def build_request(preset: Preset, kind: JobKind, **values: Any) -> GenerationRequest:
@@ -135,12 +142,15 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     if count > preset.max_images:
         raise InvalidRequest.of("error.count_range", name=preset.name, maximum=preset.max_images, count=count)
     negative = _opt_str(options, "negative")
-    await check_blocked(services, invocation, prompt, negative)
+    seed = int(options["seed"]) if "seed" in options else random_seed()  # type: ignore[call-overload]
+    found = variants(services, prompt, seed)  # refused whole (too many, unknown list) before anything is stored
+    picks = parse_picks(_opt_str(options, "lora") or "", preset.loras, preset.name)
+    for variant in found:
+        await check_blocked(services, invocation, variant.prompt, negative)
     negative_text = preset.render_negative(clean_text(negative) if negative is not None else None)
     if len(negative_text) > services.settings.limits.max_prompt_chars:
         raise InvalidRequest.of("error.negative_too_long", limit=services.settings.limits.max_prompt_chars)
-    rendered = preset.render_prompt(prompt)
-    seed = int(options["seed"]) if "seed" in options else random_seed()  # type: ignore[call-overload]
+    rendered = with_loras(preset, found[0].prompt, picks)
     kind: JobKind = "txt2img"
     source_id = None
     strength = None
@@ -150,8 +160,10 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
         strength = float(options.get("strength", preset.denoising_strength))  # type: ignore[arg-type]
     elif "strength" in options:
         raise InvalidRequest.of("error.strength_without_image")
-    services.engine.router.check(preset, kind, count, rendered)  # no backend can run it: refused, nothing stored
-    await precheck_quota(services, invocation, preset.cost(steps, width, height, count))
+    for variant in found:  # no backend can run one of them: refused, nothing stored
+        services.engine.router.check(preset, kind, count, with_loras(preset, variant.prompt, picks))
+    check_queue_room(services, invocation, len(found))
+    await precheck_quota(services, invocation, preset.cost(steps, width, height, count) * len(found))
     if invocation.source_image is not None:
         source_id = await store_source(services, invocation.source_image)
     request = build_request(
@@ -168,7 +180,12 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
         source_image_id=source_id,
         denoising_strength=strength,
     )
-    return await submit(services, invocation, preset, request)
+    if len(found) == 1 and not found[0].picks:
+        return await submit(services, invocation, preset, request)
+    requests = await requests_for(services, invocation, request, found, picks)
+    if len(requests) == 1:
+        return await submit(services, invocation, preset, requests[0])
+    return await submit_all(services, invocation, preset, requests)
 
 
 async def quota_limits(services: Services, invocation: Invocation) -> QuotaLimits | None:

@@ -84,7 +84,9 @@ def split_options(spec: CommandSpec, body: str) -> dict[str, object]:
         value, rest = _read_value(rest[match.end() :])
         if value == "":
             raise InvalidRequest.of("error.option_needs_value", flag=match.group(1), usage=spec.usage)
-        if option.name in options:
+        if option.name in options and option.repeatable:
+            value = f"{options[option.name]}, {value}"
+        elif option.name in options:
             raise InvalidRequest.of("error.option_twice", flag=match.group(1))
         options[option.name] = value
     text = " ".join(" ".join(free).split()) if spec.name != "imagine" else " ".join(free).strip()

@@ -22,6 +22,7 @@ class OptionSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     autocomplete: bool = False
+    repeatable: bool = False  # the text syntax may give it more than once (values joined with ", ")
     positional: bool = False  # takes the free text after the command name
 
     @property
@@ -57,7 +58,10 @@ IMAGINE = CommandSpec(
     name="imagine",
     description="Generate images from a prompt",
     aliases=("img", "draw"),
-    usage='/imagine <prompt> [--preset p] [--ar 16:9] [--seed n] [--steps n] [--n count] [--neg "…"]',
+    usage=(
+        '/imagine <prompt> [--preset p] [--ar 16:9] [--seed n] [--steps n] [--n count] [--neg "…"]'
+        " [--lora name[:weight]]"
+    ),
     options=(
         OptionSpec("prompt", "string", "What to draw", required=True, positional=True),
         OptionSpec("negative", "string", "What to avoid", flags=("neg",)),
@@ -68,6 +72,9 @@ IMAGINE = CommandSpec(
         OptionSpec("count", "integer", "How many images", flags=("n",), minimum=1, maximum=10),
         OptionSpec("image", "attachment", "Start from this image (img2img)"),
         OptionSpec("strength", "number", "How far to move from the image (0.05–1)", minimum=0.05, maximum=1.0),
+        OptionSpec(
+            "lora", "string", "LoRA name[:weight], comma-separated (see /loras)", autocomplete=True, repeatable=True
+        ),
     ),
 )
 
@@ -114,6 +121,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("quota", "Your quota and what is left today", usage="/quota"),
     CommandSpec("stats", "Images and cost per user on this server, today and this week", usage="/stats"),
     CommandSpec("presets", "The presets you can use here", usage="/presets"),
+    CommandSpec(
+        "loras",
+        "The LoRAs a preset offers, with their trigger words",
+        (OptionSpec("preset", "string", "Model preset (see /presets)", positional=True, autocomplete=True),),
+        usage="/loras [preset]",
+    ),
     CommandSpec("help", "How to use this bot", usage="/help"),
     ADMIN,
 )

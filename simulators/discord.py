@@ -27,6 +27,17 @@ class SimError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def _check_choices(choices: Any) -> list[dict[str, Any]]:
+    """APPLICATION_COMMAND_AUTOCOMPLETE_RESULT: at most 25 choices, names 1-100 characters, values up to 100."""
+    if not isinstance(choices, list) or len(choices) > 25:
+        raise SimError(400, 50035, "Invalid Form Body: data.choices: Must be 25 or fewer in length.")
+    for choice in choices:
+        name, value = str(choice.get("name", "")), choice.get("value")
+        if not 1 <= len(name) <= 100 or (isinstance(value, str) and len(value) > 100):
+            raise SimError(400, 50035, "Invalid Form Body: data.choices: Must be between 1 and 100 in length.")
+    return choices
+
+
 def _check_message(payload: dict[str, Any], files: list[tuple[str, bytes]]) -> None:
     if len(payload.get("content") or "") > 2000:
         raise SimError(400, 50035, "content: Must be 2000 or fewer in length.")
@@ -210,7 +221,7 @@ class DiscordSimulator:
         interaction.answered = True
         result: dict[str, Any] = {"interaction": {"id": interaction_id, "type": 2}}
         if kind == 8:
-            interaction.choices = data.get("choices", [])
+            interaction.choices = _check_choices(data.get("choices"))
             return None
         if kind in (4, 5):
             _check_message(data, rec.files)

@@ -71,6 +71,14 @@ class SqliteJobStore:
             self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="job-group-commit")
         await future
 
+    async def create_all(self, jobs: Sequence[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> None:
+        """All the jobs or none: the first refusal rolls the whole transaction back."""
+        async with self.db.transaction() as conn:
+            outcomes = await insert_jobs(conn, [(job, limits, max_queued) for job in jobs])
+            refused = next((outcome for outcome in outcomes if outcome is not None), None)
+            if refused is not None:
+                raise refused
+
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []

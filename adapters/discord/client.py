@@ -25,7 +25,7 @@ class ImageBridgeClient(discord.Client):
         self.config = config
         self.handler = handler
         self.tree: app_commands.CommandTree[ImageBridgeClient] = app_commands.CommandTree(self)
-        add_commands(self.tree, handler.on_command, handler.complete_preset)
+        add_commands(self.tree, handler.on_command, handler.complete)
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(JobButton)  # buttons keep working after a restart

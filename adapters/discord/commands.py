@@ -13,7 +13,7 @@ from bot.i18n import catalog
 from commands.registry import COMMANDS, CommandSpec, OptionSpec
 
 Run = Callable[[discord.Interaction[Any], str, dict[str, Any]], Awaitable[None]]
-Complete = Callable[[discord.Interaction[Any], str], Awaitable[list[app_commands.Choice[str]]]]
+Complete = Callable[[discord.Interaction[Any], str, str], Awaitable[list[app_commands.Choice[str]]]]
 
 
 def _annotation(option: OptionSpec) -> Any:
@@ -70,7 +70,7 @@ def build_command(spec: CommandSpec, run: Run, complete: Complete) -> app_comman
 
 def _completer(complete: Complete, name: str) -> Callable[..., Awaitable[list[app_commands.Choice[str]]]]:
     async def autocomplete(interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
-        return await complete(interaction, current)
+        return await complete(interaction, name, current)  # which option is being typed, and what
 
     return autocomplete
 

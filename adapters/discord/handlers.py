@@ -18,6 +18,7 @@ from bot.replies import Action, Reply, Tone, parse_button_id
 from commands.context import Invocation, Services
 from commands.dispatch import dispatch, dispatch_button
 from commands.imagine import allowed_presets
+from commands.loras import lora_choices
 from commands.registry import CommandInput
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,16 @@ class InteractionHandler:
             action = Action.INFO
         work = asyncio.create_task(dispatch_button(self.services, self.invocation(interaction), button_id))
         await self._answer_when_done(interaction, work, new_job=action in NEW_JOB_ACTIONS, thinking=False)
+
+    async def complete(
+        self, interaction: discord.Interaction[Any], option: str, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Autocomplete (interaction type 4, answered with type 8): presets, or the chosen preset's LoRAs."""
+        if option == "lora":
+            preset = getattr(interaction.namespace, "preset", None)
+            names = await lora_choices(self.services, self.invocation(interaction), preset, current)
+            return [app_commands.Choice(name=name[:100], value=name[:100]) for name in names]
+        return await self.complete_preset(interaction, current)
 
     async def complete_preset(
         self, interaction: discord.Interaction[Any], current: str
