@@ -17,6 +17,7 @@ class Action(StrEnum):
     UPSCALE = "upscale"
     DELETE = "delete"
     INFO = "info"
+    LORA = "lora"  # `lora:preset:index` from /loras: answers with the --lora text to use
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from bot.errors import InvalidRequest
 from bot.fit import Need
 from bot.i18n import t
 from bot.loras import LoraChoice
 from bot.presets import Preset
-from bot.replies import Reply
+from bot.replies import MAX_BUTTON_ID_BYTES, Action, Button, Reply
 from commands.context import Invocation, Services, language_for
 from commands.imagine import resolve_preset
 
@@ -54,4 +55,29 @@ async def loras(services: Services, invocation: Invocation, options: dict[str, o
                 description=f" · {choice.description}" if choice.description else "",
             )
         )
-    return Reply(text="\n".join(lines), private=True)
+    return Reply(text="\n".join(lines), buttons=buttons(preset, available), private=True)
+
+
+def buttons(preset: Preset, available: dict[str, LoraChoice]) -> list[list[Button]]:
+    """One button per offered LoRA (five to a row); none when the preset's name cannot fit a button id."""
+    names = list(preset.loras)
+    found = [
+        Button(label=name, action=Action.LORA, job_id=preset.name, index=names.index(name))
+        for name in available
+        if names.index(name) < 100
+    ]
+    if ":" in preset.name or len(f"lora:{preset.name}:99".encode()) > MAX_BUTTON_ID_BYTES:
+        return []
+    return [found[start : start + 5] for start in range(0, len(found), 5)][:5]
+
+
+async def lora_button(services: Services, invocation: Invocation, preset_name: str, index: int | None) -> Reply:
+    """A /loras button: the `--lora` text to add to /imagine."""
+    preset = await resolve_preset(services, invocation, preset_name)
+    names = list(preset.loras)
+    if index is None or not 0 <= index < len(names):
+        raise InvalidRequest.of("error.unknown_button")
+    name = names[index]
+    choice = preset.loras[name]
+    lang = await language_for(services, invocation)
+    return Reply(text=t(lang, "loras.use", preset=preset.name, name=name, weight=choice.weight), private=True)

@@ -72,7 +72,7 @@ def test_lists_come_from_the_config_and_a_folder(tmp_path: Path) -> None:
     (tmp_path / "Season.txt").write_text("# seasons\nspring\n\nwinter\n", encoding="utf-8")
     config = WildcardsConfig.model_validate({"folder": str(tmp_path), "color": ["red"]})
     assert config.lists() == {"season": ["spring", "winter"], "color": ["red"]}
-    with pytest.raises(ValueError, match="wildcards.bad"):
+    with pytest.raises(ValueError, match=r"wildcards\.bad"):
         WildcardsConfig.model_validate({"bad": "not a list"})
 
 
