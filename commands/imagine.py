@@ -146,6 +146,7 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     found = variants(services, prompt, seed)  # refused whole (too many, unknown list) before anything is stored
     picks = parse_picks(_opt_str(options, "lora") or "", preset.loras, preset.name)
     for variant in found:
+        check_prompt(services, variant.prompt)  # a drawn list item can make it longer or empty
         await check_blocked(services, invocation, variant.prompt, negative)
     negative_text = preset.render_negative(clean_text(negative) if negative is not None else None)
     if len(negative_text) > services.settings.limits.max_prompt_chars:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.models import JobState
 from bot.pool import check
 from bot.ports import BackendHealth, Inventory
 from simulators.discord import DiscordSimulator
@@ -110,3 +111,41 @@ async def test_telegram_loras_offers_buttons_that_give_the_option_text(bench: Be
     assert "<lora:add-detail-xl:0.9>" in bench.backend.calls[-1][1].prompt
     await bench.sim.send_text(PRIVATE, PRIVATE, "/imagine an owl --preset sdxl --lora gone")
     await bench.sim.wait_for(lambda: any("not-installed" in (m.text or "") for m in bench.sim.visible(PRIVATE)))
+
+
+@pytest.mark.telegram
+async def test_telegram_wildcards_deliver_every_job_and_info_tells_the_choice(bench: Bench) -> None:
+    bench.overrides = {"wildcards": {"mood": ["stormy"]}}
+    await bench.open()
+    await bench.sim.send_text(PRIVATE, PRIVATE, "/imagine a {red|blue} kite, __mood__ sky")
+    await bench.sim.wait_for(lambda: any("2 jobs" in (m.text or "") for m in bench.sim.visible(PRIVATE)))
+    listing = next(m for m in bench.sim.visible(PRIVATE) if "2 jobs" in (m.text or ""))
+    job_ids = list(dict.fromkeys(re.findall(r"\b[0-9a-f]{12}\b", listing.text or "")))
+    assert len(job_ids) == 2
+    for job_id in job_ids:
+        await bench.finished(job_id)
+    prompts = {job: request.user_prompt for job, request in bench.backend.calls}
+    assert sorted(prompts.values()) == ["a blue kite, stormy sky", "a red kite, stormy sky"]
+    for job_id in job_ids:  # each job's result reaches the chat with its own buttons
+        await bench.sim.wait_for(
+            lambda job_id=job_id: any(f"info:{job_id}" in m.buttons for m in bench.sim.visible(PRIVATE))
+        )
+    blue = next(job for job, prompt in prompts.items() if "blue" in prompt)
+    result = next(m for m in bench.sim.visible(PRIVATE) if f"info:{blue}" in m.buttons)
+    await bench.sim.press(PRIVATE, PRIVATE, result.message_id, f"info:{blue}")
+    await bench.sim.wait_for(
+        lambda: any(
+            "Wildcards: blue, __mood__=stormy (prompt 2 of 2)" in (m.text or "") for m in bench.sim.visible(PRIVATE)
+        )
+    )
+
+
+@pytest.mark.telegram
+async def test_telegram_refuses_an_expansion_over_the_quota_and_charges_nothing(bench: Bench) -> None:
+    bench.overrides = {"quota": {"enabled": True, "user_daily": 20.0}}
+    await bench.open()
+    await bench.sim.send_text(PRIVATE, PRIVATE, "/imagine a {red|blue|green|pink} kite --preset sd15")
+    await bench.sim.wait_for(lambda: any("quota" in (m.text or "").lower() for m in bench.sim.visible(PRIVATE)))
+    assert bench.backend.calls == []
+    assert bench.app is not None and bench.app.services is not None
+    assert await bench.app.services.store.in_states(list(JobState)) == []  # nothing stored, so nothing reserved
