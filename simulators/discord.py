@@ -218,6 +218,8 @@ class DiscordSimulator:
             raise SimError(404, 10062, "Unknown interaction")
         kind = rec.payload.get("type")
         data = rec.payload.get("data") or {}
+        if interaction.autocomplete != (kind == 8):  # type 8 answers autocomplete, and nothing else does
+            raise SimError(400, 50035, f"Invalid Form Body: type: interaction response type {kind} is not valid here")
         interaction.answered = True
         result: dict[str, Any] = {"interaction": {"id": interaction_id, "type": 2}}
         if kind == 8:

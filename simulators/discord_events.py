@@ -72,6 +72,7 @@ async def slash(
     data["options"] = wire_options
     if where["guild"] is not None and where["guild"] in sim.state.commands:
         data["guild_id"] = where["guild"]
+    interaction.autocomplete = bool(autocomplete)
     payload = _base(sim, interaction, 4 if autocomplete else 2, where)
     payload["data"] = data
     await sim.dispatch("INTERACTION_CREATE", payload)

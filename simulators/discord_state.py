@@ -79,6 +79,7 @@ class SimInteraction:
     ephemeral: bool = False
     source_message_id: str | None = None
     choices: list[dict[str, Any]] | None = None
+    autocomplete: bool = False  # an APPLICATION_COMMAND_AUTOCOMPLETE (type 4): only a type 8 answer fits it
 
 
 class SimState:
