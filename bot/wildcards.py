@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from bot.errors import InvalidRequest
 
@@ -27,16 +27,24 @@ class WildcardsConfig(BaseModel):
 
     folder: str | None = Field(default=None, description="folder of NAME.txt files, one choice per line")
     max_jobs: int = Field(default=8, ge=1, le=100, description="the most jobs one prompt may expand into")
+    _cache: dict[str, list[str]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _lists(self) -> WildcardsConfig:
         for name, value in (self.model_extra or {}).items():
             if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
                 raise ValueError(f"wildcards.{name} must be a non-empty list of strings")
+        if self.folder and not Path(self.folder).is_dir():
+            raise ValueError(f"wildcards.folder: {self.folder!r} is not a folder (it holds NAME.txt files)")
         return self
 
     def lists(self) -> dict[str, list[str]]:
-        """Every list by name: the folder's files first, the config's lists over them."""
+        """Every list by name: the folder's files first, the config's lists over them (read once, like the config)."""
+        if self._cache is None:
+            self._cache = self._read()
+        return self._cache
+
+    def _read(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         if self.folder:
             for path in sorted(Path(self.folder).glob("*.txt")):

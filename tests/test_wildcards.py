@@ -146,3 +146,8 @@ async def test_console_refuses_an_expansion_over_the_queue_cap_before_anything_i
         assert "__nope__" in text and "__color__" in text
     finally:
         await bench.app.stop()
+
+
+def test_a_missing_folder_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="is not a folder"):
+        WildcardsConfig.model_validate({"folder": str(tmp_path / "nope")})
