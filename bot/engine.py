@@ -16,7 +16,7 @@ from bot.errors import NotFound
 from bot.lifecycle import stop_tasks
 from bot.logs import current_job
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
-from bot.placement import NOWHERE, BatchedPlacement, Place, walk_places
+from bot.placement import NOWHERE, BatchedPlacement, Place, engine_places
 from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound, QuotaLimits
 from bot.presets import Preset
@@ -58,6 +58,7 @@ class Engine:
         pool_policy: PoolPolicy | None = None,
     ) -> None:
         from bot.notify import StatusNotifier
+        from bot.positions import PositionUpdates
         from bot.worker import Worker
 
         self.settings = settings
@@ -86,6 +87,8 @@ class Engine:
         self._next_delivery: dict[str, float] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self._placement = BatchedPlacement(self.places)
+        self.positions = PositionUpdates(self)
+        self.scheduler.on_change = self.positions.poke
         self.stopping = False
         self.draining = False
         self.requeue_on_stop: set[str] = set()
@@ -103,6 +106,7 @@ class Engine:
         self._tasks = [loop.create_task(worker.run(), name=f"worker-{worker.backend.name}") for worker in self.workers]
         self._tasks.append(loop.create_task(self._delivery_loop(), name="delivery"))
         self._tasks.append(loop.create_task(self.pool.watch(), name="pool-health"))
+        self._tasks.append(loop.create_task(self.positions.run(), name="queue-positions"))
 
     async def drain(self, grace_seconds: float) -> None:
         """Graceful shutdown: start nothing new, let running jobs finish and be delivered within the grace period.
@@ -172,6 +176,7 @@ class Engine:
         await self.store.create(job, limits, max_queued)
         self._enqueue(job)
         position, eta = await self._placement.place(job.id)  # before a worker can take it
+        self.positions.told(job.id, (position, eta))
         async with self._work:
             self._work.notify_all()
         paused = self.scheduler.is_paused(job.queue_key)
@@ -219,13 +224,11 @@ class Engine:
         return self._jobs.get(job_id)
 
     def queued_jobs(self, server: str | None = None) -> list[tuple[int, Job]]:
-        """Queued jobs in fair order with their 1-based position, optionally for one server only."""
-        result = []
-        for place, entry in enumerate(self.scheduler.order(), start=1):
-            job = self._jobs.get(entry.job_id)
-            if job is not None and (server is None or job.queue_key == server):
-                result.append((place, job))
-        return result
+        """Queued jobs in the order backends will start them, with their 1-based position, optionally for one server."""
+        queued = [job_id for job_id in self._jobs if job_id in self.scheduler]
+        placed = sorted((place, job_id) for job_id, (place, _) in self.places(queued).items() if place is not None)
+        jobs = [(place, self._jobs[job_id]) for place, job_id in placed]
+        return [(place, job) for place, job in jobs if server is None or job.queue_key == server]
 
     def running_jobs(self) -> list[Job]:
         return [job for job in self._jobs.values() if job.state is JobState.RUNNING]
@@ -244,9 +247,8 @@ class Engine:
         return self.places([job_id]).get(job_id, NOWHERE)
 
     def places(self, job_ids: Collection[str]) -> dict[str, Place]:
-        """Positions and ETAs of several queued jobs from one walk of the queue."""
-        running = [worker.current for worker in self.workers if worker.current is not None]
-        return walk_places(self.scheduler, self._jobs, job_ids, running, self.estimate_seconds, len(self.workers))
+        """Positions and ETAs of several jobs from one forecast of the queue (affinity and routing included)."""
+        return engine_places(self, job_ids)
 
     def note_timing(self, preset: str, seconds_per_step: float) -> None:
         old = self._seconds_per_step.get(preset)

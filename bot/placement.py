@@ -1,23 +1,31 @@
-"""Queue position and ETA for just-submitted jobs, one walk of the queue per loop turn.
+"""Queue position and ETA: where each job will really start, one forecast of the queue per loop turn.
 
-A position comes from walking the fair order up to the job, so a burst of n submissions used to walk
-the queue n times (quadratic). Submissions that finish in the same turn of the event loop (a group
-commit releases them together) now share one walk.
+The fair walk (bot/scheduler.py) is the order picks take with one backend and no affinity. The real order
+also depends on which backend frees up when, what each one can run (bot/routing.py) and what it has
+loaded (affinity passes jobs over, boundedly). `forecast` replays those picks over the fair walk for the
+front of the queue, where they change anything, and keeps the fair order beyond it: O(queue) for the
+walk plus O(horizon × window) for the replay. Submissions that finish in the same turn of the event loop
+(a group commit releases them together) share one forecast.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping, Sequence
+import heapq
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.models import Job, JobState, utcnow
+from bot.models import JobState, utcnow
 
 if TYPE_CHECKING:
-    from bot.scheduler import FairScheduler
+    from bot.engine import Engine
+    from bot.scheduler import FairScheduler, QueuedJob
+    from bot.worker import Worker
 
 Place = tuple[int | None, float | None]  # 1-based position in the fair order, seconds until likely done
 NOWHERE: Place = (None, None)
+HORIZON = 512  # picks replayed one by one; beyond them affinity has long run out of pass-overs
 
 
 class BatchedPlacement:
@@ -53,33 +61,132 @@ class BatchedPlacement:
                 future.set_result(places.get(job_id, NOWHERE))
 
 
-def walk_places(
+@dataclass
+class Lane:
+    """A backend as the forecast sees it: seconds until it is free, the checkpoint it will have, what it runs."""
+
+    free_in: float
+    loaded: str | None
+    runs: Callable[[QueuedJob], bool]
+
+
+def forecast(
     scheduler: FairScheduler,
-    jobs: Mapping[str, Job],
-    job_ids: Collection[str],
-    running: Sequence[Job],
-    estimate: Callable[[Job], float],
-    workers: int,
+    lanes: Sequence[Lane],
+    estimate: Callable[[QueuedJob], float],
+    horizon: int = HORIZON,
 ) -> dict[str, Place]:
-    """Positions and ETAs of several queued jobs from one walk of the fair order (the running jobs' rest first)."""
-    wanted = {job_id for job_id in job_ids if job_id in jobs}
-    if not wanted:
-        return {}
+    """Every queued job's place in the order backends will start them, and seconds until it is likely done.
+
+    Picks are replayed as the scheduler makes them (bot/scheduler.py `pick`): the backend free first takes,
+    among the next jobs it can run in fair order, the first on its loaded checkpoint or overdue. A pick out
+    of fair order leaves the rest of the fair walk as it was (ties may break otherwise in the real queue).
+    """
+    sequence = list(scheduler.walk())
+    taken = bytearray(len(sequence))
+    lanes = list(lanes) or [Lane(0.0, None, lambda _job: True)]
+    loaded = [lane.loaded for lane in lanes]
+    cursor = [0] * len(lanes)  # before it, every job is taken or one the lane cannot run
+    free = [(max(0.0, lane.free_in), i) for i, lane in enumerate(lanes)]
+    heapq.heapify(free)
+    passed: dict[str, tuple[int, float | None]] = {}
+    now = scheduler.now()
+    places: dict[str, Place] = {}
+
+    def overdue_at(at: float) -> Callable[[QueuedJob], bool]:
+        def overdue(job: QueuedJob) -> bool:
+            count, since = passed.get(job.job_id, (job.passed_over, job.first_passed_at))
+            return scheduler.overdue_at(count, since, now + at)
+
+        return overdue
+
+    while free and len(places) < min(horizon, len(sequence)):
+        at, i = heapq.heappop(free)
+        runs = lanes[i].runs
+        while cursor[i] < len(sequence) and (taken[cursor[i]] or not runs(sequence[cursor[i]])):
+            cursor[i] += 1
+        window = scheduler.window_for(loaded[i])
+        candidates: list[int] = []
+        k = cursor[i]
+        while k < len(sequence) and len(candidates) < window:
+            if not taken[k] and runs(sequence[k]):
+                candidates.append(k)
+            k += 1
+        if not candidates:  # nothing left that this backend can run
+            continue
+        jobs = [sequence[k] for k in candidates]
+        chosen = scheduler.choose(jobs, loaded[i], overdue_at(at)) if len(jobs) > 1 else 0
+        for job in jobs[:chosen]:
+            count, since = passed.get(job.job_id, (job.passed_over, job.first_passed_at))
+            passed[job.job_id] = (count + 1, now + at if since is None else since)
+        job = jobs[chosen]
+        taken[candidates[chosen]] = 1
+        done = at + estimate(job)
+        places[job.job_id] = (len(places) + 1, done)
+        loaded[i] = job.checkpoint
+        heapq.heappush(free, (done, i))
+    _fair_rest(sequence, taken, places, [at for at, _ in free] or [0.0], estimate)
+    return places
+
+
+def _fair_rest(
+    sequence: list[QueuedJob],
+    taken: bytearray,
+    places: dict[str, Place],
+    free: list[float],
+    estimate: Callable[[QueuedJob], float],
+) -> None:
+    """Beyond the replay, the fair order, with the backends' time shared evenly."""
+    lanes = len(free)
+    ahead = sum(free)
+    for k, job in enumerate(sequence):
+        if not taken[k]:
+            ahead += estimate(job)
+            places[job.job_id] = (len(places) + 1, ahead / lanes)
+
+
+def lanes_of(engine: Engine) -> list[Lane]:
+    """The backends in rotation (all of them while none is), each with what its current job leaves to do."""
+    workers = [worker for worker in engine.workers if worker.healthy] or list(engine.workers)
     now = utcnow()
-    ahead = 0.0
-    for job in running:
-        elapsed = (now - job.started_at).total_seconds() if job.started_at else 0.0
-        ahead += max(0.0, estimate(job) - elapsed)
-    lanes = max(1, workers)
+    lanes = []
+    for worker in workers:
+        current = worker.current
+        left = 0.0
+        if current is not None:
+            elapsed = (now - current.started_at).total_seconds() if current.started_at else 0.0
+            left = max(0.0, engine.estimate_seconds(current) - elapsed)
+        loaded = current.request.checkpoint if current is not None else worker.loaded_checkpoint
+        lanes.append(Lane(left, loaded, _runs_on(engine, worker)))
+    return lanes
+
+
+def _runs_on(engine: Engine, worker: Worker) -> Callable[[QueuedJob], bool]:
+    def runs(entry: QueuedJob) -> bool:
+        job = engine.active_job(entry.job_id)
+        return job is None or engine.router.runs(worker, job)
+
+    return runs
+
+
+def engine_places(engine: Engine, job_ids: Collection[str]) -> dict[str, Place]:
+    """Positions and ETAs of the given jobs (queued, or running: no position) from one forecast."""
+    jobs = {job_id: job for job_id in job_ids if (job := engine.active_job(job_id)) is not None}
+    if not jobs:
+        return {}
+
+    def estimate(entry: QueuedJob) -> float:
+        job = engine.active_job(entry.job_id)
+        return entry.estimate if job is None else engine.estimate_seconds(job)
+
+    places = forecast(engine.scheduler, lanes_of(engine), estimate)
     found: dict[str, Place] = {}
-    for place, entry in enumerate(scheduler.walk(), start=1):
-        if entry.job_id in wanted:
-            found[entry.job_id] = (place, ahead / lanes + estimate(jobs[entry.job_id]))
-            if len(found) == len(wanted):
-                break
-        ahead += entry.estimate
-    for job_id in wanted - found.keys():  # taken by a worker already, or on a paused server
-        job = jobs[job_id]
-        behind = 0.0 if job.state is JobState.RUNNING else ahead / lanes
-        found[job_id] = (None, behind + estimate(job))
+    for job_id, job in jobs.items():
+        place = places.get(job_id)
+        if place is not None:
+            found[job_id] = place
+        elif job.state is JobState.RUNNING:
+            found[job_id] = (None, engine.estimate_seconds(job))
+        else:  # on a paused server
+            found[job_id] = (None, None)
     return found

@@ -90,6 +90,15 @@ class FairScheduler:
         self.most_pass_overs = 0
         self._seq = itertools.count()
         self._picks = itertools.count()
+        self.on_change: Callable[[], None] | None = None  # the queue's order may have moved (position updates)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def now(self) -> float:
+        """The scheduler's clock (pass-over seconds are measured on it)."""
+        return self._clock()
 
     def __len__(self) -> int:
         return len(self._index)
@@ -119,6 +128,7 @@ class FairScheduler:
         server.size += 1
         self._index[job.job_id] = job
         self._per_user[job.user] = self._per_user.get(job.user, 0) + 1
+        self._changed()
 
     def requeue(self, job: QueuedJob) -> None:
         """Put a picked job back where it stood: ahead of its user's later jobs, its pick's charge refunded."""
@@ -147,6 +157,7 @@ class FairScheduler:
         user.size -= 1
         server.size -= 1
         self._per_user[job.user] -= 1
+        self._changed()
         return job
 
     def user_count(self, user: str) -> int:
@@ -155,9 +166,11 @@ class FairScheduler:
 
     def pause(self, server: str) -> None:
         self._paused.add(server)
+        self._changed()
 
     def resume(self, server: str) -> None:
         self._paused.discard(server)
+        self._changed()
 
     def is_paused(self, server: str) -> bool:
         return server in self._paused
@@ -183,17 +196,13 @@ class FairScheduler:
 
     def pick(self, can_serve: Filter | None = None, loaded_checkpoint: str | None = None) -> QueuedJob | None:
         """Choose and remove the next job for a free backend."""
-        window = self.window if self.affinity and loaded_checkpoint else 1
-        candidates = self.order(limit=window, can_serve=can_serve)
+        candidates = self.order(limit=self.window_for(loaded_checkpoint), can_serve=can_serve)
         if not candidates:
             return None
         chosen_at = 0
         if len(candidates) > 1:
             now = self._clock()
-            for place, job in enumerate(candidates):
-                if job.checkpoint == loaded_checkpoint or self._overdue(job, now):
-                    chosen_at = place
-                    break
+            chosen_at = self.choose(candidates, loaded_checkpoint, lambda job: self._overdue(job, now))
             for passed in candidates[:chosen_at]:
                 passed.passed_over += 1
                 if passed.first_passed_at is None:
@@ -207,10 +216,26 @@ class FairScheduler:
         self.remove(chosen.job_id)
         return chosen
 
-    def _overdue(self, job: QueuedJob, now: float) -> bool:
-        if job.passed_over >= self.max_pass_over:
+    @staticmethod
+    def choose(candidates: list[QueuedJob], loaded_checkpoint: str | None, overdue: Filter) -> int:
+        """Which of the next jobs a backend takes: the first on its loaded checkpoint or passed over enough."""
+        for place, job in enumerate(candidates):
+            if job.checkpoint == loaded_checkpoint or overdue(job):
+                return place
+        return 0
+
+    def window_for(self, loaded_checkpoint: str | None) -> int:
+        """How many of the next jobs a backend with this checkpoint loaded chooses from."""
+        return self.window if self.affinity and loaded_checkpoint else 1
+
+    def overdue_at(self, passed_over: int, first_passed_at: float | None, now: float) -> bool:
+        """Passed over as often or as long as the bound allows: it runs next whatever is loaded."""
+        if passed_over >= self.max_pass_over:
             return True
-        return job.first_passed_at is not None and now - job.first_passed_at >= self.max_pass_over_seconds
+        return first_passed_at is not None and now - first_passed_at >= self.max_pass_over_seconds
+
+    def _overdue(self, job: QueuedJob, now: float) -> bool:
+        return self.overdue_at(job.passed_over, job.first_passed_at, now)
 
     def _charge(self, job: QueuedJob) -> None:
         tick = next(self._picks)

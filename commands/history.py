@@ -29,8 +29,7 @@ async def history(services: Services, invocation: Invocation, options: dict[str,
 async def show(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     job = await load_job(services, invocation, str(options.get("job", "")).strip())
     if job.state is not JobState.SUCCEEDED:
-        eta = services.engine.eta(job.id)
-        position = services.engine.scheduler.position(job.id)
+        position, eta = services.engine.place(job.id)
         if job.state is JobState.QUEUED:
             return presenter.queued(job, position, eta)
         if job.state is JobState.RUNNING:
