@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios, scenarios_load
+from bench import scenarios, scenarios_load, scenarios_queue
 from bench.harness import machine
 
 GOALS = {
@@ -24,10 +24,30 @@ GOALS = {
     "cpu_ms_per_image": ("<=", 20),
     "platform_429": ("==", 0),
     "lost": ("==", 0),
+    "placement_walk_ms": ("<=", 150),
+    "submit_ms_at_depth": ("<=", 250),
 }
 
-QUICK = {"overhead": 30, "affinity": 36, "fairness": 12, "latency": 500, "memory": 2000, "cpu": 40, "pressure": 6}
-FULL = {"overhead": 200, "affinity": 120, "fairness": 50, "latency": 500, "memory": 10_000, "cpu": 200, "pressure": 20}
+QUICK = {
+    "overhead": 30,
+    "affinity": 36,
+    "fairness": 12,
+    "latency": 500,
+    "memory": 2000,
+    "cpu": 40,
+    "pressure": 6,
+    "positions": 2000,
+}
+FULL = {
+    "overhead": 200,
+    "affinity": 120,
+    "fairness": 50,
+    "latency": 500,
+    "memory": 10_000,
+    "cpu": 200,
+    "pressure": 20,
+    "positions": 10_000,
+}
 
 
 def verdict(name: str, value: float) -> str:
@@ -45,6 +65,7 @@ async def run(sizes: dict[str, int]) -> dict[str, Any]:
         ("latency", scenarios_load.latency(sizes["latency"])),
         ("memory", scenarios_load.memory(sizes["memory"])),
         ("cpu", scenarios_load.cpu_per_image(sizes["cpu"])),
+        ("positions", scenarios_queue.positions(sizes["positions"])),
     ]
     try:
         from bench import pressure

@@ -70,17 +70,32 @@ class Lane:
     runs: Callable[[QueuedJob], bool]
 
 
-def forecast(
-    scheduler: FairScheduler,
-    lanes: Sequence[Lane],
-    estimate: Callable[[QueuedJob], float],
-    horizon: int = HORIZON,
-) -> dict[str, Place]:
+class Forecast:
+    """Positions and seconds until done, in two flat maps (a tuple per job would wake the garbage collector)."""
+
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}
+        self.done_in: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def add(self, job_id: str, done_in: float) -> None:
+        self.positions[job_id] = len(self.positions) + 1
+        self.done_in[job_id] = done_in
+
+    def place(self, job_id: str) -> Place | None:
+        position = self.positions.get(job_id)
+        return None if position is None else (position, self.done_in[job_id])
+
+
+def forecast(scheduler: FairScheduler, lanes: Sequence[Lane], horizon: int = HORIZON) -> Forecast:
     """Every queued job's place in the order backends will start them, and seconds until it is likely done.
 
     Picks are replayed as the scheduler makes them (bot/scheduler.py `pick`): the backend free first takes,
     among the next jobs it can run in fair order, the first on its loaded checkpoint or overdue. A pick out
     of fair order leaves the rest of the fair walk as it was (ties may break otherwise in the real queue).
+    Each job's expected duration is the estimate it was queued with.
     """
     sequence = list(scheduler.walk())
     taken = bytearray(len(sequence))
@@ -91,7 +106,7 @@ def forecast(
     heapq.heapify(free)
     passed: dict[str, tuple[int, float | None]] = {}
     now = scheduler.now()
-    places: dict[str, Place] = {}
+    places = Forecast()
 
     def overdue_at(at: float) -> Callable[[QueuedJob], bool]:
         def overdue(job: QueuedJob) -> bool:
@@ -121,28 +136,27 @@ def forecast(
             passed[job.job_id] = (count + 1, now + at if since is None else since)
         job = jobs[chosen]
         taken[candidates[chosen]] = 1
-        done = at + estimate(job)
-        places[job.job_id] = (len(places) + 1, done)
+        done = at + job.estimate
+        places.add(job.job_id, done)
         loaded[i] = job.checkpoint
         heapq.heappush(free, (done, i))
-    _fair_rest(sequence, taken, places, [at for at, _ in free] or [0.0], estimate)
+    _fair_rest(sequence, taken, places, [at for at, _ in free] or [0.0])
     return places
 
 
 def _fair_rest(
     sequence: list[QueuedJob],
     taken: bytearray,
-    places: dict[str, Place],
+    places: Forecast,
     free: list[float],
-    estimate: Callable[[QueuedJob], float],
 ) -> None:
     """Beyond the replay, the fair order, with the backends' time shared evenly."""
     lanes = len(free)
     ahead = sum(free)
     for k, job in enumerate(sequence):
         if not taken[k]:
-            ahead += estimate(job)
-            places[job.job_id] = (len(places) + 1, ahead / lanes)
+            ahead += job.estimate
+            places.add(job.job_id, ahead / lanes)
 
 
 def lanes_of(engine: Engine) -> list[Lane]:
@@ -174,15 +188,10 @@ def engine_places(engine: Engine, job_ids: Collection[str]) -> dict[str, Place]:
     jobs = {job_id: job for job_id in job_ids if (job := engine.active_job(job_id)) is not None}
     if not jobs:
         return {}
-
-    def estimate(entry: QueuedJob) -> float:
-        job = engine.active_job(entry.job_id)
-        return entry.estimate if job is None else engine.estimate_seconds(job)
-
-    places = forecast(engine.scheduler, lanes_of(engine), estimate)
+    places = forecast(engine.scheduler, lanes_of(engine))
     found: dict[str, Place] = {}
     for job_id, job in jobs.items():
-        place = places.get(job_id)
+        place = places.place(job_id)
         if place is not None:
             found[job_id] = place
         elif job.state is JobState.RUNNING:
