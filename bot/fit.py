@@ -19,6 +19,18 @@ from bot.presets import LORA_TAG, Preset
 A1111_FAMILY = frozenset({"a1111", "forge", "sdnext"})
 _HASH = re.compile(r"\s*\[[0-9a-fA-F]+\]$")
 MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
+# A1111's shared.latent_upscale_modes: hires upscalers that need no model (/upscalers does not list them)
+LATENT_UPSCALERS = frozenset(
+    m.lower()
+    for m in (
+        "Latent",
+        "Latent (antialiased)",
+        "Latent (bicubic)",
+        "Latent (bicubic antialiased)",
+        "Latent (nearest)",
+        "Latent (nearest-exact)",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,8 @@ def _can_do(need: Need, capabilities: Capabilities, inventory: Inventory | None)
         return Unfit("no_upscale")
     if need.variation and not capabilities.variations:
         return Unfit("no_variations")
+    if hires_upscaler(need) is not None and not capabilities.hires:
+        return Unfit("no_hires")
     lacking = dict(inventory.lacks) if inventory is not None else {}
     for what in (need.kind, "variations" if need.variation else ""):
         if what in lacking:
@@ -131,6 +145,9 @@ def _has(need: Need, inventory: Inventory) -> Unfit | None:
         if inventory.upscalers is not None and preset.upscaler.lower() not in inventory.upscalers:
             return Unfit("no_upscaler", {"upscaler": preset.upscaler})
         return None
+    hires = hires_upscaler(need)
+    if hires is not None and inventory.upscalers is not None and hires not in LATENT_UPSCALERS | inventory.upscalers:
+        return Unfit("no_hires_upscaler", {"upscaler": preset.hires.upscaler if preset.hires else hires})
     if inventory.checkpoints is not None and not has_file(preset.checkpoint, inventory.checkpoints):
         return Unfit("no_checkpoint", {"checkpoint": preset.checkpoint})
     if inventory.samplers is not None and not known_sampler(preset.sampler, inventory):
@@ -146,6 +163,12 @@ def _has(need: Need, inventory: Inventory) -> Unfit | None:
         if missing:
             return Unfit("no_loras", {"loras": ", ".join(missing)})
     return None
+
+
+def hires_upscaler(need: Need) -> str | None:
+    """The hires-fix upscaler a txt2img job of a preset with `hires` needs (lower case), else None."""
+    hires = need.preset.hires
+    return hires.upscaler.lower() if hires is not None and need.kind == "txt2img" else None
 
 
 def known_sampler(sampler: str, inventory: Inventory) -> bool:

@@ -64,6 +64,34 @@ class Destination(BaseModel):
         return f"{self.platform}:{self.server_id}"
 
 
+class Hires(BaseModel):
+    """A1111/Forge hires fix: a second pass at a larger size (txt2img's `enable_hr` and `hr_*` fields)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upscaler: str = Field(default="Latent", description="hr_upscaler: a latent mode or an installed upscaler")
+    scale: float = Field(default=2.0, ge=1, le=4, description="hr_scale, when resize_x/resize_y are 0")
+    resize_x: int = Field(default=0, ge=0, le=4096, description="hr_resize_x: target width (0: from scale)")
+    resize_y: int = Field(default=0, ge=0, le=4096, description="hr_resize_y: target height (0: from scale)")
+    denoising_strength: float = Field(default=0.5, ge=0, le=1)
+    second_pass_steps: int = Field(default=0, ge=0, le=500, description="hr_second_pass_steps: 0 = the steps")
+
+    def target(self, width: int, height: int) -> tuple[int, int]:
+        """The final image size, as A1111's calculate_target_resolution (then whole latents: multiples of 8)."""
+        if not self.resize_x and not self.resize_y:
+            x, y = int(width * self.scale), int(height * self.scale)
+        elif not self.resize_y:
+            x, y = self.resize_x, self.resize_x * height // width
+        elif not self.resize_x:
+            x, y = self.resize_y * width // height, self.resize_y
+        else:  # covers the box, then is cropped to it
+            x, y = self.resize_x, self.resize_y
+        return x // 8 * 8, y // 8 * 8
+
+    def steps(self, first_pass: int) -> int:
+        return self.second_pass_steps or first_pass
+
+
 class GenerationRequest(BaseModel):
     """A fully resolved request: every value the backend needs, nothing left to a default."""
 
@@ -94,6 +122,7 @@ class GenerationRequest(BaseModel):
     parent_job_id: str | None = None
     parent_index: int | None = None
     expansion: str | None = None  # what wildcards chose for this job, e.g. "red (prompt 1 of 3)"
+    hires: Hires | None = None  # txt2img only
 
     @property
     def megapixels(self) -> float:

@@ -54,6 +54,7 @@ class Capabilities:
     max_batch: int = 8
     edits: bool = False  # edit by instruction with reference images (`edit()` on the backend)
     variations: bool = False  # V buttons: a variation seed (subseed) that really changes the image
+    hires: bool = False  # A1111/Forge hires fix (txt2img `enable_hr`): a preset with `hires` runs only here
 
 
 class Backend(Protocol):

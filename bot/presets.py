@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bot.errors import InvalidRequest
 from bot.loras import LoraChoice
+from bot.models import Hires
 
 LORA_TAG = re.compile(r"<lora:([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 ASPECT = re.compile(r"^(\d{1,2}):(\d{1,2})$")
@@ -67,6 +68,7 @@ class Preset(BaseModel):
     @classmethod
     def _lora_names(cls, value: dict[str, LoraChoice]) -> dict[str, LoraChoice]:
         return {name.lower(): choice for name, choice in value.items()}
+    hires: Hires | None = Field(default=None, description="A1111/Forge hires fix for txt2img ([presets.X.hires])")
 
     @field_validator("base_resolution")
     @classmethod
@@ -133,6 +135,10 @@ class Preset(BaseModel):
         kept = LORA_TAG.sub(lambda m: m.group(0) if m.group(1).lower() in allowed else "", prompt)
         return re.sub(r"\s{2,}", " ", kept).strip()
 
-    def cost(self, steps: int, width: int, height: int, count: int) -> float:
-        """Quota cost: steps × megapixels × images × the preset's weight."""
-        return round(steps * (width * height / 1_000_000) * count * self.cost_weight, 3)
+    def cost(self, steps: int, width: int, height: int, count: int, hires: bool = False) -> float:
+        """Quota cost: steps × megapixels × images × the preset's weight, plus the hires pass at its size."""
+        work = steps * width * height
+        if hires and self.hires is not None:
+            hires_width, hires_height = self.hires.target(width, height)
+            work += self.hires.steps(steps) * hires_width * hires_height
+        return round(work / 1_000_000 * count * self.cost_weight, 3)

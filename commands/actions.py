@@ -109,7 +109,7 @@ async def press(services: Services, invocation: Invocation, button_id: str) -> R
     cost = (
         preset.cost(10, request.width, request.height, 1)
         if request.kind == "upscale"
-        else preset.cost(request.steps, request.width, request.height, request.count)
+        else preset.cost(request.steps, request.width, request.height, request.count, hires=request.hires is not None)
     )
     await precheck_quota(services, invocation, cost)
     return await submit(services, invocation, preset, request, priority=1)

@@ -97,7 +97,7 @@ async def submit(
     limit = services.settings.limits.max_queued_per_user
     if queued >= limit:  # an early answer; the binding check is in the store, atomic with the insert
         raise InvalidRequest.of("error.too_many_queued", queued=queued, limit=limit)
-    cost = preset.cost(request.steps, request.width, request.height, request.count)
+    cost = preset.cost(request.steps, request.width, request.height, request.count, hires=request.hires is not None)
     if request.kind == "upscale":
         cost = preset.cost(10, request.width, request.height, 1)
     destination = await destination_for(services, invocation)
@@ -125,6 +125,7 @@ def build_request(preset: Preset, kind: JobKind, **values: Any) -> GenerationReq
         "override_settings": dict(preset.override_settings),
         "upscaler": preset.upscaler,
         "upscale_factor": preset.upscale_factor,
+        "hires": preset.hires if kind == "txt2img" else None,
     }
     fields.update(values)
     return GenerationRequest(**fields)
@@ -164,7 +165,8 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     for variant in found:  # no backend can run one of them: refused, nothing stored
         services.engine.router.check(preset, kind, count, with_loras(preset, variant.prompt, picks))
     check_queue_room(services, invocation, len(found))
-    await precheck_quota(services, invocation, preset.cost(steps, width, height, count) * len(found))
+    cost = preset.cost(steps, width, height, count, hires=kind == "txt2img")
+    await precheck_quota(services, invocation, cost * len(found))
     if invocation.source_image is not None:
         source_id = await store_source(services, invocation.source_image)
     request = build_request(

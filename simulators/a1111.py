@@ -187,7 +187,7 @@ class A1111Simulator:
             stored = self.options["sd_model_checkpoint"]
             try:
                 checkpoint = await self._checkpoint_for(plan)
-                check_in_job(self.flavour, plan)
+                check_in_job(self.flavour, plan, {u.name for u in self.upscalers})
                 infotexts, encoded = await self._sample(plan, checkpoint)
                 body = {
                     "images": encoded if plan.send_images else [],

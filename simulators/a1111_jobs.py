@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -143,19 +144,28 @@ def plan_job(flavour: Flavour, kind: JobKind, params: dict[str, Any]) -> JobPlan
     if kind == "txt2img" and params["enable_hr"]:
         plan.hires_steps = params["hr_second_pass_steps"] or plan.steps
         plan.hires_upscaler = params["hr_upscaler"]
-        if params["hr_resize_x"] or params["hr_resize_y"]:
-            plan.hires_width = _floor8(params["hr_resize_x"] or plan.width)
-            plan.hires_height = _floor8(params["hr_resize_y"] or plan.height)
-        else:
-            plan.hires_width = _floor8(int(plan.width * params["hr_scale"]))
-            plan.hires_height = _floor8(int(plan.height * params["hr_scale"]))
+        plan.hires_width, plan.hires_height = hires_target(plan.width, plan.height, params)
     return plan
 
 
-def check_in_job(flavour: Flavour, plan: JobPlan) -> None:
-    """Failures that surface once processing starts: unknown hires upscaler, out of memory."""
+def hires_target(width: int, height: int, params: dict[str, Any]) -> tuple[int, int]:
+    """processing.py calculate_target_resolution: hr_scale, or one side with the aspect kept, or both sides
+    (the upscale covers the box and is cropped to it); the latent makes each a multiple of 8."""
+    x, y = params["hr_resize_x"], params["hr_resize_y"]
+    if not x and not y:
+        return _floor8(int(width * params["hr_scale"])), _floor8(int(height * params["hr_scale"]))
+    if not y:
+        return _floor8(x), _floor8(x * height // width)
+    if not x:
+        return _floor8(y * width // height), _floor8(y)
+    return _floor8(x), _floor8(y)
+
+
+def check_in_job(flavour: Flavour, plan: JobPlan, installed: Collection[str] = UPSCALER_NAMES) -> None:
+    """Failures that surface once processing starts: a hires upscaler not installed (the name must match
+    exactly: `x.name == hr_upscaler` over shared.sd_upscalers), out of memory."""
     upscaler = plan.hires_upscaler
-    if plan.hires_steps and upscaler and upscaler not in LATENT_UPSCALE_MODES and upscaler not in UPSCALER_NAMES:
+    if plan.hires_steps and upscaler and upscaler not in LATENT_UPSCALE_MODES and upscaler not in installed:
         raise server_exception(flavour, "Exception", f"could not find upscaler named {upscaler}")
     w, h = plan.out_size
     if w * h > MAX_PIXELS:
@@ -174,7 +184,10 @@ def infotext(plan: JobPlan, checkpoint: Checkpoint, version: str, index: int) ->
     if plan.distilled_cfg_scale is not None and checkpoint.is_flux:
         extra["Distilled CFG Scale"] = plan.distilled_cfg_scale
     if plan.hires_steps:
-        extra["Hires upscale"] = plan.params.get("hr_scale")
+        if plan.params.get("hr_resize_x") or plan.params.get("hr_resize_y"):
+            extra["Hires resize"] = f"{plan.params.get('hr_resize_x')}x{plan.params.get('hr_resize_y')}"
+        else:
+            extra["Hires upscale"] = plan.params.get("hr_scale")
         extra["Hires steps"] = plan.hires_steps
         extra["Hires upscaler"] = plan.hires_upscaler or "Latent"
     denoise = plan.denoising_strength if plan.kind == "img2img" or plan.hires_steps else None

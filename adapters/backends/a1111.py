@@ -44,7 +44,7 @@ class A1111Backend:
     ) -> None:
         self.name = name
         self.kind = kind
-        self.capabilities = Capabilities(previews=previews, max_batch=8, variations=True)
+        self.capabilities = Capabilities(previews=previews, max_batch=8, variations=True, hires=kind != "sdnext")
         self.poll_interval = poll_interval_seconds
         self.previews = previews
         auth = httpx.BasicAuth(username, password.get_secret_value() if password else "") if username else None
@@ -177,7 +177,28 @@ class A1111Backend:
             body["init_images"] = [base64.b64encode(source).decode()]
             body["denoising_strength"] = request.denoising_strength or 0.6
             body["resize_mode"] = 1
+        elif request.hires is not None:
+            body.update(self._hires(request))
         return body
+
+    def _hires(self, request: GenerationRequest) -> dict[str, Any]:
+        """txt2img's hires fix fields; Forge's hires pass has its own CFG (default 1.0), so it gets the preset's."""
+        hires = request.hires
+        assert hires is not None
+        fields: dict[str, Any] = {
+            "enable_hr": True,
+            "hr_upscaler": hires.upscaler,
+            "hr_scale": hires.scale,
+            "hr_resize_x": hires.resize_x,
+            "hr_resize_y": hires.resize_y,
+            "hr_second_pass_steps": hires.second_pass_steps,
+            "denoising_strength": hires.denoising_strength,
+        }
+        if self.kind == "forge":
+            fields["hr_cfg"] = request.cfg_scale
+            if request.distilled_cfg_scale is not None:
+                fields["hr_distilled_cfg"] = request.distilled_cfg_scale
+        return fields
 
     async def _upscale(self, request: GenerationRequest, source: bytes | None) -> GenerationResult:
         if source is None:
