@@ -237,7 +237,7 @@ class Engine:
         """Expected generation time from the measured seconds per step of its preset."""
         request = job.request
         per_step = self._seconds_per_step.get(request.preset, DEFAULT_SECONDS_PER_STEP)
-        return per_step * request.steps * max(request.megapixels, 0.25) * request.count
+        return per_step * request.step_megapixels * request.count
 
     def eta(self, job_id: str) -> float | None:
         return self.place(job_id)[1]

@@ -128,6 +128,15 @@ class GenerationRequest(BaseModel):
     def megapixels(self) -> float:
         return self.width * self.height / 1_000_000
 
+    @property
+    def step_megapixels(self) -> float:
+        """Sampling work of one image (steps × megapixels, at least ¼ MP), the hires pass at its size included."""
+        work = max(1, self.steps) * max(self.megapixels, 0.25)
+        if self.hires is not None and self.kind == "txt2img":
+            width, height = self.hires.target(self.width, self.height)
+            work += self.hires.steps(self.steps) * width * height / 1_000_000
+        return work
+
 
 class Job(BaseModel):
     """One generation from request to delivery. Every state change is stored before it is told."""

@@ -196,7 +196,7 @@ class Worker:
         except Exception:
             await self._crashed(job)
             return
-        per_step = elapsed / max(1, job.request.steps * job.request.count) / max(job.request.megapixels, 0.25)
+        per_step = elapsed / max(1, job.request.count) / job.request.step_megapixels
         engine.note_timing(job.request.preset, per_step)
         await engine.store.record_timing(job.request.preset, per_step)
         job.state = JobState.SUCCEEDED

@@ -127,3 +127,11 @@ async def test_the_simulator_refuses_a_hires_upscaler_it_has_not_installed(forge
     assert "could not find upscaler named R-ESRGAN 4x+" in str(raised.value.detail or raised.value)
     with Image.open(io.BytesIO(installed.images[0].data)) as png:
         assert png.size == (128, 128)
+
+
+def test_the_eta_counts_the_second_pass() -> None:
+    plain = request(width=512, height=512, steps=10)
+    hires = request(width=512, height=512, steps=10, hires=Hires(scale=1.5, second_pass_steps=6))
+    assert plain.step_megapixels == pytest.approx(10 * 0.262144)
+    assert hires.step_megapixels == pytest.approx(10 * 0.262144 + 6 * 0.589824)  # 768 × 768 for 6 steps
+    assert request(kind="img2img", hires=Hires()).step_megapixels == request().step_megapixels * 1  # txt2img only

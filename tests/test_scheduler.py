@@ -7,6 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.placement import Lane, forecast
 from bot.scheduler import FairScheduler, QueuedJob
 
 ids = itertools.count()
@@ -190,3 +191,26 @@ def test_requeue_puts_a_picked_job_back_ahead_of_its_users_later_jobs() -> None:
     assert first is not None and first.job_id == "a1"
     scheduler.requeue(first)  # its backend failed: no service was given, so none is charged
     assert [job.job_id for job in scheduler.order()] == ["a1", "b1", "a2"]
+
+
+def test_the_forecast_follows_routing_and_affinity_not_just_the_fair_order() -> None:
+    scheduler = FairScheduler(window=8, max_pass_over=1)
+    jobs = [
+        QueuedJob("a", "s", "u1", 1.0, "sd15", "sd15", estimate=10.0),
+        QueuedJob("b", "s", "u2", 1.0, "flux", "flux", estimate=10.0),
+        QueuedJob("c", "s", "u3", 1.0, "sdxl", "sdxl", estimate=10.0),
+        QueuedJob("d", "s", "u4", 1.0, "sdxl", "sdxl", estimate=10.0),
+    ]
+    for job in jobs:
+        scheduler.add(job)
+    assert [job.job_id for job in scheduler.walk()] == ["a", "b", "c", "d"]
+    # One backend, busy for 5 s more, has SDXL loaded and cannot run Flux; the other runs only Flux and is
+    # busy for 100 s. "a" is passed over once (the bound), then runs; "b" waits for the Flux backend.
+    sdxl_only = Lane(5.0, "sdxl", lambda job: job.checkpoint != "flux")
+    flux_only = Lane(100.0, "flux", lambda job: job.checkpoint == "flux")
+    places = forecast(scheduler, [sdxl_only, flux_only])
+    order = sorted(places.positions, key=places.positions.__getitem__)
+    assert order == ["c", "a", "d", "b"]
+    assert places.place("c") == (1, 15.0) and places.place("a") == (2, 25.0) and places.place("b") == (4, 110.0)
+    assert scheduler.pick(sdxl_only.runs, "sdxl") is jobs[2]  # the replay agrees with the real pick
+    assert scheduler.pick(sdxl_only.runs, "sdxl") is jobs[0]
