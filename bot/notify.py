@@ -80,7 +80,12 @@ class StatusNotifier:
                     continue
                 slot.last_emit = self._clock()
                 try:
-                    await slot.outbound.update_status(slot.job, reply)
-                    self.emitted += 1
+                    shown = await slot.outbound.update_status(slot.job, reply)
                 except Exception:
                     log.exception("status update failed for job %s", slot.job.id)
+                    continue
+                if shown is False:  # skipped for now: unless something newer came, show this one later
+                    slot.latest = slot.latest or reply
+                    slot.wakeup.set()
+                else:
+                    self.emitted += 1

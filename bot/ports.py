@@ -258,8 +258,11 @@ class Outbound(Protocol):
         """Seconds between two status edits for this job's destination."""
         ...
 
-    async def update_status(self, job: Job, reply: Reply) -> None:
-        """Edit (or first send) the job's status message: queue position, progress, preview."""
+    async def update_status(self, job: Job, reply: Reply) -> bool | None:
+        """Edit (or first send) the job's status message: queue position, progress, preview.
+
+        False when the platform skipped it for now (a busy chat): the notifier shows the newest state later.
+        """
         ...
 
     async def deliver(self, job: Job, reply: Reply) -> bool:

@@ -106,7 +106,7 @@ class TelegramOutbound:
             self._media.add(job.id)
         return stored[0], stored[1][0]
 
-    async def update_status(self, job: Job, reply: Reply) -> None:
+    async def update_status(self, job: Job, reply: Reply) -> bool:
         ref = await self._status_ref(job)
         chat_id = int(job.destination.channel_id)
         markup = keyboard(reply.buttons)
@@ -118,8 +118,8 @@ class TelegramOutbound:
             )
             if ok and message is not None:
                 await self.register_status(job.id, chat_id, message.message_id)
-            return
-        await self._edit_status(job, ref, reply)
+            return ok
+        return await self._edit_status(job, ref, reply)  # False: skipped in a busy chat, the notifier retries
 
     async def _edit_status(
         self, job: Job, ref: tuple[int, int], reply: Reply, attempts: int = PROGRESS_ATTEMPTS
