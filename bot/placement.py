@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 Place = tuple[int | None, float | None]  # 1-based position in the fair order, seconds until likely done
 NOWHERE: Place = (None, None)
-HORIZON = 512  # picks replayed one by one; beyond them affinity has long run out of pass-overs
+HORIZON = 256  # picks replayed one by one; beyond them affinity has long run out of pass-overs
 
 
 class BatchedPlacement:
@@ -70,6 +70,36 @@ class Lane:
     runs: Callable[[QueuedJob], bool]
 
 
+class _View:
+    """The jobs one backend can run, in fair order, found as far as asked (each job is tested once)."""
+
+    def __init__(self, runs: Callable[[QueuedJob], bool]) -> None:
+        self.runs = runs
+        self.found: list[int] = []  # indices into the fair sequence
+        self.scanned = 0
+        self.head = 0  # before it, every found job is taken
+
+    def candidates(self, sequence: list[QueuedJob], taken: bytearray, window: int) -> list[int]:
+        """The first `window` jobs not yet taken that this backend can run."""
+        while self.head < len(self.found) and taken[self.found[self.head]]:
+            self.head += 1
+        result: list[int] = []
+        j = self.head
+        while len(result) < window and (j < len(self.found) or self._extend(sequence)):
+            if not taken[self.found[j]]:
+                result.append(self.found[j])
+            j += 1
+        return result
+
+    def _extend(self, sequence: list[QueuedJob]) -> bool:
+        while self.scanned < len(sequence):
+            self.scanned += 1
+            if self.runs(sequence[self.scanned - 1]):
+                self.found.append(self.scanned - 1)
+                return True
+        return False
+
+
 class Forecast:
     """Positions and seconds until done, in two flat maps (a tuple per job would wake the garbage collector)."""
 
@@ -101,7 +131,7 @@ def forecast(scheduler: FairScheduler, lanes: Sequence[Lane], horizon: int = HOR
     taken = bytearray(len(sequence))
     lanes = list(lanes) or [Lane(0.0, None, lambda _job: True)]
     loaded = [lane.loaded for lane in lanes]
-    cursor = [0] * len(lanes)  # before it, every job is taken or one the lane cannot run
+    views = [_View(lane.runs) for lane in lanes]
     free = [(max(0.0, lane.free_in), i) for i, lane in enumerate(lanes)]
     heapq.heapify(free)
     passed: dict[str, tuple[int, float | None]] = {}
@@ -117,16 +147,7 @@ def forecast(scheduler: FairScheduler, lanes: Sequence[Lane], horizon: int = HOR
 
     while free and len(places) < min(horizon, len(sequence)):
         at, i = heapq.heappop(free)
-        runs = lanes[i].runs
-        while cursor[i] < len(sequence) and (taken[cursor[i]] or not runs(sequence[cursor[i]])):
-            cursor[i] += 1
-        window = scheduler.window_for(loaded[i])
-        candidates: list[int] = []
-        k = cursor[i]
-        while k < len(sequence) and len(candidates) < window:
-            if not taken[k] and runs(sequence[k]):
-                candidates.append(k)
-            k += 1
+        candidates = views[i].candidates(sequence, taken, scheduler.window_for(loaded[i]))
         if not candidates:  # nothing left that this backend can run
             continue
         jobs = [sequence[k] for k in candidates]
