@@ -15,6 +15,7 @@ from adapters.backends.a1111 import A1111Backend
 from adapters.console.outbound import ConsoleOutbound
 from bot.app import App, build_app
 from bot.models import Job
+from bot.positions import worth_showing
 from bot.replies import Reply
 from commands.dispatch import dispatch_text
 from simulators.a1111 import A1111Simulator
@@ -120,3 +121,12 @@ async def test_position_edits_are_throttled_like_progress(rig: Rig) -> None:
     assert b.job_id
     assert console.positions(b.job_id) == [2]  # moved 3 -> 2 -> 1: the first move shown at once, the next held
     assert app.engine.positions.refreshes >= 2
+
+
+def test_far_back_only_a_tenth_or_more_is_worth_an_edit() -> None:
+    assert worth_showing((3, 30.0), (2, 20.0))  # near the front: every move
+    assert not worth_showing((3, 30.0), (3, 35.0))  # same place, about the same wait
+    assert worth_showing((3, 30.0), (3, 90.0))  # same place, the wait tripled
+    assert not worth_showing((200, 900.0), (195, 880.0))  # far back: 5 of 200 is not worth a message
+    assert worth_showing((200, 900.0), (180, 800.0))
+    assert worth_showing((5, 10.0), (None, None))  # its server was paused
