@@ -16,7 +16,7 @@ from bot.errors import NotFound
 from bot.lifecycle import stop_tasks
 from bot.logs import current_job
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
-from bot.placement import NOWHERE, BatchedPlacement, Place, engine_places
+from bot.placement import NOWHERE, BatchedPlacement, Place, engine_places, queue_order
 from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound, QuotaLimits
 from bot.presets import Preset
@@ -87,8 +87,7 @@ class Engine:
         self._next_delivery: dict[str, float] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self._placement = BatchedPlacement(self.places)
-        self.positions = PositionUpdates(self)
-        self.scheduler.on_change = self.positions.poke
+        self.positions = PositionUpdates(self)  # waiting jobs' messages follow the queue
         self.stopping = False
         self.draining = False
         self.requeue_on_stop: set[str] = set()
@@ -225,10 +224,7 @@ class Engine:
 
     def queued_jobs(self, server: str | None = None) -> list[tuple[int, Job]]:
         """Queued jobs in the order backends will start them, with their 1-based position, optionally for one server."""
-        queued = [job_id for job_id in self._jobs if job_id in self.scheduler]
-        placed = sorted((place, job_id) for job_id, (place, _) in self.places(queued).items() if place is not None)
-        jobs = [(place, self._jobs[job_id]) for place, job_id in placed]
-        return [(place, job) for place, job in jobs if server is None or job.queue_key == server]
+        return queue_order(self, [job for job in self._jobs.values() if job.id in self.scheduler], server)
 
     def running_jobs(self) -> list[Job]:
         return [job for job in self._jobs.values() if job.state is JobState.RUNNING]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.models import JobState, utcnow
+from bot.models import Job, JobState, utcnow
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -202,6 +202,13 @@ def _runs_on(engine: Engine, worker: Worker) -> Callable[[QueuedJob], bool]:
         return job is None or engine.router.runs(worker, job)
 
     return runs
+
+
+def queue_order(engine: Engine, queued: list[Job], server: str | None) -> list[tuple[int, Job]]:
+    """Queued jobs by their forecast position, optionally one server's only."""
+    places = engine.places([job.id for job in queued])
+    placed = sorted((place[0], job.id, job) for job in queued if (place := places.get(job.id)) and place[0] is not None)
+    return [(position, job) for position, _, job in placed if server is None or job.queue_key == server]
 
 
 def engine_places(engine: Engine, job_ids: Collection[str]) -> dict[str, Place]:

@@ -46,6 +46,7 @@ class PositionUpdates:
         self.shown: dict[str, Place] = {}  # job id -> the place its status message shows
         self.refreshes = 0
         self._changed = asyncio.Event()
+        engine.scheduler.on_change = self.poke
 
     def told(self, job_id: str, place: Place) -> None:
         """The user was just shown this place (the queued reply)."""
