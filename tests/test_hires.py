@@ -135,3 +135,12 @@ def test_the_eta_counts_the_second_pass() -> None:
     assert plain.step_megapixels == pytest.approx(10 * 0.262144)
     assert hires.step_megapixels == pytest.approx(10 * 0.262144 + 6 * 0.589824)  # 768 × 768 for 6 steps
     assert request(kind="img2img", hires=Hires()).step_megapixels == request().step_megapixels  # txt2img only
+
+
+def test_only_forge_gets_the_hires_cfg_fields() -> None:
+    hires = request(hires=Hires(upscaler="Latent", resize_y=96), distilled_cfg_scale=3.5)
+    a1111 = A1111Backend("a", "http://127.0.0.1:9", kind="a1111").payload("j", hires, None)
+    forge = A1111Backend("f", "http://127.0.0.1:9", kind="forge").payload("j", hires, None)
+    assert a1111["enable_hr"] and a1111["hr_resize_y"] == 96 and "hr_cfg" not in a1111
+    assert forge["hr_cfg"] == 7.0 and forge["hr_distilled_cfg"] == 3.5
+    assert "enable_hr" not in A1111Backend("a", "http://127.0.0.1:9").payload("j", request(), None)
