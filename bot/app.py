@@ -34,6 +34,7 @@ from storage.files import DiskImageFiles
 from storage.inbox import SqliteInbox
 from storage.jobs import SqliteJobStore
 from storage.maintenance import backup, count_jobs_by_state, prune, retention_loop
+from storage.user_settings import SqliteUserSettings
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ async def build_app(
         accounts=accounts,
         on_quota_denied=metrics.record_quota_denial,
         inbox=SqliteInbox(db),
+        user_settings=SqliteUserSettings(db),
     )
     for outbound in outbounds:
         if hasattr(outbound, "on_rate_limited"):

@@ -293,3 +293,30 @@ class Inbox(Protocol):
     async def pending(self, platform: str) -> list[InboxEntry]:
         """Commands received but not handled before the last stop, oldest first (those that made a job are settled)."""
         ...
+
+
+@dataclass(frozen=True)
+class UserPrefs:
+    """A user's /settings on one server: what /imagine uses when the command does not say. None = not set."""
+
+    platform: str
+    server_id: str
+    user_id: str
+    preset: str | None = None
+    aspect: str | None = None
+    steps: int | None = None
+    negative: str | None = None
+    private: bool = False
+    language: str | None = None
+
+
+class UserSettingsStore(Protocol):
+    """Per-user, per-server settings (/settings)."""
+
+    async def get(self, platform: str, server_id: str, user_id: str) -> UserPrefs:
+        """The user's settings here (all unset when never saved)."""
+        ...
+
+    async def save(self, prefs: UserPrefs) -> None:
+        """Insert or replace."""
+        ...

@@ -18,6 +18,7 @@ class Action(StrEnum):
     DELETE = "delete"
     INFO = "info"
     LORA = "lora"  # `lora:preset:index` from /loras: answers with the --lora text to use
+    SETTING = "set"  # `set:key[:index]` from /settings: picks the key's index-th choice, or clears the key
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from commands.blocked import check_blocked
 from commands.context import Invocation, Services, administers, is_bot_admin, language_for, require_not_banned
 from commands.imagine import build_request, precheck_quota, random_seed, resolve_preset, submit
 from commands.loras import lora_button
+from commands.settings import setting_button
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ async def press(services: Services, invocation: Invocation, button_id: str) -> R
     await require_not_banned(services, invocation)
     if action is Action.LORA:  # not a job: the id holds a preset name and the LoRA's place in its list
         return await lora_button(services, invocation, job_id, index)
+    if action is Action.SETTING:  # not a job: the id holds a /settings key and the choice's place
+        return await setting_button(services, invocation, job_id, index)
     job = await load_job(services, invocation, job_id)
     if action is Action.CANCEL:
         return await cancel_job(services, invocation, job)

@@ -11,7 +11,7 @@ from bot.engine import Engine
 from bot.errors import NotPermitted
 from bot.i18n import language
 from bot.models import Destination, StoredImage, utcnow
-from bot.ports import AccountStore, ImageFiles, Inbox, JobStore
+from bot.ports import AccountStore, ImageFiles, Inbox, JobStore, UserPrefs, UserSettingsStore
 from bot.settings import Settings
 
 
@@ -37,6 +37,7 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     on_quota_denied: Callable[[], None] = lambda: None  # metrics
     inbox: Inbox | None = None  # platform adapters keep received commands here until handled
+    user_settings: UserSettingsStore | None = None  # /settings; None: every user has the defaults
 
 
 @dataclass
@@ -65,9 +66,18 @@ def is_admin(services: Services, invocation: Invocation) -> bool:
 
 
 async def language_for(services: Services, invocation: Invocation) -> str:
-    """The server's chosen language (/admin language), else the user's platform language."""
+    """The user's /settings language, else the server's (/admin language), else the user's platform language."""
+    prefs = await prefs_for(services, invocation)
     server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
-    return server.language or language(invocation.locale)
+    return prefs.language or server.language or language(invocation.locale)
+
+
+async def prefs_for(services: Services, invocation: Invocation) -> UserPrefs:
+    """The invoker's /settings on this server (all unset where settings are not wired)."""
+    here = invocation.destination
+    if services.user_settings is None:
+        return UserPrefs(platform=here.platform, server_id=here.server_id, user_id=here.user_id)
+    return await services.user_settings.get(here.platform, here.server_id, here.user_id)
 
 
 def is_bot_admin(services: Services, invocation: Invocation) -> bool:

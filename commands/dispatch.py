@@ -22,6 +22,7 @@ from commands.presets import presets
 from commands.queue import queue
 from commands.quota import quota
 from commands.registry import BY_NAME, CommandInput
+from commands.settings import settings
 from commands.stats import stats
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ HANDLERS: dict[str, Handler] = {
     "loras": loras,
     "help": help_command,
     "admin": admin,
+    "settings": settings,
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot import presenter
 from bot.errors import InvalidRequest, PresetNotAllowed, QuotaExceeded
-from bot.i18n import language, t
+from bot.i18n import t
 from bot.imagecheck import check_source_image, image_size, to_png
 from bot.loras import parse_picks
 from bot.models import Destination, GenerationRequest, Job, JobKind, StoredImage
@@ -19,7 +19,7 @@ from bot.presets import Preset
 from bot.quota import limits_for
 from bot.replies import Reply
 from commands.blocked import check_blocked
-from commands.context import Invocation, Services, is_bot_admin, require_not_banned
+from commands.context import Invocation, Services, is_bot_admin, language_for, prefs_for, require_not_banned
 from commands.expand import check_queue_room, requests_for, submit_all, variants, with_loras
 from commands.parser import clean_text
 from commands.registry import MAX_SEED
@@ -47,8 +47,7 @@ async def resolve_preset(services: Services, invocation: Invocation, name: str |
     if not presets:
         raise InvalidRequest.of("error.no_presets")
     if not name:
-        server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
-        name = server.default_preset or services.settings.first_preset
+        name = await server_preset(services, invocation)
     preset = presets.get(name)
     allowed = await allowed_presets(services, invocation)
     allowed_names = ", ".join(p.name for p in allowed) or t("en", "error.no_allowed")
@@ -59,6 +58,12 @@ async def resolve_preset(services: Services, invocation: Invocation, name: str |
     if preset.name not in {p.name for p in allowed}:
         raise PresetNotAllowed.of("error.preset_not_allowed", name=preset.name, allowed=allowed_names)
     return preset
+
+
+async def server_preset(services: Services, invocation: Invocation) -> str:
+    """The server's default preset (/admin default), else the first configured."""
+    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
+    return server.default_preset or services.settings.first_preset
 
 
 def check_prompt(services: Services, prompt: str) -> str:
@@ -108,9 +113,8 @@ async def submit(
 
 
 async def destination_for(services: Services, invocation: Invocation) -> Destination:
-    """Where the job's messages go, in the server's (or the user's) language."""
-    server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
-    return invocation.destination.model_copy(update={"locale": server.language or language(invocation.locale)})
+    """Where the job's messages go, in the user's chosen (or the server's, or the platform's) language."""
+    return invocation.destination.model_copy(update={"locale": await language_for(services, invocation)})
 
 
 def build_request(preset: Preset, kind: JobKind, **values: Any) -> GenerationRequest:
@@ -134,6 +138,7 @@ def build_request(preset: Preset, kind: JobKind, **values: Any) -> GenerationReq
 async def imagine(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     await require_not_banned(services, invocation)
     prompt = check_prompt(services, str(options.get("prompt", "")))
+    options = await with_settings(services, invocation, options)  # the command's own options win
     preset = await resolve_preset(services, invocation, _opt_str(options, "preset"))
     width, height = preset_size(preset, _opt_str(options, "aspect"))
     steps = int(options.get("steps", preset.steps))  # type: ignore[call-overload]
@@ -189,6 +194,31 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     if len(requests) == 1:
         return await submit(services, invocation, preset, requests[0])
     return await submit_all(services, invocation, preset, requests)
+
+
+async def with_settings(services: Services, invocation: Invocation, options: dict[str, object]) -> dict[str, object]:
+    """The options with the user's /settings filled in where the command left them out. A saved aspect or step
+    count that the preset in use does not offer is refused with a word about /settings."""
+    prefs = await prefs_for(services, invocation)
+    merged = dict(options)
+    if prefs.preset and "preset" not in options:
+        merged["preset"] = prefs.preset
+    if prefs.negative and "negative" not in options:
+        merged["negative"] = prefs.negative
+    preset = await resolve_preset(services, invocation, _opt_str(merged, "preset"))
+    if prefs.aspect and "aspect" not in options:
+        if prefs.aspect not in preset.aspect_ratios:
+            raise InvalidRequest.of(
+                "settings.saved_aspect", aspect=prefs.aspect, name=preset.name, allowed=", ".join(preset.aspect_ratios)
+            )
+        merged["aspect"] = prefs.aspect
+    if prefs.steps and "steps" not in options:
+        if prefs.steps > preset.max_steps:
+            raise InvalidRequest.of(
+                "settings.saved_steps", steps=prefs.steps, name=preset.name, maximum=preset.max_steps
+            )
+        merged["steps"] = prefs.steps
+    return merged
 
 
 async def quota_limits(services: Services, invocation: Invocation) -> QuotaLimits | None:

@@ -98,8 +98,11 @@ def split_options(spec: CommandSpec, body: str) -> dict[str, object]:
             words = _words(text)
             options[positional.name] = words[0]
             extra = [o for o in spec.options if not o.positional]
+            given = set(options)
             for option, word in zip(extra, words[1:], strict=False):
                 options.setdefault(option.name, word)
+            if spec.name == "settings" and "value" not in given and len(words) > 1:  # a negative is several words
+                options["value"] = " ".join(words[1:])
         else:
             options[positional.name] = text
     return options

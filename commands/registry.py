@@ -107,6 +107,22 @@ ADMIN = CommandSpec(
     ),
 )
 
+SETTINGS = CommandSpec(
+    name="settings",
+    description="Your defaults here: preset, aspect ratio, steps, negative prompt, private results, language",
+    usage="/settings [preset|aspect|steps|negative|private|language|reset] [value]",
+    options=(
+        OptionSpec(
+            "key",
+            "choice",
+            "What to change (no value: back to the default)",
+            positional=True,
+            choices=("preset", "aspect", "steps", "negative", "private", "language", "reset"),
+        ),
+        OptionSpec("value", "string", "The new value (on/off for private, en/zh for language)"),
+    ),
+)
+
 COMMANDS: tuple[CommandSpec, ...] = (
     IMAGINE,
     CommandSpec("cancel", "Cancel a queued or running job (yours, or the last one)", (JOB,), usage="/cancel [job]"),
@@ -129,6 +145,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec("help", "How to use this bot", usage="/help"),
     ADMIN,
+    SETTINGS,
 )
 
 BY_NAME: dict[str, CommandSpec] = {name: spec for spec in COMMANDS for name in (spec.name, *spec.aliases)}
