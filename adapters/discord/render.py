@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 MAX_CONTENT = 2000
 NO_MENTIONS = discord.AllowedMentions.none()
-BUTTON_TEMPLATE = (
-    r"(?P<action>cancel|reroll|vary|upscale|delete|info|lora):(?P<job>[0-9a-zA-Z_-]+)(?::(?P<index>\d{1,2}))?"
+BUTTON_TEMPLATE = (  # every Action, so a new kind of button is routed without another edit here
+    rf"(?P<action>{'|'.join(action.value for action in Action)}):(?P<job>[0-9a-zA-Z_-]+)(?::(?P<index>\d{{1,2}}))?"
 )
 STYLES = {
     Action.CANCEL: discord.ButtonStyle.secondary,
