@@ -306,7 +306,7 @@ class UserPrefs:
     aspect: str | None = None
     steps: int | None = None
     negative: str | None = None
-    private: bool = False
+    private: bool = False  # kept for private delivery (results by DM); not offered by /settings yet
     language: str | None = None
 
 

@@ -109,17 +109,17 @@ ADMIN = CommandSpec(
 
 SETTINGS = CommandSpec(
     name="settings",
-    description="Your defaults here: preset, aspect ratio, steps, negative prompt, private results, language",
-    usage="/settings [preset|aspect|steps|negative|private|language|reset] [value]",
+    description="Your defaults here: preset, aspect ratio, steps, negative prompt, language",
+    usage="/settings [preset|aspect|steps|negative|language|reset] [value]",
     options=(
         OptionSpec(
             "key",
             "choice",
             "What to change (no value: back to the default)",
             positional=True,
-            choices=("preset", "aspect", "steps", "negative", "private", "language", "reset"),
+            choices=("preset", "aspect", "steps", "negative", "language", "reset"),
         ),
-        OptionSpec("value", "string", "The new value (on/off for private, en/zh for language)"),
+        OptionSpec("value", "string", "The new value (en or zh for language)"),
     ),
 )
 

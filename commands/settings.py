@@ -1,5 +1,8 @@
-"""/settings: a user's defaults on this server (preset, aspect, steps, negative, private, language), shown with
-buttons and changed by a button or `/settings key value`; /imagine applies them when the command does not say."""
+"""/settings: a user's defaults on this server (preset, aspect, steps, negative, language), shown with buttons and
+changed by a button or `/settings key value`; /imagine applies them when the command does not say.
+
+The stored `private` flag waits for private delivery (results by DM): until then it is not offered, so that no
+one believes their results are private when they are not."""
 
 from __future__ import annotations
 
@@ -15,9 +18,7 @@ from commands.context import Invocation, Services, language_for, prefs_for, requ
 from commands.imagine import allowed_presets, resolve_preset, server_preset
 from commands.parser import clean_text
 
-KEYS = ("preset", "aspect", "steps", "negative", "private", "language")
-ON = {"on", "yes", "true", "1"}
-OFF = {"off", "no", "false", "0"}
+KEYS = ("preset", "aspect", "steps", "negative", "language")
 CLEAR = {"-", "none", "default", "reset"}
 
 
@@ -51,27 +52,17 @@ async def _changed(services: Services, invocation: Invocation, prefs: UserPrefs,
         raise InvalidRequest.of("settings.unknown_key", name=key[:20], keys=", ".join((*KEYS, "reset")))
     else:
         cleared = value.lower() in CLEAR or not value
-        change: dict[str, Any] = {
-            key: (False if key == "private" else None)
-            if cleared
-            else await _checked(services, invocation, prefs, key, value)
-        }
+        change: dict[str, Any] = {key: None if cleared else await _checked(services, invocation, prefs, key, value)}
         updated = replace(prefs, **change)
     if services.user_settings is not None:
         await services.user_settings.save(updated)
     return updated
 
 
-async def _checked(
-    services: Services, invocation: Invocation, prefs: UserPrefs, key: str, value: str
-) -> str | int | bool:
+async def _checked(services: Services, invocation: Invocation, prefs: UserPrefs, key: str, value: str) -> str | int:
     """The value to store, checked against the preset the setting will be used with."""
     if key == "preset":
         return (await resolve_preset(services, invocation, value)).name
-    if key == "private":
-        if value.lower() not in ON | OFF:
-            raise InvalidRequest.of("settings.bad_switch", value=value[:20])
-        return value.lower() in ON
     if key == "language":
         if value.lower() not in LANGUAGES:
             raise InvalidRequest.of("settings.bad_language", value=value[:20], allowed=", ".join(LANGUAGES))
@@ -108,8 +99,6 @@ async def _choices(services: Services, invocation: Invocation, prefs: UserPrefs,
         return [preset.name for preset in await allowed_presets(services, invocation)]
     if key == "aspect":
         return list((await _preset(services, invocation, prefs)).aspect_ratios)
-    if key == "private":
-        return ["off", "on"]
     if key == "language":
         return list(LANGUAGES)
     return []
@@ -125,7 +114,6 @@ async def show(services: Services, invocation: Invocation, prefs: UserPrefs) -> 
         t(lang, "settings.aspect", value=prefs.aspect or unset),
         t(lang, "settings.steps", value=prefs.steps or t(lang, "settings.preset_default", value=preset.steps)),
         t(lang, "settings.negative", value=prefs.negative or unset),
-        t(lang, "settings.private", value=t(lang, "settings.on" if prefs.private else "settings.off")),
         t(lang, "settings.language", value=prefs.language or unset),
         t(lang, "settings.how"),
     ]
@@ -133,21 +121,15 @@ async def show(services: Services, invocation: Invocation, prefs: UserPrefs) -> 
 
 
 async def _buttons(services: Services, invocation: Invocation, prefs: UserPrefs, lang: str) -> list[list[Button]]:
-    """A row of presets, rows of aspect ratios, then private on/off, the languages and reset (five to a row)."""
+    """A row of presets, rows of aspect ratios, then the languages and reset (five to a row)."""
     rows: list[list[Button]] = []
     for key in ("preset", "aspect"):
         choices = (await _choices(services, invocation, prefs, key))[:10]
         found = [Button(label=c, action=Action.SETTING, job_id=key, index=i) for i, c in enumerate(choices)]
         rows += [found[start : start + 5] for start in range(0, len(found), 5)]
-    switch = Button(
-        label=t(lang, "settings.private_button", value=t(lang, "settings.off" if prefs.private else "settings.on")),
-        action=Action.SETTING,
-        job_id="private",
-        index=0 if prefs.private else 1,
-    )
     languages = [
         Button(label=code, action=Action.SETTING, job_id="language", index=i) for i, code in enumerate(LANGUAGES)
     ]
     reset = Button(label=t(lang, "settings.reset_button"), action=Action.SETTING, job_id="reset", danger=True)
-    rows.append([switch, *languages, reset])
+    rows.append([*languages, reset])
     return rows[:5]

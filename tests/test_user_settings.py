@@ -63,7 +63,7 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
 async def test_settings_show_the_defaults_with_buttons(console: Console) -> None:
     text = await console.say("/settings")
     assert "Preset: not set (the server's sdxl)" in text and "Steps: not set (the preset's 25)" in text, text
-    assert "Private results: off" in text and "[16:9: set:aspect:5]" in text and "[sd15: set:preset:0]" in text
+    assert "[16:9: set:aspect:5]" in text and "[sd15: set:preset:0]" in text and "rivate" not in text
     assert "[zh: set:language:1]" in text and "set:reset" in text
 
 
@@ -87,7 +87,7 @@ async def test_imagine_uses_the_settings_and_its_own_options_win(console: Consol
         ("/settings steps many", "Preset 'sd15' allows 1 to 50 steps (got 'many')"),
         ("/settings aspect 4:3", "Aspect ratio '4:3' is not offered by preset 'sd15'. Allowed: 1:1, 3:2, 2:3"),
         ("/settings preset nope", "nope"),
-        ("/settings private maybe", "Private takes on or off (got 'maybe')"),
+        ("/settings private on", "private"),  # not offered until results can really go by DM
         ("/settings language fr", "Language 'fr' is not offered. Choose one of: en, zh"),
         ("/settings colour red", "colour"),
         ("set:aspect:42", "not one of mine"),
@@ -109,20 +109,19 @@ async def test_a_saved_value_the_chosen_preset_does_not_offer_is_explained(conso
     assert request.steps == 20
 
 
-async def test_language_private_and_reset_and_they_outlast_a_restart(tmp_path: Path) -> None:
+async def test_language_and_reset_and_they_outlast_a_restart(tmp_path: Path) -> None:
     first = await open_console(tmp_path / "data", FakeBackend())
     try:
-        assert "Private results: on" in await first.say("set:private:1")
-        assert "语言：zh" in await first.say("/settings language zh")
+        assert "语言：zh" in await first.say("set:language:1")
         await first.say("/settings aspect 16:9")
     finally:
         await first.app.stop()
     again = await open_console(tmp_path / "data", FakeBackend())
     try:
         text = await again.say("/settings")
-        assert "私密结果：开" in text and "宽高比：16:9" in text, text
+        assert "语言：zh" in text and "宽高比：16:9" in text, text
         assert "宽高比：未设置" in await again.say("/settings aspect")  # a key alone goes back to the default
         text = await again.say("set:reset")
-        assert "Private results: off" in text and "Language: not set" in text, text
+        assert "Aspect ratio: not set" in text and "Language: not set" in text, text
     finally:
         await again.app.stop()

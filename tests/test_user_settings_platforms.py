@@ -26,7 +26,7 @@ async def test_telegram_settings_with_buttons_apply_per_chat(bench: Bench) -> No
     await bench.sim.send_text(GROUP, 5, "/settings@test_bot preset sd15")
     await bench.sim.wait_for(lambda: any("Preset: sd15" in (m.text or "") for m in bench.sim.visible(GROUP)))
     panel = next(m for m in bench.sim.visible(GROUP) if "Preset: sd15" in (m.text or ""))
-    assert "set:aspect:3" in panel.buttons and "set:private:1" in panel.buttons, panel.buttons
+    assert "set:aspect:3" in panel.buttons and "set:language:1" in panel.buttons, panel.buttons
     await bench.sim.press(GROUP, 5, panel.message_id, "set:aspect:3")  # sd15's fourth ratio: 16:9
     await bench.sim.wait_for(lambda: any("Aspect ratio: 16:9" in (m.text or "") for m in bench.sim.visible(GROUP)))
     await bench.sim.send_text(GROUP, 5, "/settings@test_bot steps 99")
