@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot import presenter
-from bot.errors import InvalidRequest, PresetNotAllowed, QuotaExceeded
+from bot.errors import InvalidRequest, PresetNotAllowed, QuotaExceeded, UserError
 from bot.i18n import t
 from bot.imagecheck import check_source_image, image_size, to_png
 from bot.loras import parse_picks
@@ -202,6 +202,7 @@ async def with_settings(services: Services, invocation: Invocation, options: dic
     prefs = await prefs_for(services, invocation)
     merged = dict(options)
     if prefs.preset and "preset" not in options:
+        await check_saved_preset(services, invocation, prefs.preset)
         merged["preset"] = prefs.preset
     if prefs.negative and "negative" not in options:
         merged["negative"] = prefs.negative
@@ -219,6 +220,15 @@ async def with_settings(services: Services, invocation: Invocation, options: dic
             )
         merged["steps"] = prefs.steps
     return merged
+
+
+async def check_saved_preset(services: Services, invocation: Invocation, name: str) -> None:
+    """A saved preset that was removed or is not allowed in this channel: say that it comes from /settings."""
+    try:
+        await resolve_preset(services, invocation, name)
+    except UserError as exc:
+        allowed = ", ".join(p.name for p in await allowed_presets(services, invocation)) or "—"
+        raise InvalidRequest.of("settings.saved_preset", name=name, allowed=allowed) from exc
 
 
 async def quota_limits(services: Services, invocation: Invocation) -> QuotaLimits | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from bot.errors import InvalidRequest
+from bot.errors import InvalidRequest, UserError
 from bot.i18n import LANGUAGES, t
 from bot.ports import UserPrefs
 from bot.presets import Preset
@@ -90,8 +90,18 @@ async def _checked(services: Services, invocation: Invocation, prefs: UserPrefs,
 
 
 async def _preset(services: Services, invocation: Invocation, prefs: UserPrefs) -> Preset:
-    """The preset /imagine would use without --preset: the user's, else the server's default."""
-    return await resolve_preset(services, invocation, prefs.preset or await server_preset(services, invocation))
+    """The preset /imagine would use without --preset: the user's (while it can be used here), else the server's."""
+    if prefs.preset and await _usable(services, invocation, prefs.preset):
+        return await resolve_preset(services, invocation, prefs.preset)
+    return await resolve_preset(services, invocation, await server_preset(services, invocation))
+
+
+async def _usable(services: Services, invocation: Invocation, name: str) -> bool:
+    try:
+        await resolve_preset(services, invocation, name)
+    except UserError:  # removed from the config, or not allowed in this channel
+        return False
+    return True
 
 
 async def _choices(services: Services, invocation: Invocation, prefs: UserPrefs, key: str) -> list[str]:
@@ -110,7 +120,7 @@ async def show(services: Services, invocation: Invocation, prefs: UserPrefs) -> 
     preset = await _preset(services, invocation, prefs)
     lines = [
         t(lang, "settings.header"),
-        t(lang, "settings.preset", value=prefs.preset or t(lang, "settings.server_default", name=preset.name)),
+        t(lang, "settings.preset", value=await _shown_preset(services, invocation, prefs, preset, lang)),
         t(lang, "settings.aspect", value=prefs.aspect or unset),
         t(lang, "settings.steps", value=prefs.steps or t(lang, "settings.preset_default", value=preset.steps)),
         t(lang, "settings.negative", value=prefs.negative or unset),
@@ -118,6 +128,14 @@ async def show(services: Services, invocation: Invocation, prefs: UserPrefs) -> 
         t(lang, "settings.how"),
     ]
     return Reply(text="\n".join(lines), buttons=await _buttons(services, invocation, prefs, lang), private=True)
+
+
+async def _shown_preset(services: Services, invocation: Invocation, prefs: UserPrefs, preset: Preset, lang: str) -> str:
+    if not prefs.preset:
+        return t(lang, "settings.server_default", name=preset.name)
+    if not await _usable(services, invocation, prefs.preset):
+        return t(lang, "settings.unusable", name=prefs.preset)
+    return prefs.preset
 
 
 async def _buttons(services: Services, invocation: Invocation, prefs: UserPrefs, lang: str) -> list[list[Button]]:

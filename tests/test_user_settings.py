@@ -125,3 +125,15 @@ async def test_language_and_reset_and_they_outlast_a_restart(tmp_path: Path) -> 
         assert "Aspect ratio: not set" in text and "Language: not set" in text, text
     finally:
         await again.app.stop()
+
+
+async def test_a_saved_preset_denied_in_this_channel_points_to_settings(console: Console) -> None:
+    await console.say("/settings preset sd15")
+    assert "sd15" in await console.say("/admin deny sd15")  # the console user is this server's admin
+    text = await console.say("/settings")
+    assert "Preset: sd15 (cannot be used here" in text, text  # the panel still opens
+    text = await console.say("/imagine a fox")
+    assert "Your /settings preset 'sd15' cannot be used here" in text and "sdxl" in text, text
+    assert console.backend.calls == [] and console.app.engine.queued_jobs() == []
+    request = await console.run("/imagine a fox --preset sdxl")
+    assert request.preset == "sdxl"
