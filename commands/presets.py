@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from bot.i18n import language, t
+from bot.i18n import t
 from bot.replies import Reply
-from commands.context import Invocation, Services
+from commands.context import Invocation, Services, language_for
 from commands.imagine import allowed_presets
 
 
 async def presets(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     allowed = await allowed_presets(services, invocation)
     server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
-    lang = server.language or language(invocation.locale)
+    lang = await language_for(services, invocation)  # the user's /settings language first
     if not allowed:
         return Reply(text=t(lang, "presets.none"), private=True)
     default = server.default_preset or services.settings.first_preset

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.i18n import language, t
+from bot.i18n import t
 from bot.quota import limits_for
 from bot.replies import Reply
-from commands.context import Invocation, Services, is_bot_admin
+from commands.context import Invocation, Services, is_bot_admin, language_for
 
 
 def _line(lang: str, label: str, used: float, limit: float | None) -> str:
@@ -18,7 +18,7 @@ async def quota(services: Services, invocation: Invocation, options: dict[str, o
     config = services.settings.quota
     user = await services.accounts.user(invocation.platform, invocation.user_id)
     server = await services.accounts.server(invocation.platform, invocation.destination.server_id)
-    lang = server.language or language(invocation.locale)
+    lang = await language_for(services, invocation)  # the user's /settings language first
     limits = limits_for(config, services.clock(), user, server, invocation.roles)
     if limits is None:
         return Reply(text=t(lang, "quota.off"), private=True)

@@ -113,6 +113,8 @@ async def test_language_and_reset_and_they_outlast_a_restart(tmp_path: Path) -> 
     first = await open_console(tmp_path / "data", FakeBackend())
     try:
         assert "语言：zh" in await first.say("set:language:1")
+        assert "此机器人未启用配额。" in await first.say("/quota")  # every answer follows the chosen language
+        assert "基础尺寸" in await first.say("/presets")
         await first.say("/settings aspect 16:9")
     finally:
         await first.app.stop()
