@@ -67,6 +67,7 @@ class TelegramSimulator:
         self.member_lookup_seconds = 0.0  # getChatMember answers after this long
         self.polls = PollLog()  # getUpdates offsets: what was returned and confirmed (simulators/telegram_updates.py)
         self._next_message: dict[int, int] = {}
+        self.seen_users: set[int] = set()  # users who wrote somewhere: known to Telegram, maybe not in a private chat
         self._runner: web.AppRunner | None = None
 
     # ---- server ------------------------------------------------------------------------------
@@ -131,6 +132,8 @@ class TelegramSimulator:
 
     def chat(self, chat_id: int) -> dict[str, Any]:
         chat = self.chats.get(chat_id)
+        if chat is None and chat_id in self.seen_users:  # a real user who never started the bot: no private chat
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
         return chat
@@ -139,6 +142,8 @@ class TelegramSimulator:
         number = self._next_message.get(chat_id, 1)
         self._next_message[chat_id] = number + 1
         message = ChatMessage(chat_id=chat_id, message_id=number, from_bot=from_bot, user_id=user_id)
+        if not from_bot:
+            self.seen_users.add(user_id)
         self.messages[(chat_id, number)] = message
         return message
 
@@ -253,6 +258,7 @@ class TelegramSimulator:
         """A user presses an inline button; returns the callback query id."""
         query_id = secrets.token_hex(6)
         message = self.message(chat_id, message_id, "press")
+        self.seen_users.add(user_id)
         await self._push(
             {
                 "callback_query": {
