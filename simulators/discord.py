@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from simulators.discord_commands import InvalidCommand, check_commands
+from simulators.discord_dms import DirectMessages
 from simulators.discord_guilds import SimGuild
 from simulators.discord_ratelimit import Limited, RateLimits
 from simulators.discord_state import CALLBACK_DEADLINE, UPLOAD_LIMIT, Recorded, SimInteraction, SimMessage, SimState
@@ -57,6 +58,7 @@ class DiscordSimulator:
 
     def __init__(self, app_id: str = "1000", *, rate_limits: bool = True, time_scale: float = 1.0) -> None:
         self.state = SimState(app_id)
+        self.dms = DirectMessages(self.state.snowflake)  # DM channels; `dms.closed` holds users who refuse DMs
         self.limits = RateLimits(enabled=rate_limits, time_scale=time_scale)
         self._runner: web.AppRunner | None = None
         self._sockets: list[web.WebSocketResponse] = []
@@ -203,6 +205,11 @@ class DiscordSimulator:
             if guild is None:
                 raise SimError(404, 10004, "Unknown Guild")
             return guild.role_json()
+        if rec.path == "/users/@me/channels" and rec.method == "POST":
+            channel = self.dms.open(rec.payload)
+            if channel is None:
+                raise SimError(400, 50035, "Invalid Form Body: recipient_id: Value is not a snowflake.")
+            return channel
         if parts[0] == "channels" and parts[2] == "messages":
             return self._channel(parts[1], parts[3:], rec)
         raise SimError(404, 0, f"not simulated: {rec.method} {rec.path}")
@@ -257,6 +264,9 @@ class DiscordSimulator:
     def _channel(self, channel_id: str, rest: list[str], rec: Recorded) -> Any:
         if not rest and rec.method == "POST":
             _check_message(rec.payload, rec.files)
+            refused = self.dms.refusal(channel_id)
+            if refused is not None:
+                raise SimError(*refused)
             return self._new_message(channel_id, rec.payload, rec.files).wire(self.state.app_id)
         message = self.state.messages.get(rest[0])
         if message is None or message.deleted or message.ephemeral or message.channel_id != channel_id:
