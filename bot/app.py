@@ -129,6 +129,8 @@ async def build_app(
         inbox=SqliteInbox(db),
         user_settings=SqliteUserSettings(db),
     )
+    if settings.web.enabled:
+        _add_web(services, db, secrets, ops)
     for outbound in outbounds:
         if hasattr(outbound, "on_rate_limited"):
             platform_name = outbound.platform
@@ -143,6 +145,16 @@ async def build_app(
         backends=list(backends),
         outbounds=by_platform,
     )
+
+
+def _add_web(services: Services, db: Database, secrets: SecretSource, ops: OpsServer | None) -> None:
+    """The web gallery shares the ops endpoint's server (and port)."""
+    if ops is None:
+        raise ConfigError("[web] enabled needs [metrics] port: the gallery is served on that port under /gallery")
+    from adapters import web
+
+    site = web.create(services, db, secrets)
+    ops.extra_routes.append(lambda application: web.add_routes(site, application))
 
 
 # ---- commands the CLI runs ---------------------------------------------------------------------

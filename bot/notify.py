@@ -39,9 +39,12 @@ class StatusNotifier:
         self._clock = clock
         self._slots: dict[str, _Slot] = {}
         self.emitted = 0
+        self.observers: list[Callable[[Job, Reply], None]] = []  # e.g. the web gallery's live previews
 
     def publish(self, job: Job, reply: Reply) -> None:
         """Record the newest status for a job; it is shown as soon as the platform's interval allows."""
+        for observer in self.observers:
+            observer(job, reply)
         outbound = self._outbounds.get(job.destination.platform)
         if outbound is None:
             return

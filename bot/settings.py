@@ -156,6 +156,17 @@ class MetricsConfig(Section):
     host: str = "127.0.0.1"  # 0.0.0.0 so Prometheus in another container can scrape
 
 
+class WebConfig(Section):
+    """The web gallery and dashboard, served on the [metrics] port under /gallery."""
+
+    enabled: bool = False
+    base_url: str = ""  # what users open, e.g. https://bot.example.org (the /gallery links start with it)
+    link_minutes: int = Field(default=10, ge=1, le=1440)  # how long a sign-in link stays usable
+    session_hours: int = Field(default=24 * 7, ge=1)
+    secure_cookies: bool = False  # true when users reach it over https (a proxy in front)
+    page_size: int = Field(default=24, ge=1, le=200)
+
+
 class Settings(BaseSettings):
     """The whole configuration. Environment variables IMAGEBRIDGE_<KEY> (nested with __) override the file."""
 
@@ -181,6 +192,7 @@ class Settings(BaseSettings):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)  # SIGTERM: how long running jobs may finish
     retention_days: int | None = Field(default=None, ge=1)  # prune finished jobs and images older than this
 

@@ -15,6 +15,14 @@ from bot.ports import AccountStore, ImageFiles, Inbox, JobStore, UserPrefs, User
 from bot.settings import Settings
 
 
+class SignInLinks(Protocol):
+    """The web gallery's sign-in links (adapters/web), when the gallery is enabled."""
+
+    async def issue(self, platform: str, user_id: str, user_name: str, server_id: str) -> str:
+        """A short-lived, one-use sign-in URL for this user, who thereby belongs to this chat."""
+        ...
+
+
 class Store(JobStore, Protocol):
     async def delete_images(self, job_id: str) -> list[StoredImage]:
         """Remove a job's result images; returns them so their files can be removed."""
@@ -38,6 +46,7 @@ class Services:
     on_quota_denied: Callable[[], None] = lambda: None  # metrics
     inbox: Inbox | None = None  # platform adapters keep received commands here until handled
     user_settings: UserSettingsStore | None = None  # /settings; None: every user has the defaults
+    sign_in: SignInLinks | None = None  # /gallery links; None when [web] is off
 
 
 @dataclass

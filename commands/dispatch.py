@@ -13,6 +13,7 @@ from commands.actions import press
 from commands.admin import admin
 from commands.cancel import cancel
 from commands.context import Invocation, Services, language_for
+from commands.gallery import gallery
 from commands.help import help_command
 from commands.history import history, show
 from commands.imagine import imagine
@@ -42,6 +43,7 @@ HANDLERS: dict[str, Handler] = {
     "help": help_command,
     "admin": admin,
     "settings": settings,
+    "gallery": gallery,
 }
 
 

@@ -146,6 +146,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("help", "How to use this bot", usage="/help"),
     ADMIN,
     SETTINGS,
+    CommandSpec("gallery", "A private sign-in link to the web gallery", usage="/gallery"),
 )
 
 BY_NAME: dict[str, CommandSpec] = {name: spec for spec in COMMANDS for name in (spec.name, *spec.aliases)}

@@ -40,6 +40,7 @@ class OpsServer:
         self.port = port
         self.metrics = metrics or OpsMetrics(engine_provider, state_counts)
         self._runner: web.AppRunner | None = None
+        self.extra_routes: list[Callable[[web.Application], None]] = []  # e.g. the web gallery's pages
 
     # The hooks the rest of the bot calls; they only count, so they are safe from any coroutine.
     def observe_job(self, job: Job) -> None:
@@ -59,6 +60,8 @@ class OpsServer:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
+        for add in self.extra_routes:
+            add(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)

@@ -1,0 +1,39 @@
+"""The sign-in links /gallery hands out: a random token, signed, stored as a hash, usable once before it expires."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from adapters.web.auth import Signer
+from bot.models import utcnow
+from bot.settings import WebConfig
+from storage.web import SignIn, SqliteWebStore
+
+
+class WebSignIn:
+    """`commands.context.SignInLinks` for the gallery."""
+
+    def __init__(
+        self, config: WebConfig, store: SqliteWebStore, signer: Signer, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.signer = signer
+        self.clock = clock
+        self.base_url = config.base_url.rstrip("/")
+
+    async def issue(self, platform: str, user_id: str, user_name: str, server_id: str) -> str:
+        nonce = secrets.token_urlsafe(18)
+        token = f"{nonce}.{self.signer.mac('link', nonce)}"
+        expires = self.clock() + timedelta(minutes=self.config.link_minutes)
+        await self.store.issue(token, SignIn(platform, user_id, user_name or user_id, server_id), expires)
+        return f"{self.base_url}/gallery/login?token={token}"
+
+    async def redeem(self, token: str) -> SignIn | None:
+        """Who the link was for, once: a forged, expired or already used token gives None."""
+        nonce, _, mac = token.partition(".")
+        if not nonce or not secrets.compare_digest(mac, self.signer.mac("link", nonce)):
+            return None
+        return await self.store.redeem(token, self.clock())

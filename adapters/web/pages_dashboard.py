@@ -1,0 +1,62 @@
+"""The team dashboard: usage per user and server over a day, a week and a month, quota left, backends."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from aiohttp import web
+from markupsafe import Markup
+
+from adapters.web.charts import bars
+from adapters.web.site import WebSite
+from bot.quota import quota_day
+
+
+def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
+    async def dashboard(request: web.Request) -> web.Response:
+        session, viewer = await site.require(request)
+        settings = site.services.settings
+        today = quota_day(site.services.clock(), settings.quota)
+        rows = await site.store.usage(viewer, today - timedelta(days=29))
+        periods = {"today": today, "week": today - timedelta(days=6), "month": today - timedelta(days=29)}
+        per_user: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(periods, 0.0))
+        per_server: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(periods, 0.0))
+        per_day: dict[str, float] = {(today - timedelta(days=n)).isoformat(): 0.0 for n in range(29, -1, -1)}
+        for day, platform, server, user, cost, _jobs in rows:
+            per_day[day] = per_day.get(day, 0.0) + cost
+            for name, start in periods.items():
+                if date.fromisoformat(day) >= start:
+                    per_user[f"{platform}:{user}"][name] += cost
+                    per_server[f"{platform}:{server}"][name] += cost
+        left = None
+        if settings.quota.enabled:
+            used, _ = await site.services.store.usage(session.platform, "", session.user_id, today)
+            left = max(0.0, settings.quota.user_daily - used)
+        engine = site.services.engine
+        workers = [
+            {
+                "name": w.backend.name,
+                "kind": w.backend.kind,
+                "healthy": w.healthy,
+                "detail": w.health_detail,
+                "model": w.loaded_checkpoint or "",
+                "switches": w.model_switches,
+                "done": w.completed,
+            }
+            for w in engine.workers
+        ]
+        chart = Markup(bars(list(per_day.items()), "cost per day"))  # built from escaped parts
+        return site.render(
+            request,
+            "dashboard.html",
+            session,
+            per_user=sorted(per_user.items(), key=lambda item: -item[1]["month"]),
+            per_server=sorted(per_server.items(), key=lambda item: -item[1]["month"]),
+            periods=list(periods),
+            quota_left=left,
+            workers=workers,
+            chart=chart,
+        )
+
+    router.add_get("/gallery/dashboard", dashboard)

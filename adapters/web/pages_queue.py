@@ -1,0 +1,90 @@
+"""The live queue: what runs on each backend (with its latest preview) and what waits, per server.
+
+Read from the engine's own snapshots (running_jobs, queued_jobs, places); updates go out as server-sent events.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from adapters.web.site import SECURITY_HEADERS, WebSite, render_fragment
+from adapters.web.thumbs import sniff
+from bot.models import Job
+from storage.web import Viewer
+
+HEARTBEAT_SECONDS = 1.0
+
+
+def visible(viewer: Viewer, job: Job) -> bool:
+    destination = job.destination
+    if viewer.admin:
+        return True
+    return destination.platform == viewer.platform and (
+        destination.server_id in viewer.servers or destination.user_id == viewer.user_id
+    )
+
+
+def snapshot(site: WebSite, viewer: Viewer) -> dict[str, Any]:
+    """Backends with their running job, and waiting jobs grouped by server, as the viewer may see them."""
+    engine = site.services.engine
+    site.previews.forget_finished({job.id for job in engine.running_jobs()})
+    backends = []
+    for worker in engine.workers:
+        job = worker.current if worker.current is not None and visible(viewer, worker.current) else None
+        backends.append(
+            {
+                "name": worker.backend.name,
+                "healthy": worker.healthy,
+                "job": job,
+                "preview": job is not None and job.id in site.previews.previews,
+            }
+        )
+    queued = [(place, job) for place, job in engine.queued_jobs() if visible(viewer, job)]
+    places = engine.places([job.id for _, job in queued])
+    servers: dict[str, list[dict[str, Any]]] = {}
+    for place, job in queued:
+        eta = places.get(job.id, (None, None))[1]
+        servers.setdefault(job.queue_key, []).append({"job": job, "position": place, "eta": eta})
+    paused = {key for key in servers if engine.scheduler.is_paused(key)}
+    return {"backends": backends, "servers": servers, "paused": paused, "version": site.previews.version}
+
+
+def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
+    async def page(request: web.Request) -> web.Response:
+        session, viewer = await site.require(request)
+        return site.render(request, "queue.html", session, **snapshot(site, viewer))
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        session, _ = await site.require(request)
+        response = web.StreamResponse(
+            headers={**SECURITY_HEADERS, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        lang, last, version = site.lang(request), "", -1
+        while not site.closed:
+            version = await site.previews.wait(version, HEARTBEAT_SECONDS)
+            state = snapshot(site, await site.viewer(session))
+            html = render_fragment("queue_body.html", lang, **state)
+            if html != last:
+                last = html
+                try:
+                    await response.write(f"data: {json.dumps({'html': html})}\n\n".encode())
+                except ConnectionResetError:  # the browser left the page
+                    break
+        return response
+
+    async def preview(request: web.Request) -> web.Response:
+        session, viewer = await site.require(request)
+        job = site.services.engine.active_job(request.match_info["job_id"])
+        data = site.previews.previews.get(job.id) if job is not None and visible(viewer, job) else None
+        if data is None:
+            raise site.refuse(request, session, 404, "not_found")
+        headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+        return web.Response(body=data, content_type=sniff(data), headers=headers)
+
+    router.add_get("/gallery/queue", page)
+    router.add_get("/gallery/queue/events", events)
+    router.add_get("/gallery/preview/{job_id}", preview)

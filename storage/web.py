@@ -1,0 +1,201 @@
+"""The web gallery's reads and its sign-in links: keyset pages of finished jobs, who may see which chat, usage."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import aiosqlite
+
+from bot.models import Job, StoredImage
+from storage.db import Database
+from storage.job_batch import JOB_COLUMNS
+from storage.job_batch import iso as _iso
+from storage.jobs import image_from_row, job_from_row
+
+
+def token_hash(token: str) -> str:
+    """Only a hash of a sign-in token is stored: the database never holds a usable credential."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks: an admin sees every chat; anyone else the chats they belong to and their own jobs."""
+
+    platform: str
+    user_id: str
+    admin: bool = False
+    servers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Filters:
+    user: str = ""
+    server: str = ""  # "platform:server_id"
+    preset: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One finished job in the grid."""
+
+    id: str
+    platform: str
+    server_id: str
+    user_id: str
+    user_name: str
+    preset: str
+    prompt: str
+    created_at: str
+    image_id: str | None
+    cursor: str  # "created_at|rowid" of this row, for the next page
+
+
+@dataclass(frozen=True)
+class SignIn:
+    platform: str
+    user_id: str
+    user_name: str
+    server_id: str
+
+
+class SqliteWebStore:
+    """The gallery's SQL; every query is bounded by the viewer's rights before any filter."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ---- sign-in links -------------------------------------------------------------------------
+    async def issue(self, token: str, who: SignIn, expires_at: datetime) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO web_tokens (token_hash, platform, user_id, user_name, server_id, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash(token), who.platform, who.user_id, who.user_name, who.server_id, _iso(expires_at)),
+            )
+            await conn.execute(
+                "INSERT OR IGNORE INTO web_members (platform, user_id, server_id) VALUES (?, ?, ?)",
+                (who.platform, who.user_id, who.server_id),
+            )
+            # Links long past their expiry are of no use, even as a record: keep the table small.
+            await conn.execute("DELETE FROM web_tokens WHERE expires_at < ?", (_iso(expires_at - timedelta(days=2)),))
+
+    async def redeem(self, token: str, now: datetime) -> SignIn | None:
+        """The link's owner if the token is known, unexpired and unused; it is used up in the same transaction."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE web_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? "
+                "RETURNING platform, user_id, user_name, server_id",
+                (_iso(now), token_hash(token), _iso(now)),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+        return SignIn(row[0], row[1], row[2], row[3]) if row else None
+
+    async def servers_of(self, platform: str, user_id: str) -> tuple[str, ...]:
+        """The chats a user belongs to: where they made jobs or asked for a sign-in link."""
+        rows = await self.db.fetchall(
+            "SELECT server_id FROM web_members WHERE platform = ? AND user_id = ? "
+            "UNION SELECT DISTINCT server_id FROM jobs WHERE platform = ? AND user_id = ?",
+            (platform, user_id, platform, user_id),
+        )
+        return tuple(sorted(str(row[0]) for row in rows))
+
+    # ---- gallery -------------------------------------------------------------------------------
+    @staticmethod
+    def _visible(viewer: Viewer) -> tuple[str, list[object]]:
+        if viewer.admin:
+            return "1", []
+        marks = ", ".join("?" * len(viewer.servers)) or "NULL"
+        return f"j.platform = ? AND (j.server_id IN ({marks}) OR j.user_id = ?)", [
+            viewer.platform,
+            *viewer.servers,
+            viewer.user_id,
+        ]
+
+    async def page(self, viewer: Viewer, filters: Filters, after: str | None, size: int) -> list[Tile]:
+        """Up to `size` finished jobs older than the cursor, newest first (keyset: no OFFSET)."""
+        where, params = self._visible(viewer)
+        clauses = ["j.state = 'succeeded'", where]
+        if filters.server and ":" in filters.server:
+            platform, server_id = filters.server.split(":", 1)
+            clauses.append("j.platform = ? AND j.server_id = ?")
+            params += [platform, server_id]
+        if filters.user:
+            clauses.append("j.user_id = ?")
+            params.append(filters.user)
+        if filters.preset:
+            clauses.append("j.preset = ?")
+            params.append(filters.preset)
+        if filters.text:
+            clauses.append("json_extract(j.request, '$.user_prompt') LIKE ? ESCAPE '\\'")
+            escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        if after and "|" in after:
+            created, rowid = after.rsplit("|", 1)
+            clauses.append("(j.created_at < ? OR (j.created_at = ? AND j.rowid < ?))")
+            params += [created, created, int(rowid) if rowid.isdigit() else 0]
+        rows = await self.db.fetchall(
+            "SELECT j.id, j.platform, j.server_id, j.user_id, j.preset, j.created_at, j.rowid AS rid, "
+            "json_extract(j.request, '$.user_prompt') AS prompt, json_extract(j.destination, '$.user_name') AS name, "
+            "(SELECT i.id FROM images i WHERE i.job_id = j.id AND i.kind = 'result' ORDER BY i.idx LIMIT 1) AS image "
+            f"FROM jobs j WHERE {' AND '.join(clauses)} ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?",
+            (*params, size),
+        )
+        return [_tile(row) for row in rows]
+
+    async def job(self, viewer: Viewer, job_id: str) -> Job | None:
+        """The job if this viewer may see it."""
+        where, params = self._visible(viewer)
+        row = await self.db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ? AND {where}", (job_id, *params))
+        return job_from_row(row) if row else None
+
+    async def image(self, viewer: Viewer, image_id: str) -> StoredImage | None:
+        """A result image if this viewer may see its job."""
+        where, params = self._visible(viewer)
+        row = await self.db.fetchone(
+            f"SELECT i.* FROM images i JOIN jobs j ON j.id = i.job_id WHERE i.id = ? AND i.kind = 'result' AND {where}",
+            (image_id, *params),
+        )
+        return image_from_row(row) if row else None
+
+    async def servers(self, viewer: Viewer) -> list[str]:
+        """The chats ("platform:server_id") the viewer may filter by."""
+        if not viewer.admin:
+            return [f"{viewer.platform}:{server}" for server in viewer.servers]
+        rows = await self.db.fetchall(
+            "SELECT platform || ':' || server_id FROM web_members UNION "
+            "SELECT platform || ':' || server_id FROM server_settings UNION "
+            "SELECT DISTINCT platform || ':' || server_id FROM jobs WHERE state = 'succeeded'"
+        )
+        return sorted(str(row[0]) for row in rows)
+
+    # ---- dashboard -----------------------------------------------------------------------------
+    async def usage(self, viewer: Viewer, since: date) -> list[tuple[str, str, str, str, float, int]]:
+        """(day, platform, server, user, cost, jobs) per day since a date, from the quota ledger."""
+        where, params = self._visible(viewer)
+        where = where.replace("j.", "q.")
+        rows = await self.db.fetchall(
+            "SELECT q.day, q.platform, q.server_id, q.user_id, SUM(q.amount), COUNT(*) FROM quota_ledger q "
+            f"WHERE q.day >= ? AND q.state != 'refunded' AND {where} GROUP BY 1, 2, 3, 4 ORDER BY 1",
+            (since.isoformat(), *params),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4] or 0), int(r[5])) for r in rows]
+
+
+def _tile(row: aiosqlite.Row) -> Tile:
+    return Tile(
+        id=row["id"],
+        platform=row["platform"],
+        server_id=row["server_id"],
+        user_id=row["user_id"],
+        user_name=row["name"] or row["user_id"],
+        preset=row["preset"],
+        prompt=row["prompt"] or "",
+        created_at=row["created_at"],
+        image_id=row["image"],
+        cursor=f"{row['created_at']}|{row['rid']}",
+    )

@@ -1,0 +1,145 @@
+"""The web gallery in a real headless Chromium: sign in from a /gallery link typed in chat, browse, filter,
+open a job, watch the live queue, admin pages, and what must be refused."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from playwright.async_api import expect
+
+from bot.models import utcnow
+from commands.dispatch import dispatch_text
+from tests.conftest import invocation
+from tests.fakes import FakeBackend
+from tests.web_support import Chat, PreviewBackend, browser, gallery_app, needs_chromium
+
+pytestmark = needs_chromium
+WAIT_MS = 10_000
+
+
+async def test_sign_in_browse_filter_and_open_a_job(tmp_path: Path) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+        chat = Chat(app)
+        fox = await chat.imagine("alice", "a red fox in snow --neg blurry --seed 42")
+        await chat.imagine("alice", "a blue whale")
+        secret = await chat.imagine("bob", "a secret cat", server="bobs-private")
+        link = await chat.link("alice")
+        page = await (await chromium.new_context(viewport={"width": 1100, "height": 800})).new_page()
+        await page.goto(link)
+        assert page.url.endswith("/gallery")  # the token left the address bar
+        tiles = page.locator("li.tile")
+        await tiles.first.wait_for(timeout=WAIT_MS)
+        assert await tiles.count() == 2
+        assert "secret cat" not in await page.content()  # another server's job is not listed
+        if os.environ.get("IMAGEBRIDGE_SCREENSHOT"):
+            await page.screenshot(path=os.environ["IMAGEBRIDGE_SCREENSHOT"], full_page=True)
+
+        await page.fill("input[name=q]", "fox")
+        await page.click("form.filters button")
+        await page.wait_for_url("**q=fox**", timeout=WAIT_MS)
+        assert await tiles.count() == 1
+        await tiles.first.locator("a").click()
+        await page.wait_for_url(f"**/gallery/job/{fox}", timeout=WAIT_MS)
+        assert await page.locator("dd.prompt").inner_text() == "a red fox in snow"
+        assert await page.locator("dd.negative").inner_text() == "blurry"
+        assert await page.locator("span.seed").first.inner_text() == "42"
+        image = page.locator(".job img").first
+        assert await image.evaluate("img => img.complete && img.naturalWidth > 0")
+
+        response = await page.goto(f"{app.ops.url}/gallery/job/{secret}")  # type: ignore[union-attr]
+        assert response is not None and response.status == 404
+        again = await page.context.browser.new_context()  # type: ignore[union-attr]
+        reused = await (await again.new_page()).goto(link)
+        assert reused is not None and reused.status == 403  # the link was used once already
+
+
+async def test_expired_link_and_no_session_are_refused(tmp_path: Path) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+        chat = Chat(app)
+        link = await chat.link("alice")
+        links = app.services.sign_in
+        assert links is not None
+        links.clock = lambda: utcnow() + timedelta(minutes=11)  # type: ignore[attr-defined]
+        page = await chromium.new_page()
+        response = await page.goto(link)
+        assert response is not None and response.status == 403
+        assert "expired" in await page.locator("#message").inner_text()
+        response = await page.goto(f"{app.ops.url}/gallery")  # type: ignore[union-attr]
+        assert response is not None and response.status == 401
+        forged = link.split("token=")[0] + "token=abc.def"
+        response = await page.goto(forged)
+        assert response is not None and response.status == 403
+
+
+async def test_live_queue_shows_positions_changing_and_the_preview(tmp_path: Path) -> None:
+    backend = PreviewBackend(hold=True)
+    async with gallery_app(tmp_path / "data", backend) as app, browser() as chromium:
+        chat = Chat(app)
+        running = await chat.imagine("alice", "the running one", wait=False)
+        await backend.started.wait()
+        first = await chat.imagine("alice", "first waiting", wait=False)
+        second = await chat.imagine("alice", "second waiting", wait=False)
+        page = await chromium.new_page()
+        await page.goto(await chat.link("alice"))
+        await page.goto(f"{app.ops.url}/gallery/queue")  # type: ignore[union-attr]
+        second_position = page.locator(f"tr[data-job='{second}'] td.position")
+        assert await second_position.inner_text() == "2"
+        preview = page.locator(f"p[data-job='{running}'] + img.preview")
+        await preview.wait_for(timeout=WAIT_MS)
+        assert await preview.evaluate("img => img.complete && img.naturalWidth > 0")
+
+        await chat.say("alice", f"/cancel {first}")  # no reload: the page hears it over server-sent events
+        await expect(second_position).to_have_text("1", timeout=WAIT_MS)
+        backend.release.set()
+
+
+async def test_admin_pauses_a_server_and_a_non_admin_is_refused(tmp_path: Path) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+        chat = Chat(app)
+        await chat.imagine("alice", "something to list")
+        user = await chromium.new_page()
+        await user.goto(await chat.link("alice"))
+        response = await user.goto(f"{app.ops.url}/gallery/admin")  # type: ignore[union-attr]
+        assert response is not None and response.status == 403
+        refused = await user.request.post(f"{app.ops.url}/gallery/admin", form={"action": "pause"})  # type: ignore[union-attr]
+        assert refused.status == 403
+        assert not app.engine.scheduler.is_paused("console:local")
+
+        admin = await (await chromium.new_context()).new_page()
+        await admin.goto(await chat.link("root"))
+        await admin.goto(f"{app.ops.url}/gallery/admin")  # type: ignore[union-attr]
+        await admin.click("section[data-server='console:local'] button[value=pause]")
+        await admin.locator("#message").wait_for(timeout=WAIT_MS)
+        assert app.engine.scheduler.is_paused("console:local")
+        assert (await app.services.accounts.server("console", "local")).paused
+        forged = await admin.request.post(  # a form without the CSRF token changes nothing
+            f"{app.ops.url}/gallery/admin",
+            form={"action": "resume", "server": "console:local"},  # type: ignore[union-attr]
+        )
+        assert forged.status == 403
+        assert app.engine.scheduler.is_paused("console:local")
+
+
+async def test_dashboard_shows_usage_and_backends(tmp_path: Path) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+        chat = Chat(app)
+        await chat.imagine("alice", "count me")
+        page = await chromium.new_page()
+        await page.goto(await chat.link("alice"))
+        await page.goto(f"{app.ops.url}/gallery/dashboard?lang=zh")  # type: ignore[union-attr]
+        assert await page.locator("svg.chart rect").count() == 30
+        assert "console:local" in await page.content()
+        assert "今日剩余额度" in await page.content()
+
+
+@pytest.mark.parametrize("chat_id", ["-100123"])
+async def test_gallery_in_a_telegram_group_points_to_the_private_chat(tmp_path: Path, chat_id: str) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend()) as app:
+        group = invocation(user="7", server=chat_id, channel=chat_id)
+        group = group.model_copy() if hasattr(group, "model_copy") else group
+        group.destination = group.destination.model_copy(update={"platform": "telegram"})
+        reply = await dispatch_text(app.services, group, "/gallery")
+        assert reply is not None and "private chat" in reply.text and "token" not in reply.text
