@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios, scenarios_load, scenarios_queue
+from bench import scenarios, scenarios_load, scenarios_queue, scenarios_web
 from bench.harness import machine
 
 GOALS = {
@@ -26,6 +26,7 @@ GOALS = {
     "lost": ("==", 0),
     "placement_walk_ms": ("<=", 150),
     "submit_ms_at_depth": ("<=", 250),
+    "gallery_p95_ms": ("<=", 100),
 }
 
 QUICK = {
@@ -37,6 +38,7 @@ QUICK = {
     "cpu": 40,
     "pressure": 6,
     "positions": 2000,
+    "gallery": 10_000,
 }
 FULL = {
     "overhead": 200,
@@ -47,6 +49,7 @@ FULL = {
     "cpu": 200,
     "pressure": 20,
     "positions": 10_000,
+    "gallery": 100_000,
 }
 
 
@@ -66,6 +69,7 @@ async def run(sizes: dict[str, int]) -> dict[str, Any]:
         ("memory", scenarios_load.memory(sizes["memory"])),
         ("cpu", scenarios_load.cpu_per_image(sizes["cpu"])),
         ("positions", scenarios_queue.positions(sizes["positions"])),
+        ("gallery", scenarios_web.gallery(sizes["gallery"])),
     ]
     try:
         from bench import pressure

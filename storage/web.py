@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -13,6 +14,8 @@ from storage.db import Database
 from storage.job_batch import JOB_COLUMNS
 from storage.job_batch import iso as _iso
 from storage.jobs import image_from_row, job_from_row
+
+SERVERS_TTL_SECONDS = 60.0
 
 
 def token_hash(token: str) -> str:
@@ -67,6 +70,7 @@ class SqliteWebStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._all_servers: tuple[float, list[str]] = (float("-inf"), [])
 
     # ---- sign-in links -------------------------------------------------------------------------
     async def issue(self, token: str, who: SignIn, expires_at: datetime) -> None:
@@ -117,33 +121,29 @@ class SqliteWebStore:
         ]
 
     async def page(self, viewer: Viewer, filters: Filters, after: str | None, size: int) -> list[Tile]:
-        """Up to `size` finished jobs older than the cursor, newest first (keyset: no OFFSET)."""
-        where, params = self._visible(viewer)
-        clauses = ["j.state = 'succeeded'", where]
-        if filters.server and ":" in filters.server:
-            platform, server_id = filters.server.split(":", 1)
-            clauses.append("j.platform = ? AND j.server_id = ?")
-            params += [platform, server_id]
-        if filters.user:
-            clauses.append("j.user_id = ?")
-            params.append(filters.user)
-        if filters.preset:
-            clauses.append("j.preset = ?")
-            params.append(filters.preset)
-        if filters.text:
-            clauses.append("json_extract(j.request, '$.user_prompt') LIKE ? ESCAPE '\\'")
-            escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
-        if after and "|" in after:
-            created, rowid = after.rsplit("|", 1)
-            clauses.append("(j.created_at < ? OR (j.created_at = ? AND j.rowid < ?))")
-            params += [created, created, int(rowid) if rowid.isdigit() else 0]
+        """Up to `size` finished jobs older than the cursor, newest first (keyset: no OFFSET).
+
+        A member's view is two index walks (their chats; their own jobs), each newest first and cut at `size`,
+        then merged: the work is bounded by what they may see, not by the whole table.
+        """
+        clauses, params = _filters(filters, after)
+        if viewer.admin:
+            scopes: list[tuple[str, list[object]]] = [("1", [])]
+        else:
+            marks = ", ".join("?" * len(viewer.servers)) or "NULL"
+            scopes = [
+                (f"j.platform = ? AND j.server_id IN ({marks})", [viewer.platform, *viewer.servers]),
+                ("j.platform = ? AND j.user_id = ?", [viewer.platform, viewer.user_id]),
+            ]
+        branches, values = [], []
+        for scope, scope_params in scopes:
+            branches.append(
+                f"SELECT * FROM (SELECT {TILE_COLUMNS} FROM jobs j WHERE j.state = 'succeeded' AND {scope} AND "
+                f"{' AND '.join(clauses)} ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?)"
+            )
+            values += [*scope_params, *params, size]
         rows = await self.db.fetchall(
-            "SELECT j.id, j.platform, j.server_id, j.user_id, j.preset, j.created_at, j.rowid AS rid, "
-            "json_extract(j.request, '$.user_prompt') AS prompt, json_extract(j.destination, '$.user_name') AS name, "
-            "(SELECT i.id FROM images i WHERE i.job_id = j.id AND i.kind = 'result' ORDER BY i.idx LIMIT 1) AS image "
-            f"FROM jobs j WHERE {' AND '.join(clauses)} ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?",
-            (*params, size),
+            f"{' UNION '.join(branches)} ORDER BY created_at DESC, rid DESC LIMIT ?", (*values, size)
         )
         return [_tile(row) for row in rows]
 
@@ -166,12 +166,17 @@ class SqliteWebStore:
         """The chats ("platform:server_id") the viewer may filter by."""
         if not viewer.admin:
             return [f"{viewer.platform}:{server}" for server in viewer.servers]
+        made, found = self._all_servers
+        if time.monotonic() - made < SERVERS_TTL_SECONDS:  # every chat with a job is a scan: not on every page
+            return found
         rows = await self.db.fetchall(
             "SELECT platform || ':' || server_id FROM web_members UNION "
             "SELECT platform || ':' || server_id FROM server_settings UNION "
             "SELECT DISTINCT platform || ':' || server_id FROM jobs WHERE state = 'succeeded'"
         )
-        return sorted(str(row[0]) for row in rows)
+        found = sorted(str(row[0]) for row in rows)
+        self._all_servers = (time.monotonic(), found)
+        return found
 
     # ---- dashboard -----------------------------------------------------------------------------
     async def usage(self, viewer: Viewer, since: date) -> list[tuple[str, str, str, str, float, int]]:
@@ -184,6 +189,37 @@ class SqliteWebStore:
             (since.isoformat(), *params),
         )
         return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4] or 0), int(r[5])) for r in rows]
+
+
+TILE_COLUMNS = (
+    "j.id, j.platform, j.server_id, j.user_id, j.preset, j.created_at, j.rowid AS rid, "
+    "json_extract(j.request, '$.user_prompt') AS prompt, json_extract(j.destination, '$.user_name') AS name, "
+    "(SELECT i.id FROM images i WHERE i.job_id = j.id AND i.kind = 'result' ORDER BY i.idx LIMIT 1) AS image"
+)
+
+
+def _filters(filters: Filters, after: str | None) -> tuple[list[str], list[object]]:
+    """The viewer's filters and the keyset cursor ("created_at|rowid" of the last row seen) as SQL."""
+    clauses, params = ["1"], list[object]()
+    if filters.server and ":" in filters.server:
+        platform, server_id = filters.server.split(":", 1)
+        clauses.append("j.platform = ? AND j.server_id = ?")
+        params += [platform, server_id]
+    if filters.user:
+        clauses.append("j.user_id = ?")
+        params.append(filters.user)
+    if filters.preset:
+        clauses.append("j.preset = ?")
+        params.append(filters.preset)
+    if filters.text:
+        clauses.append("json_extract(j.request, '$.user_prompt') LIKE ? ESCAPE '\\'")
+        escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params.append(f"%{escaped}%")
+    if after and "|" in after:
+        created, rowid = after.rsplit("|", 1)
+        clauses.append("(j.created_at < ? OR (j.created_at = ? AND j.rowid < ?))")
+        params += [created, created, int(rowid) if rowid.isdigit() else 0]
+    return clauses, params
 
 
 def _tile(row: aiosqlite.Row) -> Tile:
