@@ -143,3 +143,17 @@ async def test_gallery_in_a_telegram_group_points_to_the_private_chat(tmp_path: 
         group.destination = group.destination.model_copy(update={"platform": "telegram"})
         reply = await dispatch_text(app.services, group, "/gallery")
         assert reply is not None and "private chat" in reply.text and "token" not in reply.text
+
+
+def test_every_message_the_templates_use_is_in_both_catalogs() -> None:
+    import re
+
+    from bot.i18n import LANGUAGES, catalog
+
+    folder = Path(__file__).resolve().parents[1] / "adapters" / "web"
+    used = set()
+    for path in [*folder.glob("templates/*.html"), *folder.glob("*.py")]:
+        used |= set(re.findall(r"""(?:tr\(|message_key=|refuse\([^)]*?, )["']([a-z_]+)["']""", path.read_text()))
+    assert {"link_refused", "admins_only", "prompt", "sign_out"} <= used
+    for lang in LANGUAGES:
+        assert {f"web.{key}" for key in used} <= set(catalog(lang))

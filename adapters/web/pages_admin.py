@@ -50,7 +50,7 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
             servers.append({"key": key, "paused": site.services.engine.scheduler.is_paused(key), "record": record})
         presets = sorted(site.services.settings.presets)
         return site.render(
-            request, "admin.html", session, servers=servers, presets=presets, message=message, error=error
+            request, "admin_page.html", session, servers=servers, presets=presets, message=message, error=error
         )
 
     async def page(request: web.Request) -> web.Response:

@@ -55,7 +55,7 @@ def snapshot(site: WebSite, viewer: Viewer) -> dict[str, Any]:
 def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
     async def page(request: web.Request) -> web.Response:
         session, viewer = await site.require(request)
-        return site.render(request, "queue.html", session, **snapshot(site, viewer))
+        return site.render(request, "queue_page.html", session, **snapshot(site, viewer))
 
     async def events(request: web.Request) -> web.StreamResponse:
         session, _ = await site.require(request)
