@@ -153,7 +153,7 @@ def _add_web(services: Services, db: Database, secrets: SecretSource, ops: OpsSe
         raise ConfigError("[web] enabled needs [metrics] port: the gallery is served on that port under /gallery")
     from adapters import web
 
-    site = web.create(services, db, secrets)
+    site = web.create(services, db, secrets, served_at=lambda: ops.url)
     ops.extra_routes.append(lambda application: web.add_routes(site, application))
 
 

@@ -30,6 +30,8 @@ async def test_sign_in_browse_filter_and_open_a_job(tmp_path: Path) -> None:
         page = await (await chromium.new_context(viewport={"width": 1100, "height": 800})).new_page()
         await page.goto(link)
         assert page.url.endswith("/gallery")  # the token left the address bar
+        (cookie,) = await page.context.cookies()
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]
         tiles = page.locator("li.tile")
         await tiles.first.wait_for(timeout=WAIT_MS)
         assert await tiles.count() == 2
@@ -121,6 +123,51 @@ async def test_admin_pauses_a_server_and_a_non_admin_is_refused(tmp_path: Path) 
         )
         assert forged.status == 403
         assert app.engine.scheduler.is_paused("console:local")
+
+
+async def test_admin_sets_quota_bans_and_presets_per_channel_through_admin(tmp_path: Path) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+        chat = Chat(app)
+        await chat.imagine("alice", "something to list")
+        admin = await chromium.new_page()
+        await admin.goto(await chat.link("root"))
+        await admin.goto(f"{app.ops.url}/gallery/admin")  # type: ignore[union-attr]
+        server = admin.locator("section[data-server='console:local']")
+        await server.locator("input[name=amount]").fill("1234")
+        await server.locator("button[value=quota]").click()
+        await expect(admin.locator("#message")).to_contain_text("1234", timeout=WAIT_MS)
+        server = admin.locator("section[data-server='console:local']")
+        await server.locator("input[name=user]").fill("mallory")
+        await server.locator("button[value=ban]").click()
+        await admin.locator("#message").wait_for(timeout=WAIT_MS)
+        server = admin.locator("section[data-server='console:local']")
+        await server.locator("select[name=preset]").select_option("sdxl")
+        await server.locator("input[name=channel]").fill("terminal")
+        await server.locator("button[value=deny]").click()
+        await admin.locator("#message").wait_for(timeout=WAIT_MS)
+        record = await app.services.accounts.server("console", "local")
+        assert record.daily_limit == 1234 and "mallory" in record.banned
+        assert "sdxl" not in record.channel_presets["terminal"]
+        refused = await chat.say("mallory", "/imagine banned now")  # the chat side sees the same change
+        assert refused.job_id is None
+        await server.locator("input[name=amount]").fill("lots")  # bad input: the /admin error, nothing saved
+        await server.locator("button[value=quota]").click()
+        await expect(admin.locator("#message.error")).to_be_visible(timeout=WAIT_MS)
+        assert (await app.services.accounts.server("console", "local")).daily_limit == 1234
+
+
+async def test_browsing_works_without_javascript_and_on_a_phone(tmp_path: Path) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+        chat = Chat(app)
+        job = await chat.imagine("alice", "a small phone picture")
+        context = await chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+        page = await context.new_page()
+        await page.goto(await chat.link("alice"))
+        await page.locator("li.tile a").first.click()
+        await page.wait_for_url(f"**/gallery/job/{job}", timeout=WAIT_MS)
+        assert await page.locator("dd.prompt").inner_text() == "a small phone picture"
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390  # nothing wider than the phone's screen
 
 
 async def test_dashboard_shows_usage_and_backends(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from adapters.web import pages_admin, pages_dashboard, pages_gallery, pages_queue
@@ -18,12 +20,12 @@ from storage.web import SqliteWebStore
 __all__ = ["WebSite", "create"]
 
 
-def create(services: Services, db: Database, secrets: SecretSource) -> WebSite:
+def create(services: Services, db: Database, secrets: SecretSource, served_at: Callable[[], str] = str) -> WebSite:
     """Build the site, give the commands its sign-in links and the notifier its preview hook."""
     settings = services.settings
     signer = Signer(load_key(secrets, settings.data_dir))
     store = SqliteWebStore(db)
-    links = WebSignIn(settings.web, store, signer, clock=services.clock)
+    links = WebSignIn(settings.web, store, signer, clock=services.clock, served_at=served_at)
     previews = PreviewBoard()
     site = WebSite(services, store, signer, links, previews, Thumbnails(settings.data_dir / "thumbs"))
     services.sign_in = links

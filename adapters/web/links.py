@@ -16,13 +16,22 @@ class WebSignIn:
     """`commands.context.SignInLinks` for the gallery."""
 
     def __init__(
-        self, config: WebConfig, store: SqliteWebStore, signer: Signer, clock: Callable[[], datetime] = utcnow
+        self,
+        config: WebConfig,
+        store: SqliteWebStore,
+        signer: Signer,
+        clock: Callable[[], datetime] = utcnow,
+        served_at: Callable[[], str] = str,
     ) -> None:
         self.config = config
         self.store = store
         self.signer = signer
         self.clock = clock
-        self.base_url = config.base_url.rstrip("/")
+        self.served_at = served_at  # the server's own address, when no base_url is configured
+
+    @property
+    def base_url(self) -> str:
+        return (self.config.base_url or self.served_at()).rstrip("/")
 
     async def issue(self, platform: str, user_id: str, user_name: str, server_id: str) -> str:
         nonce = secrets.token_urlsafe(18)
