@@ -6,12 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from playwright.async_api import expect
 
 from bot.models import utcnow
-from commands.dispatch import dispatch_text
-from tests.conftest import invocation
 from tests.fakes import FakeBackend
 from tests.web_support import Chat, PreviewBackend, browser, gallery_app, needs_chromium
 
@@ -177,16 +174,6 @@ async def test_dashboard_shows_usage_and_backends(tmp_path: Path) -> None:
         assert await page.locator("svg.chart rect").count() == 30
         assert "console:local" in await page.content()
         assert "今日剩余额度" in await page.content()
-
-
-@pytest.mark.parametrize("chat_id", ["-100123"])
-async def test_gallery_in_a_telegram_group_points_to_the_private_chat(tmp_path: Path, chat_id: str) -> None:
-    async with gallery_app(tmp_path / "data", FakeBackend()) as app:
-        group = invocation(user="7", server=chat_id, channel=chat_id)
-        group = group.model_copy() if hasattr(group, "model_copy") else group
-        group.destination = group.destination.model_copy(update={"platform": "telegram"})
-        reply = await dispatch_text(app.services, group, "/gallery")
-        assert reply is not None and "private chat" in reply.text and "token" not in reply.text
 
 
 def test_every_message_the_templates_use_is_in_both_catalogs() -> None:
