@@ -174,6 +174,11 @@ async def test_dashboard_shows_usage_and_backends(tmp_path: Path) -> None:
         assert await page.locator("svg.chart rect").count() == 30
         assert "console:local" in await page.content()
         assert "今日剩余额度" in await page.content()
+        settings = app.services.settings.quota
+        used, _ = await app.services.store.usage("console", "local", "alice", utcnow().date())
+        assert used > 0
+        row = await page.locator("table.quota tr", has_text="console:local").inner_text()
+        assert f"{settings.user_daily - used:g}" in row and f"{settings.server_daily - used:g}" in row
 
 
 def test_every_message_the_templates_use_is_in_both_catalogs() -> None:

@@ -10,7 +10,30 @@ from markupsafe import Markup
 
 from adapters.web.charts import bars
 from adapters.web.site import WebSite
-from bot.quota import quota_day
+from bot.quota import limits_for, quota_day
+
+
+async def quota_left(
+    site: WebSite, platform: str, user_id: str, servers: tuple[str, ...]
+) -> list[tuple[str, float | None, float | None]]:
+    """(chat, left for the user, left for the chat) today, by the same limits /quota uses (roles aside)."""
+    services = site.services
+    user = await services.accounts.user(platform, user_id)
+    found: list[tuple[str, float | None, float | None]] = []
+    for server_id in servers:
+        server = await services.accounts.server(platform, server_id)
+        limits = limits_for(services.settings.quota, services.clock(), user, server, [])
+        if limits is None:
+            return []
+        used_user, used_server = await services.store.usage(platform, server_id, user_id, limits.day)
+        found.append(
+            (
+                f"{platform}:{server_id}",
+                None if limits.user is None else max(0.0, limits.user - used_user),
+                None if limits.server is None else max(0.0, limits.server - used_server),
+            )
+        )
+    return found
 
 
 def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
@@ -29,10 +52,7 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
                 if date.fromisoformat(day) >= start:
                     per_user[f"{platform}:{user}"][name] += cost
                     per_server[f"{platform}:{server}"][name] += cost
-        left = None
-        if settings.quota.enabled:
-            used, _ = await site.services.store.usage(session.platform, "", session.user_id, today)
-            left = max(0.0, settings.quota.user_daily - used)
+        left = await quota_left(site, session.platform, session.user_id, viewer.servers)
         engine = site.services.engine
         workers = [
             {
@@ -55,6 +75,7 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
             per_server=sorted(per_server.items(), key=lambda item: -item[1]["month"]),
             periods=list(periods),
             quota_left=left,
+            quota_on=settings.quota.enabled,
             workers=workers,
             chart=chart,
         )
