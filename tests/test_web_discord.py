@@ -13,7 +13,7 @@ from simulators.discord_events import slash
 from simulators.discord_harness import BotProcess, patched
 from tests.conftest import make_settings
 from tests.fakes import FakeBackend
-from tests.web_support import browser, needs_chromium
+from tests.web_support import browser, needs_chromium, sign_in
 
 pytestmark = [pytest.mark.discord, needs_chromium]
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/gallery/login\?token=\S+")
@@ -42,7 +42,7 @@ async def test_discord_gallery_link_is_ephemeral_and_signs_in(sim: DiscordSimula
         assert found, message.content
         async with browser() as chromium:
             page = await chromium.new_page()
-            response = await page.goto(found.group(0))
+            response = await sign_in(page, found.group(0))
             assert response is not None and response.status == 200 and page.url.endswith("/gallery")
     finally:
         await process.stop()

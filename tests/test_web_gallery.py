@@ -10,7 +10,7 @@ from playwright.async_api import expect
 
 from bot.models import utcnow
 from tests.fakes import FakeBackend
-from tests.web_support import Chat, PreviewBackend, browser, gallery_app, needs_chromium
+from tests.web_support import Chat, PreviewBackend, browser, gallery_app, needs_chromium, sign_in
 
 pytestmark = needs_chromium
 WAIT_MS = 10_000
@@ -24,7 +24,9 @@ async def test_sign_in_browse_filter_and_open_a_job(tmp_path: Path) -> None:
         secret = await chat.imagine("bob", "a secret cat", server="bobs-private")
         link = await chat.link("alice")
         page = await (await chromium.new_context(viewport={"width": 1100, "height": 800})).new_page()
-        await page.goto(link)
+        unfurled = await page.context.request.get(link)  # a chat app's link preview fetches it first
+        assert unfurled.status == 200 and "ib_session" not in unfurled.headers.get("set-cookie", "")
+        await sign_in(page, link)  # still unused: only the button's POST uses it
         assert page.url.endswith("/gallery")  # the token left the address bar
         (cookie,) = await page.context.cookies()
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]
@@ -48,7 +50,7 @@ async def test_sign_in_browse_filter_and_open_a_job(tmp_path: Path) -> None:
         response = await page.goto(f"{app.ops.url}/gallery/job/{secret}")  # type: ignore[union-attr]
         assert response is not None and response.status == 404
         again = await page.context.browser.new_context()  # type: ignore[union-attr]
-        reused = await (await again.new_page()).goto(link)
+        reused = await sign_in(await again.new_page(), link)
         assert reused is not None and reused.status == 403  # the link was used once already
 
 
@@ -60,7 +62,7 @@ async def test_expired_link_and_no_session_are_refused(tmp_path: Path) -> None:
         assert links is not None
         links.clock = lambda: utcnow() + timedelta(minutes=11)  # type: ignore[attr-defined]
         page = await chromium.new_page()
-        response = await page.goto(link)
+        response = await sign_in(page, link)
         assert response is not None and response.status == 403
         assert "expired" in await page.locator("#message").inner_text()
         response = await page.goto(f"{app.ops.url}/gallery")  # type: ignore[union-attr]
@@ -79,7 +81,7 @@ async def test_live_queue_shows_positions_changing_and_the_preview(tmp_path: Pat
         first = await chat.imagine("alice", "first waiting", wait=False)
         second = await chat.imagine("alice", "second waiting", wait=False)
         page = await chromium.new_page()
-        await page.goto(await chat.link("alice"))
+        await sign_in(page, await chat.link("alice"))
         await page.goto(f"{app.ops.url}/gallery/queue")  # type: ignore[union-attr]
         second_position = page.locator(f"tr[data-job='{second}'] td.position")
         assert await second_position.inner_text() == "2"
@@ -97,7 +99,7 @@ async def test_admin_pauses_a_server_and_a_non_admin_is_refused(tmp_path: Path) 
         chat = Chat(app)
         await chat.imagine("alice", "something to list")
         user = await chromium.new_page()
-        await user.goto(await chat.link("alice"))
+        await sign_in(user, await chat.link("alice"))
         response = await user.goto(f"{app.ops.url}/gallery/admin")  # type: ignore[union-attr]
         assert response is not None and response.status == 403
         refused = await user.request.post(f"{app.ops.url}/gallery/admin", form={"action": "pause"})  # type: ignore[union-attr]
@@ -105,7 +107,7 @@ async def test_admin_pauses_a_server_and_a_non_admin_is_refused(tmp_path: Path) 
         assert not app.engine.scheduler.is_paused("console:local")
 
         admin = await (await chromium.new_context()).new_page()
-        await admin.goto(await chat.link("root"))
+        await sign_in(admin, await chat.link("root"))
         await admin.goto(f"{app.ops.url}/gallery/admin")  # type: ignore[union-attr]
         await admin.click("section[data-server='console:local'] button[value=pause]")
         await admin.locator("#message").wait_for(timeout=WAIT_MS)
@@ -124,7 +126,7 @@ async def test_admin_sets_quota_bans_and_presets_per_channel_through_admin(tmp_p
         chat = Chat(app)
         await chat.imagine("alice", "something to list")
         admin = await chromium.new_page()
-        await admin.goto(await chat.link("root"))
+        await sign_in(admin, await chat.link("root"))
         await admin.goto(f"{app.ops.url}/gallery/admin")  # type: ignore[union-attr]
         server = admin.locator("section[data-server='console:local']")
         await server.locator("input[name=amount]").fill("1234")
@@ -156,7 +158,7 @@ async def test_browsing_works_without_javascript_and_on_a_phone(tmp_path: Path) 
         job = await chat.imagine("alice", "a small phone picture")
         context = await chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
         page = await context.new_page()
-        await page.goto(await chat.link("alice"))
+        await sign_in(page, await chat.link("alice"))
         await page.locator("li.tile a").first.click()
         await page.wait_for_url(f"**/gallery/job/{job}", timeout=WAIT_MS)
         assert await page.locator("dd.prompt").inner_text() == "a small phone picture"
@@ -169,7 +171,7 @@ async def test_dashboard_shows_usage_and_backends(tmp_path: Path) -> None:
         chat = Chat(app)
         await chat.imagine("alice", "count me")
         page = await chromium.new_page()
-        await page.goto(await chat.link("alice"))
+        await sign_in(page, await chat.link("alice"))
         await page.goto(f"{app.ops.url}/gallery/dashboard?lang=zh")  # type: ignore[union-attr]
         assert await page.locator("svg.chart rect").count() == 30
         assert "console:local" in await page.content()

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.test_telegram_support import GROUP, PRIVATE, Bench, bench
-from tests.web_support import browser, needs_chromium
+from tests.web_support import browser, needs_chromium, sign_in
 
 pytestmark = [pytest.mark.telegram, needs_chromium]
 __all__ = ["bench"]
@@ -33,7 +33,7 @@ async def test_telegram_link_only_in_the_private_chat_and_only_own_chats_visible
     assert link is not None
     async with browser() as chromium:
         page = await chromium.new_page()
-        await page.goto(link.group(0))
+        await sign_in(page, link.group(0))
         await page.locator("li.tile").first.wait_for(timeout=10_000)
         text = await page.locator("ul.grid").inner_text()
         assert "our group lighthouse" in text and "a friend's fox" in text  # the group they made a job in

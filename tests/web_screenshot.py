@@ -13,7 +13,7 @@ from bot.models import GeneratedImage, GenerationRequest, GenerationResult
 from bot.ports import ProgressCallback
 from simulators.images import render_image
 from tests.fakes import FakeBackend
-from tests.web_support import Chat, browser, gallery_app
+from tests.web_support import Chat, browser, gallery_app, sign_in
 
 PROMPTS = (
     "a lighthouse at dusk",
@@ -46,7 +46,7 @@ async def main(target: Path) -> None:
             for n, prompt in enumerate(PROMPTS):
                 await chat.imagine("alice" if n % 3 else "bob", f"{prompt} --seed {n + 11}")
             page = await chromium.new_page(viewport={"width": 1100, "height": 720})
-            await page.goto(await chat.link("alice"))
+            await sign_in(page, await chat.link("alice"))
             await page.wait_for_load_state("networkidle")
             await page.screenshot(path=str(target))
 

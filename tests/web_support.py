@@ -110,3 +110,11 @@ async def browser() -> AsyncIterator[Any]:
             yield chromium
         finally:
             await chromium.close()
+
+
+async def sign_in(page: Any, link: str) -> Any:
+    """Open a sign-in link and press its button, as a person does; returns the response to the POST."""
+    await page.goto(link)
+    async with page.expect_navigation() as navigation:
+        await page.click("#sign-in")
+    return await navigation.value

@@ -40,9 +40,13 @@ class WebSignIn:
         await self.store.issue(token, SignIn(platform, user_id, user_name or user_id, server_id), expires)
         return f"{self.base_url}/gallery/login?token={token}"
 
+    def well_formed(self, token: str) -> bool:
+        """Whether we signed this token (it may still be expired or used)."""
+        nonce, _, mac = token.partition(".")
+        return bool(nonce) and secrets.compare_digest(mac, self.signer.mac("link", nonce))
+
     async def redeem(self, token: str) -> SignIn | None:
         """Who the link was for, once: a forged, expired or already used token gives None."""
-        nonce, _, mac = token.partition(".")
-        if not nonce or not secrets.compare_digest(mac, self.signer.mac("link", nonce)):
+        if not self.well_formed(token):
             return None
         return await self.store.redeem(token, self.clock())

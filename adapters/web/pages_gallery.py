@@ -16,8 +16,16 @@ CACHE_PRIVATE = {"Cache-Control": "private, max-age=86400"}
 
 
 def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
+    async def confirm(request: web.Request) -> web.Response:
+        # Link previewers (Telegram's, Discord's) fetch links with GET: only the button's POST uses the token.
+        token = request.query.get("token", "")
+        if not site.links.well_formed(token):
+            raise site.refuse(request, None, 403, "link_refused")
+        return site.render(request, "login.html", None, token=token)
+
     async def login(request: web.Request) -> web.StreamResponse:
-        who = await site.links.redeem(request.query.get("token", ""))
+        form = await request.post()
+        who = await site.links.redeem(str(form.get("token", "")))
         if who is None:
             raise site.refuse(request, None, 403, "link_refused")
         session = site.new_session(who.platform, who.user_id, who.user_name)
@@ -105,7 +113,8 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
     async def script(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(HERE / "static" / "live.js", headers={"Content-Type": "text/javascript"})
 
-    router.add_get("/gallery/login", login)
+    router.add_get("/gallery/login", confirm)
+    router.add_post("/gallery/login", login)
     router.add_post("/gallery/logout", logout)
     router.add_get("/gallery/signed-out", signed_out)
     router.add_get("/gallery", index)
