@@ -198,7 +198,8 @@ async def test_simulator_speaks_swarms_error_shapes() -> None:
     try:
         async with httpx.AsyncClient(base_url=url) as client:
             answer = await client.post("/API/ListModels", json={"path": "", "depth": 2})
-            assert answer.status_code == 400 and answer.json() == {"error_id": "basic_api", "error": "missing session id"}
+            assert answer.status_code == 400
+            assert answer.json() == {"error_id": "basic_api", "error": "missing session id"}
             answer = await client.post("/API/ListModels", json={"session_id": "nope", "path": "", "depth": 2})
             assert answer.status_code == 401 and answer.json()["error_id"] == "invalid_session_id"
             session = (await client.post("/API/getnewsession", json={})).json()["session_id"]
