@@ -67,6 +67,7 @@ class SwarmUISimulator:
     requests: list[dict[str, Any]] = field(default_factory=list)  # every generation input, as received
     routes: list[str] = field(default_factory=list)  # every API route called
     hold: asyncio.Event = field(default_factory=asyncio.Event)  # cleared: generations pause after their first step
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # set when a generation first runs
     loaded: str | None = None
     url: str = ""
 
@@ -244,6 +245,7 @@ class SwarmUISimulator:
                     await asyncio.sleep(self.model_load_seconds)
                     self.loaded = values["model"]
                 self.live += 1
+                self.started.set()
                 try:
                     await ws.send_json(self._status(count - index, 0, 0, 1))
                     image = await self._sample(ws, session, values, seed + index, str(index), request_id)
