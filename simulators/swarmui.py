@@ -39,6 +39,18 @@ MODELS = [
     "Flux/flux1-dev.safetensors",
     "SD15/v1-5-pruned-emaonly.safetensors",
 ]
+# BackendHandler.CurrentBackendStatus: status -> (class, message); only these can run a generation
+BACKEND_STATUS = {
+    "running": ("", ""),
+    "some_loading": ("warn", "Some backends are ready, but others are still loading..."),
+    "errored": ("error", "Some backends have errored on the server. Check the server logs for details."),
+    "empty": ("error", "No backends present. You must configure backends in the Backends section of the Server tab "
+              "before you can continue."),
+    "all_disabled": ("error", "All backends are disabled. You must enable backends in the Backends section of the "
+                     "Server tab before you can continue."),
+    "idle": ("warn", "All backends are idle. Cannot generate until at least one backend is running."),
+}  # fmt: skip
+CAN_RUN = {"running", "some_loading", "errored"}
 BAD_SESSION = {"error": "Invalid session ID. You may need to refresh the page.", "error_id": "invalid_session_id"}
 
 
@@ -68,6 +80,7 @@ class SwarmUISimulator:
     routes: list[str] = field(default_factory=list)  # every API route called
     hold: asyncio.Event = field(default_factory=asyncio.Event)  # cleared: generations pause after their first step
     started: asyncio.Event = field(default_factory=asyncio.Event)  # set when a generation first runs
+    backend_status: str = "running"  # a key of BACKEND_STATUS
     loaded: str | None = None
     url: str = ""
 
@@ -194,7 +207,8 @@ class SwarmUISimulator:
     def _status(self, waiting: int, loading: int, backends: int, live: int) -> dict[str, Any]:
         return {"status": {"waiting_gens": waiting, "loading_models": loading, "waiting_backends": backends,
                            "live_gens": live},
-                "backend_status": {"status": "running", "class": "", "message": "", "any_loading": loading > 0},
+                "backend_status": {"status": self.backend_status, "class": BACKEND_STATUS[self.backend_status][0],
+                                   "message": BACKEND_STATUS[self.backend_status][1], "any_loading": loading > 0},
                 "supported_features": ["comfyui", "refiners", "controlnet", "variation_seed"]}  # fmt: skip
 
     async def _view(self, request: web.Request) -> web.Response:
@@ -230,6 +244,8 @@ class SwarmUISimulator:
         values = {key: validate(key, value, self.models) for key, value in input_.items() if key in PARAMS}
         if "model" not in values:
             raise ParamError("No model input given. Did your UI load properly?")
+        if self.backend_status not in CAN_RUN:
+            raise ParamError("No backends available!")  # BackendHandler: no backend can take the request
         count, request_id = int(values.get("images", 1)), str(next(self._requests))
         seed = int(values.get("seed", -1))
         seed = seed if seed >= 0 else int.from_bytes(uuid.uuid4().bytes[:4], "big")

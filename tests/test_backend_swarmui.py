@@ -209,3 +209,19 @@ async def test_simulator_speaks_swarms_error_shapes() -> None:
             assert answer.status_code == 400 and answer.json()["error_id"] == "basic_api"
     finally:
         await sim.stop()
+
+
+async def test_no_running_swarm_backend_is_unhealthy_and_requeues_the_job() -> None:
+    sim, url = await started(backend_status="idle")
+    backend = SwarmUIBackend("swarm", url)
+    try:
+        health = await backend.health()
+        assert not health.ok and "All backends are idle" in health.detail and health.models
+        with pytest.raises(BackendUnavailable, match="no backend running"):
+            await backend.generate("j", request(checkpoint=SDXL), None, lambda p: None)
+        sim.backend_status = "errored"  # some errored, others may run: still usable, and said so
+        health = await backend.health()
+        assert health.ok and "errored" in health.detail
+    finally:
+        await backend.aclose()
+        await sim.stop()

@@ -32,6 +32,8 @@ from bot.ports import BackendHealth, Capabilities, ProgressCallback
 
 log = logging.getLogger(__name__)
 RETRYABLE = ("Timeout!", "Something went wrong", "No images were generated")
+# CurrentBackendStatus values under which SwarmUI cannot generate at all
+CANNOT_RUN = {"empty", "all_disabled", "disabled", "idle"}
 WS_MAX_BYTES = 256 * 1024 * 1024  # data-URL images of a large batch arrive in single frames
 
 
@@ -118,6 +120,8 @@ class SwarmUIBackend:
         raise BackendError.of("backend.swarm_bad_session", retryable=True, name=self.name)
 
     def _explain(self, message: str) -> BackendError:
+        if message.startswith("No backends available"):  # none running: requeue, and health checks take over
+            return BackendUnavailable.of("backend.swarm_no_backends", name=self.name, detail=message)
         if message.startswith("Invalid or unauthorized"):
             return BackendError.of("backend.swarm_unauthorized", name=self.name, detail=message)
         if "Invalid model value" in message:
@@ -138,10 +142,13 @@ class SwarmUIBackend:
         try:
             for _ in range(2):
                 running.session = await self.new_session()  # one per job: InterruptAll stops a whole session
+                if running.wanted_cancel:
+                    break
                 try:
                     await self._run(running, body, on_progress)
                     break
                 except _SessionExpired:
+                    running.sent = False
                     running.images.clear()
             else:
                 raise BackendError.of("backend.swarm_bad_session", retryable=True, name=self.name)
@@ -166,13 +173,20 @@ class SwarmUIBackend:
             return  # the session is gone, and its generations with it
 
     async def health(self) -> BackendHealth:
+        """Models from ListModels (with the loaded one); not ok when none of Swarm's own backends can run."""
         try:
             answer = await self.call("ListModels", {"path": "", "depth": 20, "subtype": "Stable-Diffusion"})
+            status = (await self.call("GetCurrentStatus", {})).get("backend_status") or {}
         except BackendError as exc:
             return BackendHealth(ok=False, detail=exc.user_message)
         files = [item for item in answer.get("files", []) if isinstance(item, dict)]
         loaded = next((str(item["name"]) for item in files if item.get("loaded")), None)
-        return BackendHealth(ok=True, models=[str(item.get("name")) for item in files], loaded_model=loaded)
+        return BackendHealth(
+            ok=status.get("status") not in CANNOT_RUN,
+            models=[str(item.get("name")) for item in files],
+            loaded_model=loaded,
+            detail=str(status.get("message") or ""),
+        )
 
     # ---- steps ---------------------------------------------------------------------------------
 
