@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from adapters.backends.openai_images import OpenAIImagesBackend
 from bot.errors import BackendError
+from bot.ports import Editor
 from simulators.openai_images import OpenAIImagesSimulator
 from tests.backend_requests import request
 
@@ -36,11 +37,12 @@ async def started(model: str) -> tuple[OpenAIImagesSimulator, OpenAIImagesBacken
 
 async def test_gpt_image_edits_several_references_and_the_result_depends_on_them() -> None:
     sim, backend = await started("gpt-image-1")
+    editor: Editor = backend  # what the /edit use case will call
     try:
         assert backend.capabilities.edits
         red, blue, green = picture((255, 0, 0)), picture((0, 0, 255), fmt="JPEG"), picture((0, 255, 0), fmt="WEBP")
         job = request(prompt="make it night", width=1536, height=1024, count=2)
-        one = await backend.edit("j1", job, [red, blue], lambda p: None)
+        one = await editor.edit("j1", job, [red, blue], lambda p: None)
         two = await backend.edit("j2", job, [red, green], lambda p: None)
         assert len(one.images) == 2 and size_of(one.images[0].data) == (1536, 1024)
         assert one.images[0].data != two.images[0].data
