@@ -225,3 +225,30 @@ async def test_no_running_swarm_backend_is_unhealthy_and_requeues_the_job() -> N
     finally:
         await backend.aclose()
         await sim.stop()
+
+
+async def test_waiting_for_a_swarm_backend_and_loading_the_model_are_shown() -> None:
+    sim, url = await started(backends=1)
+    sim.hold.clear()
+    backend = SwarmUIBackend("swarm", url)
+    notes: dict[str, list[str]] = {"a": [], "b": []}
+    waiting = asyncio.Event()
+
+    def on_b(progress: Progress) -> None:
+        notes["b"].append(progress.note)
+        if "waiting for a free SwarmUI backend" in progress.note:
+            waiting.set()
+
+    try:
+        a = asyncio.create_task(
+            backend.generate("a", request(checkpoint=SDXL), None, lambda p: notes["a"].append(p.note))
+        )
+        await asyncio.wait_for(sim.started.wait(), 10)
+        b = asyncio.create_task(backend.generate("b", request(checkpoint="flux1-dev"), None, on_b))
+        await asyncio.wait_for(waiting.wait(), 10)  # the only GPU is busy with a
+        sim.hold.set()
+        await asyncio.wait_for(asyncio.gather(a, b), 10)
+        assert "SwarmUI is loading the model" in notes["a"] and "SwarmUI is loading the model" in notes["b"]
+    finally:
+        await backend.aclose()
+        await sim.stop()
