@@ -74,6 +74,7 @@ class SwarmUISimulator:
     previews: bool = True
     mini_grid: int = 1  # the user setting MaxImagesInMiniGrid (default 1: no grid)
     do_not_save: bool = False  # as if every request had `donotsave`: images come as data URLs
+    discard: list[int] = field(default_factory=list)  # batch indices a scoring extension refuses after the fact
     close_grace_seconds: float = 2.0
     session_ttl_seconds: float | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)  # every generation input, as received
@@ -274,7 +275,7 @@ class SwarmUISimulator:
             await ws.send_json(self._output(image, str(index), request_id, values, seed + index))
         if 1 < len(finished) <= self.mini_grid:
             await ws.send_json(self._output(_grid(finished), "-1", request_id, values, seed))
-        await ws.send_json({"discard_indices": []})
+        await ws.send_json({"discard_indices": [i for i in self.discard if i < len(finished)]})
 
     async def _sample(
         self, ws: web.WebSocketResponse, session: _Session, values: dict[str, Any], seed: int, index: str, rid: str

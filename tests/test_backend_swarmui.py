@@ -53,6 +53,17 @@ async def test_generate_reports_progress_with_previews_and_returns_every_image()
         await sim.stop()
 
 
+async def test_discarded_images_are_dropped() -> None:
+    sim, url = await started(discard=[0, 2])
+    backend = SwarmUIBackend("swarm", url)
+    try:
+        result = await backend.generate("j", request(checkpoint=SDXL, count=3), None, lambda p: None)
+        assert [image.seed for image in result.images] == [43]
+    finally:
+        await backend.aclose()
+        await sim.stop()
+
+
 async def test_data_url_images_and_img2img_from_the_source() -> None:
     sim, url = await started(do_not_save=True)
     backend = SwarmUIBackend("swarm", url)

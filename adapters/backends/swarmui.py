@@ -225,7 +225,8 @@ class SwarmUIBackend:
                 if running.wanted_cancel:  # the cancel came while the request was on its way
                     await self._interrupt(running.session)
                 async for frame in ws:
-                    if self._on_frame(json.loads(frame), running, body, on_progress):
+                    message = json.loads(frame)
+                    if isinstance(message, dict) and self._on_frame(message, running, body, on_progress):
                         return
         except (OSError, WebSocketException) as exc:
             raise BackendUnavailable.of(
@@ -258,8 +259,10 @@ class SwarmUIBackend:
                 running.percent[index] = 1.0
                 running.metadata[index] = str(frame.get("metadata") or "")
         elif isinstance(frame.get("discard_indices"), list):
-            for index in frame["discard_indices"]:
-                running.images.pop(int(index), None)
+            for value in frame["discard_indices"]:  # e.g. a scoring extension refused them
+                index = _index(value)
+                if index is not None:
+                    running.images.pop(index, None)
         return False
 
     def _fraction(self, running: _Running, body: dict[str, Any]) -> float:
