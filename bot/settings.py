@@ -67,6 +67,7 @@ class BackendConfig(Section):
     nsfw: bool | None = None  # horde: allow NSFW workers
     poll_seconds: float | None = Field(default=None, gt=0)  # horde: /check interval
     max_wait_seconds: float | None = Field(default=None, gt=0)  # horde: give up after this long
+    save_images: bool | None = None  # swarmui: also keep the images in Swarm's own history (default: not)
 
     @field_validator("url")
     @classmethod

@@ -73,7 +73,6 @@ class SwarmUISimulator:
     backends: int = 1
     previews: bool = True
     mini_grid: int = 1  # the user setting MaxImagesInMiniGrid (default 1: no grid)
-    do_not_save: bool = False  # as if every request had `donotsave`: images come as data URLs
     discard: list[int] = field(default_factory=list)  # batch indices a scoring extension refuses after the fact
     close_grace_seconds: float = 2.0
     session_ttl_seconds: float | None = None
@@ -319,7 +318,7 @@ class SwarmUISimulator:
             }
         )
         data = encode_png(image, None, {"parameters": metadata})
-        if values.get("donotsave") or self.do_not_save:
+        if values.get("donotsave"):
             url = f"data:image/png;base64,{b64(data)}"
         else:
             day = datetime.now(UTC).strftime("%Y-%m-%d")

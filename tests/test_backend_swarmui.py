@@ -33,7 +33,7 @@ async def started(**kwargs: Any) -> tuple[SwarmUISimulator, str]:
 
 async def test_generate_reports_progress_with_previews_and_returns_every_image() -> None:
     sim, url = await started(mini_grid=4)  # several images also come as a grid at batch index -1
-    backend = SwarmUIBackend("swarm", url)
+    backend = SwarmUIBackend("swarm", url, options={"save_images": True})  # so they come as View/ paths
     seen: list[Progress] = []
     try:
         job = request(checkpoint=SDXL, width=128, height=96, count=3, steps=8, sampler="DPM++ 2M Karras")
@@ -48,6 +48,7 @@ async def test_generate_reports_progress_with_previews_and_returns_every_image()
         assert sent["model"] == SDXL and sent["sampler"] == "dpmpp_2m" and sent["scheduler"] == "karras"
         assert sent["images"] == 3 and sent["cfgscale"] == 7.0 and sent["negativeprompt"] == ""
         assert sim.loaded == "OfficialStableDiffusion/sd_xl_base_1.0.safetensors"
+        assert len(sim.files) == 4 and sent["donotsave"] is False  # three images and the grid, fetched from View/
     finally:
         await backend.aclose()
         await sim.stop()
@@ -65,7 +66,7 @@ async def test_discarded_images_are_dropped() -> None:
 
 
 async def test_data_url_images_and_img2img_from_the_source() -> None:
-    sim, url = await started(do_not_save=True)
+    sim, url = await started()
     backend = SwarmUIBackend("swarm", url)
     red, blue = io.BytesIO(), io.BytesIO()
     Image.new("RGB", (64, 64), (255, 0, 0)).save(red, "PNG")
@@ -76,7 +77,7 @@ async def test_data_url_images_and_img2img_from_the_source() -> None:
         second = await backend.generate("j2", job, blue.getvalue(), lambda p: None)
         assert first.images[0].data != second.images[0].data  # the result depends on the source
         assert sim.requests[0]["initimagecreativity"] == 0.3 and len(sim.requests[0]["initimage"]) > 100
-        assert not sim.files  # nothing saved on the server: the images came in the frames
+        assert not sim.files and sim.requests[0]["donotsave"] is True  # nothing of the chat's kept in Swarm
     finally:
         await backend.aclose()
         await sim.stop()
@@ -186,7 +187,7 @@ async def test_the_token_cookie_is_required_when_configured() -> None:
     token = "626f74.0123456789abcdef.validation"
     sim, url = await started(token=token)
     without = SwarmUIBackend("swarm", url)
-    with_token = SwarmUIBackend("swarm", url, SecretStr(token))
+    with_token = SwarmUIBackend("swarm", url, SecretStr(token), {"save_images": True})
     try:
         health = await without.health()
         assert not health.ok and "requires an account" in health.detail

@@ -24,7 +24,7 @@ A1111_KINDS = {"a1111", "forge", "sdnext"}
 # Optional BackendConfig fields this factory reads when present (see the report to the lead).
 OPTIONAL_FIELDS: tuple[str, ...] = ("workflow", "node_map", "model", "quality", "sizes", "nsfw", "poll_seconds")
 OPTIONAL_FIELDS += ("max_wait_seconds", "img2img_workflow", "img2img_node_map")
-OPTIONAL_FIELDS += ("edit_workflow", "edit_node_map")
+OPTIONAL_FIELDS += ("edit_workflow", "edit_node_map", "save_images")
 # Open WebUI's `model` is a check against its admin's global setting, never a default: `models` lists, no more.
 NO_MODEL_FROM_LIST = {"openwebui"}
 

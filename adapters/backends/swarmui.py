@@ -52,7 +52,8 @@ class _Running:
 
 
 class SwarmUIBackend:
-    """Backend port for SwarmUI. Options: `model` (when a preset names none), `previews`, `timeout_seconds`.
+    """Backend port for SwarmUI. Options: `model` (when a preset names none), `previews`, `timeout_seconds`,
+    `save_images` (keep them in Swarm's history too; by default `donotsave`: they come back as data URLs).
 
     `secrets` is the account token (`swarm_token` cookie) for a Swarm that requires accounts.
     """
@@ -72,6 +73,7 @@ class SwarmUIBackend:
         self.url = url.rstrip("/")
         self.model: str | None = options.get("model")
         self.previews = bool(options.get("previews", True))
+        self.save_images = bool(options.get("save_images", False))
         self.capabilities = Capabilities(upscale=False, previews=self.previews, max_batch=16)
         self._headers = {"Cookie": f"swarm_token={secrets.get_secret_value()}"} if secrets else {}
         timeout = httpx.Timeout(float(options.get("timeout_seconds", 60)), connect=10)
@@ -205,6 +207,8 @@ class SwarmUIBackend:
             "height": request.height,
             "sampler": sampler,
             "scheduler": scheduler,
+            # the bot keeps its own copy: by default nothing of the chat's lands in Swarm's image history
+            "donotsave": not self.save_images,
         }
         if request.distilled_cfg_scale is not None:
             body["fluxguidancescale"] = request.distilled_cfg_scale
