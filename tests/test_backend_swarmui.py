@@ -164,6 +164,20 @@ async def test_backend_down() -> None:
         await backend.aclose()
 
 
+async def test_swarm_going_away_mid_job_requeues_it() -> None:
+    sim, url = await started()
+    sim.hold.clear()
+    backend = SwarmUIBackend("swarm", url)
+    try:
+        job = asyncio.create_task(backend.generate("j", request(checkpoint=SDXL), None, lambda p: None))
+        await asyncio.wait_for(sim.started.wait(), 10)
+        await sim.stop()  # a restart: the socket closes without `socket_intention`
+        with pytest.raises(BackendUnavailable):
+            await asyncio.wait_for(job, 10)
+    finally:
+        await backend.aclose()
+
+
 @pytest.mark.parametrize(
     ("changes", "words"),
     [({"steps": 900}, "Steps - '900' - must be between 0 and 500"),
