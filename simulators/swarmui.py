@@ -31,7 +31,7 @@ from PIL import Image
 
 from simulators.images import average_colour, b64, encode_jpeg, encode_png, partial_image, render_image, tint
 from simulators.serving import start_app
-from simulators.swarmui_params import PARAMS, ParamError, validate
+from simulators.swarmui_params import BACKEND_STATUS, CAN_RUN, PARAMS, ParamError, validate
 
 log = logging.getLogger(__name__)
 MODELS = [
@@ -39,18 +39,6 @@ MODELS = [
     "Flux/flux1-dev.safetensors",
     "SD15/v1-5-pruned-emaonly.safetensors",
 ]
-# BackendHandler.CurrentBackendStatus: status -> (class, message); only these can run a generation
-BACKEND_STATUS = {
-    "running": ("", ""),
-    "some_loading": ("warn", "Some backends are ready, but others are still loading..."),
-    "errored": ("error", "Some backends have errored on the server. Check the server logs for details."),
-    "empty": ("error", "No backends present. You must configure backends in the Backends section of the Server tab "
-              "before you can continue."),
-    "all_disabled": ("error", "All backends are disabled. You must enable backends in the Backends section of the "
-                     "Server tab before you can continue."),
-    "idle": ("warn", "All backends are idle. Cannot generate until at least one backend is running."),
-}  # fmt: skip
-CAN_RUN = {"running", "some_loading", "errored"}
 BAD_SESSION = {"error": "Invalid session ID. You may need to refresh the page.", "error_id": "invalid_session_id"}
 
 
@@ -68,6 +56,7 @@ class SwarmUISimulator:
 
     token: str | None = None
     models: list[str] = field(default_factory=lambda: list(MODELS))
+    loras: list[str] = field(default_factory=lambda: ["Styles/pixel-art-xl.safetensors"])
     seconds_per_step: float = 0.002
     model_load_seconds: float = 0.0
     backends: int = 1
@@ -152,7 +141,8 @@ class SwarmUISimulator:
             if session is None:
                 return await _reply(socket, 401, BAD_SESSION)
         handlers = {"getnewsession": self._new_session, "listmodels": self._list_models,
-                    "interruptall": self._interrupt_all, "getcurrentstatus": self._current_status}  # fmt: skip
+                    "interruptall": self._interrupt_all, "getcurrentstatus": self._current_status,
+                    "listt2iparams": self._list_params}  # fmt: skip
         if route == "generatetext2imagews":
             if socket is None:
                 wrong = {"error_id": "bad_request_method", "error": "API route needs websocket, request is HTTP"}
@@ -191,6 +181,15 @@ class SwarmUISimulator:
         described = [{"name": name, "title": name.rsplit("/", 1)[-1], "loaded": name == self.loaded,
                       "architecture": "stable-diffusion-xl-v1-base", "local": True} for name in files]  # fmt: skip
         return {"folders": folders, "files": described}
+
+    def _list_params(self, _: web.Request, __: _Session | None, ___: dict[str, Any]) -> dict[str, Any]:
+        described = [{"name": p.name, "id": key, "type": p.kind, "values": list(p.values) or None,
+                      "min": p.low, "max": p.high} for key, p in PARAMS.items()]  # fmt: skip
+        arch = "stable-diffusion-xl-v1-base"
+        models = {"Stable-Diffusion": [[name, arch] for name in sorted(self.models)],
+                  "LoRA": [[name, arch] for name in sorted(self.loras)], "VAE": []}  # fmt: skip
+        return {"list": described, "groups": [], "models": models, "model_compat_classes": {}, "model_classes": {},
+                "wildcards": [], "param_edits": None}  # fmt: skip
 
     def _interrupt_all(self, _: web.Request, session: _Session | None, input_: dict[str, Any]) -> dict[str, Any]:
         assert session is not None
@@ -264,23 +263,34 @@ class SwarmUISimulator:
                 self.started.set()
                 try:
                     await ws.send_json(self._status(count - index, 0, 0, 1))
-                    image = await self._sample(ws, session, values, seed + index, str(index), request_id)
+                    image = await self._sample(
+                        ws, session, values, *_seeds(values, seed, index), str(index), request_id
+                    )
                 finally:
                     self.live -= 1
             if image is None:
                 await ws.send_json({"error": "Generation session interrupted."})
                 break
             finished.append(image)
-            await ws.send_json(self._output(image, str(index), request_id, values, seed + index))
+            await ws.send_json(self._output(image, str(index), request_id, values, _seeds(values, seed, index)[0]))
         if 1 < len(finished) <= self.mini_grid:
             await ws.send_json(self._output(_grid(finished), "-1", request_id, values, seed))
         await ws.send_json({"discard_indices": [i for i in self.discard if i < len(finished)]})
 
     async def _sample(
-        self, ws: web.WebSocketResponse, session: _Session, values: dict[str, Any], seed: int, index: str, rid: str
+        self,
+        ws: web.WebSocketResponse,
+        session: _Session,
+        values: dict[str, Any],
+        seed: int,
+        variation: int | None,
+        index: str,
+        rid: str,
     ) -> Image.Image | None:
         width, height = int(values.get("width", 512)), int(values.get("height", 512))
-        final = render_image(str(values.get("prompt", "")), seed, width, height)
+        strength = float(values.get("variationseedstrength", 0)) if variation is not None else 0.0
+        final = render_image(str(values.get("prompt", "")), seed, width, height, subseed=variation,
+                             subseed_strength=strength)  # fmt: skip
         if "initimage" in values:  # img2img: the result shows the input's colour, by the creativity asked for
             with Image.open(io.BytesIO(values["initimage"])) as init:
                 colour = average_colour(init)
@@ -326,6 +336,14 @@ class SwarmUISimulator:
             url = f"View/local/raw/{day}/{next(self._files):04d}-{prompt}-{seed}.png"
             self.files[url.removeprefix("View/")] = data
         return {"image": url, "batch_index": index, "request_id": rid, "metadata": metadata}
+
+
+def _seeds(values: dict[str, Any], seed: int, index: int) -> tuple[int, int | None]:
+    """(seed, variation seed) of image `index`: the variation seed steps when it is in use, else the seed."""
+    variation = values.get("variationseed")
+    if variation is not None and float(values.get("variationseedstrength", 0)) > 0:
+        return seed, int(variation) + index
+    return seed + index, None
 
 
 def _parse(text: str) -> dict[str, Any] | None:

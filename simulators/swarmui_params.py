@@ -1,4 +1,5 @@
-"""SwarmUI's T2I parameter checks, as `T2IParamTypes.ValidateParam` and `ApplyParameter` word them.
+"""SwarmUI's T2I parameter checks, as `T2IParamTypes.ValidateParam` and `ApplyParameter` word them, and the
+backend status words of `BackendHandler.CurrentBackendStatus`.
 
 Raw input keys are parameter ids (the display name lower-cased, letters only: `cfgscale`, `negativeprompt`,
 `initimagecreativity`). Unknown keys are skipped with a server-side warning, never refused; a bad value is refused
@@ -21,6 +22,18 @@ SCHEDULERS = ["normal", "karras", "exponential", "simple", "ddim_uniform", "sgm_
               "align_your_steps", "beta", "linear_quadratic", "kl_optimal"]  # fmt: skip
 LONG_MAX = 2**63 - 1
 BASE64 = re.compile(r"^[A-Za-z0-9+/=]+$")
+# BackendHandler.CurrentBackendStatus: status -> (class, message); only these can run a generation
+BACKEND_STATUS = {
+    "running": ("", ""),
+    "some_loading": ("warn", "Some backends are ready, but others are still loading..."),
+    "errored": ("error", "Some backends have errored on the server. Check the server logs for details."),
+    "empty": ("error", "No backends present. You must configure backends in the Backends section of the Server tab "
+              "before you can continue."),
+    "all_disabled": ("error", "All backends are disabled. You must enable backends in the Backends section of the "
+                     "Server tab before you can continue."),
+    "idle": ("warn", "All backends are idle. Cannot generate until at least one backend is running."),
+}  # fmt: skip
+CAN_RUN = {"running", "some_loading", "errored"}
 
 
 @dataclass(frozen=True)

@@ -278,3 +278,44 @@ async def test_waiting_for_a_swarm_backend_and_loading_the_model_are_shown() -> 
     finally:
         await backend.aclose()
         await sim.stop()
+
+
+async def test_health_reports_an_inventory_routing_can_judge() -> None:
+    from bot.fit import BackendView, Need, why_not
+    from bot.presets import Preset
+
+    sim, url = await started()
+    backend = SwarmUIBackend("swarm", url)
+    try:
+        health = await backend.health()
+        inventory = health.inventory
+        assert inventory is not None and inventory.samplers and inventory.schedulers
+        assert {"dpm++ 2m", "dpmpp_2m", "euler a"} <= inventory.samplers and "karras" in inventory.schedulers
+        view = BackendView(backend.name, backend.kind, backend.capabilities, inventory)
+        base = {"backend": "swarmui", "checkpoint": SDXL, "sampler": "DPM++ 2M", "scheduler": "Karras",
+                "steps": 20, "cfg_scale": 6.0, "base_resolution": 1024}  # fmt: skip
+        good = Preset.model_validate({**base, "name": "good"})
+        assert why_not(Need(good, variation=True, loras=frozenset({"pixel-art-xl"})), view) is None
+        missing = Preset.model_validate({**base, "name": "missing", "checkpoint": "juggernaut_xl.safetensors"})
+        assert why_not(Need(missing), view) is not None
+        unknown_lora = Need(good, loras=frozenset({"nope"}))
+        assert why_not(unknown_lora, view) is not None
+    finally:
+        await backend.aclose()
+        await sim.stop()
+
+
+async def test_variations_change_the_image_and_keep_the_seed() -> None:
+    sim, url = await started()
+    backend = SwarmUIBackend("swarm", url)
+    try:
+        plain = await backend.generate("p", request(checkpoint=SDXL), None, lambda p: None)
+        varied = await backend.generate(
+            "v", request(checkpoint=SDXL, subseed=7, subseed_strength=0.5, count=2), None, lambda p: None
+        )
+        assert varied.images[0].data != plain.images[0].data and varied.images[0].data != varied.images[1].data
+        assert [image.seed for image in varied.images] == [42, 42]  # Swarm steps the variation seed instead
+        assert sim.requests[1]["variationseed"] == 7 and sim.requests[1]["variationseedstrength"] == 0.5
+    finally:
+        await backend.aclose()
+        await sim.stop()

@@ -26,6 +26,7 @@ from websockets.exceptions import WebSocketException
 from adapters.backends.a1111_errors import unreachable
 from adapters.backends.comfyui_graph import checkpoint_file, sampler_and_scheduler
 from adapters.backends.downloads import download_image
+from adapters.backends.swarmui_inventory import inventory_from
 from bot.errors import BackendError, BackendUnavailable
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult, Progress
 from bot.ports import BackendHealth, Capabilities, ProgressCallback
@@ -74,7 +75,7 @@ class SwarmUIBackend:
         self.model: str | None = options.get("model")
         self.previews = bool(options.get("previews", True))
         self.save_images = bool(options.get("save_images", False))
-        self.capabilities = Capabilities(upscale=False, previews=self.previews, max_batch=16)
+        self.capabilities = Capabilities(upscale=False, previews=self.previews, max_batch=16, variations=True)
         self._headers = {"Cookie": f"swarm_token={secrets.get_secret_value()}"} if secrets else {}
         timeout = httpx.Timeout(float(options.get("timeout_seconds", 60)), connect=10)
         self._client = httpx.AsyncClient(base_url=self.url, headers=self._headers, timeout=timeout, transport=transport)
@@ -179,6 +180,7 @@ class SwarmUIBackend:
         try:
             answer = await self.call("ListModels", {"path": "", "depth": 20, "subtype": "Stable-Diffusion"})
             status = (await self.call("GetCurrentStatus", {})).get("backend_status") or {}
+            params = await self.call("ListT2IParams", {})
         except BackendError as exc:
             return BackendHealth(ok=False, detail=exc.user_message)
         files = [item for item in answer.get("files", []) if isinstance(item, dict)]
@@ -188,6 +190,7 @@ class SwarmUIBackend:
             models=[str(item.get("name")) for item in files],
             loaded_model=loaded,
             detail=str(status.get("message") or ""),
+            inventory=inventory_from(params),
         )
 
     # ---- steps ---------------------------------------------------------------------------------
@@ -282,6 +285,7 @@ class SwarmUIBackend:
         return Progress(fraction=self._fraction(running, body), step=step, steps=steps, preview=preview)
 
     async def _fetch(self, running: _Running, request: GenerationRequest) -> list[GeneratedImage]:
+        varied = request.subseed is not None and request.subseed_strength > 0
         images = []
         for index in sorted(running.images):
             link = running.images[index]
@@ -291,7 +295,9 @@ class SwarmUIBackend:
                     raise BackendError.of("backend.bad_base64")
             else:
                 data = await download_image(self._client, "/" + quote(link.lstrip("/"), safe="/"), source=self.name)
-            images.append(GeneratedImage(data=data, seed=request.seed + index, infotext=running.metadata[index]))
+            # Swarm steps the variation seed per image when there is one, else the seed
+            seed = request.seed if varied else request.seed + index
+            images.append(GeneratedImage(data=data, seed=seed, infotext=running.metadata[index]))
         return images
 
 
