@@ -329,8 +329,12 @@ async def run_simulator(kind: str, port: int, flavour: str, seconds_per_step: fl
         from simulators import horde
 
         await horde.serve(port, host, seconds_per_step * 20)
+    elif kind == "swarmui":
+        from simulators import swarmui
+
+        await swarmui.serve(port, host)
     else:
-        raise ConfigError(f"simulate: {kind!r} is not a simulator (a1111, comfyui, openwebui, openai, horde)")
+        raise ConfigError(f"simulate: {kind!r} is not a simulator (a1111, comfyui, openwebui, openai, horde, swarmui)")
     return 0
 
 

@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
     db_prune.add_argument("--days", type=int, help="default: retention_days from the config")
 
     simulate = sub.add_parser("simulate", help="serve a backend simulator on loopback")
-    simulate.add_argument("kind", choices=["a1111", "comfyui", "openwebui", "openai", "horde"], help="which backend")
+    kinds = ["a1111", "comfyui", "openwebui", "openai", "horde", "swarmui"]
+    simulate.add_argument("kind", choices=kinds, help="which backend")
     simulate.add_argument("--port", type=int, default=7860)
     simulate.add_argument("--flavour", choices=["a1111", "forge"], default="a1111")
     simulate.add_argument("--seconds-per-step", type=float, default=0.05)

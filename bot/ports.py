@@ -83,6 +83,16 @@ class Backend(Protocol):
         ...
 
 
+class Editor(Protocol):
+    """A backend whose `capabilities.edits` is true: it edits images by instruction, with reference images."""
+
+    async def edit(
+        self, job_id: str, request: GenerationRequest, sources: list[bytes], on_progress: ProgressCallback
+    ) -> GenerationResult:
+        """Change `sources[0]` as `request.prompt` says (the others are references). Raises BackendError."""
+        ...
+
+
 @dataclass(frozen=True)
 class QuotaLimits:
     """Daily limits in cost units that apply to one reservation; None means unlimited."""

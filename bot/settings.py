@@ -32,7 +32,7 @@ from bot.presets import Preset
 from bot.wildcards import WildcardsConfig
 
 log = logging.getLogger(__name__)
-BackendKind = Literal["a1111", "forge", "sdnext", "comfyui", "openwebui", "openai", "horde"]
+BackendKind = Literal["a1111", "forge", "sdnext", "comfyui", "openwebui", "openai", "horde", "swarmui"]
 SECRET_KEYS = {"token", "password", "api_key", "apikey", "secret"}
 MAX_DAILY = 1_000_000.0  # the most cost units any daily quota may be (about 5,000 SDXL images)
 DailyAmount = Annotated[float, Field(ge=0, le=MAX_DAILY, allow_inf_nan=False)]
@@ -55,7 +55,7 @@ class BackendConfig(Section):
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     previews: bool = True
     models: list[str] = Field(default_factory=list, description="extra model names this backend offers")
-    model: str | None = None  # openai, openwebui, horde: the model to ask for
+    model: str | None = None  # openai, openwebui, horde, swarmui: the model to ask for
     workflow: str | None = None  # comfyui: a shipped workflow name or a path to an API-format JSON file
     node_map: dict[str, list[tuple[str, str]]] | None = None  # comfyui: option -> [[node id, input name], ...]
     img2img_workflow: str | None = None  # comfyui: the workflow img2img runs on (else refused if `workflow` is set)
@@ -67,6 +67,7 @@ class BackendConfig(Section):
     nsfw: bool | None = None  # horde: allow NSFW workers
     poll_seconds: float | None = Field(default=None, gt=0)  # horde: /check interval
     max_wait_seconds: float | None = Field(default=None, gt=0)  # horde: give up after this long
+    save_images: bool | None = None  # swarmui: also keep the images in Swarm's own history (default: not)
 
     @field_validator("url")
     @classmethod

@@ -1,4 +1,5 @@
 """An OpenAI Images API stand-in (backends.md §6): sizes and `n` per model, the error envelope, b64/url output.
+`/v1/images/edits` (multipart) is in simulators/openai_edits.py.
 
 `url` answers link to a separate origin (Azure Blob with SAS query strings, as DALL·E's links do) that expires
 them after `url_ttl_seconds` and records the headers each download brought.
@@ -15,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from simulators import openai_edits
 from simulators.blob_storage import BlobStorage
 from simulators.images import b64, encode_png, render_image
 from simulators.serving import start_app
@@ -36,7 +38,7 @@ def envelope(status: int, message: str, kind: str, param: str | None = None, cod
 
 @dataclass
 class OpenAIImagesSimulator:
-    """`/v1/images/generations` and `/v1/models`; `api_key` is the one accepted key.
+    """`/v1/images/generations`, `/v1/images/edits` and `/v1/models`; `api_key` is the one accepted key.
 
     Images come at the size asked for (`render_size` forces a square side, for benches). `always_url` plays an
     OpenAI-compatible server that answers with links whatever `response_format` says.
@@ -45,6 +47,9 @@ class OpenAIImagesSimulator:
     api_key: str = "sk-test"
     render_size: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    edit_requests: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # form fields, and files as (field, name, type, size)
     refuse_words: tuple[str, ...] = ("forbidden",)
     fail_next: list[tuple[int, str, str]] = field(default_factory=list)
     always_url: bool = False
@@ -57,8 +62,14 @@ class OpenAIImagesSimulator:
         self._images = itertools.count(1)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        app = web.Application()
-        app.add_routes([web.post("/v1/images/generations", self._generate), web.get("/v1/models", self._models)])
+        app = web.Application(client_max_size=17 * 50 * 1024 * 1024)  # 16 images of up to 50 MB, and a mask
+        app.add_routes(
+            [
+                web.post("/v1/images/generations", self._generate),
+                web.post("/v1/images/edits", self._edit),
+                web.get("/v1/models", self._models),
+            ]
+        )
         self._runner, self.url = await start_app(app, host, port)
         self.blob.ttl_seconds = self.url_ttl_seconds
         await self.blob.start(host)
@@ -69,6 +80,13 @@ class OpenAIImagesSimulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def next_number(self) -> int:
+        """A new image number: this API has no seed, so every image differs, even for the same prompt."""
+        return next(self._images)
+
+    async def _edit(self, request: web.Request) -> web.Response:
+        return await openai_edits.handle(self, request)
 
     def _authorised(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.api_key}"

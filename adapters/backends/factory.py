@@ -13,6 +13,7 @@ from adapters.backends.comfyui import ComfyUIBackend
 from adapters.backends.horde import HordeBackend
 from adapters.backends.openai_images import OpenAIImagesBackend
 from adapters.backends.openwebui import OpenWebUIBackend
+from adapters.backends.swarmui import SwarmUIBackend
 from bot.errors import ConfigError
 from bot.ports import Backend
 from bot.settings import BackendConfig
@@ -23,11 +24,13 @@ A1111_KINDS = {"a1111", "forge", "sdnext"}
 # Optional BackendConfig fields this factory reads when present (see the report to the lead).
 OPTIONAL_FIELDS: tuple[str, ...] = ("workflow", "node_map", "model", "quality", "sizes", "nsfw", "poll_seconds")
 OPTIONAL_FIELDS += ("max_wait_seconds", "img2img_workflow", "img2img_node_map")
-OPTIONAL_FIELDS += ("edit_workflow", "edit_node_map")
+OPTIONAL_FIELDS += ("edit_workflow", "edit_node_map", "save_images")
+# Open WebUI's `model` is a check against its admin's global setting, never a default: `models` lists, no more.
+NO_MODEL_FROM_LIST = {"openwebui"}
 
 
 def options_for(config: BackendConfig) -> dict[str, Any]:
-    """The kind-specific options: new optional fields if the settings model has them, else `models[0]` as model."""
+    """The kind-specific options: the optional fields that are set, else `models[0]` as model (not for Open WebUI)."""
     options: dict[str, Any] = {
         "timeout_seconds": config.timeout_seconds,
         "previews": config.previews,
@@ -37,7 +40,7 @@ def options_for(config: BackendConfig) -> dict[str, Any]:
         value = getattr(config, name, None)
         if value is not None:
             options[name] = value
-    if "model" not in options and config.models:
+    if "model" not in options and config.models and config.kind not in NO_MODEL_FROM_LIST:
         options["model"] = config.models[0]
     return {key: value for key, value in options.items() if value is not None}
 
@@ -73,4 +76,6 @@ def build_backend(
         return OpenAIImagesBackend(name, config.url, secrets, options, transport=transport)
     if config.kind == "horde":
         return HordeBackend(name, config.url, secrets, options, transport=transport)
+    if config.kind == "swarmui":
+        return SwarmUIBackend(name, config.url, secrets, options, transport=transport)
     raise ConfigError(f"backends.{name}.kind: {config.kind!r} is not supported")

@@ -1,9 +1,11 @@
-"""OpenAI-compatible image generation (`/v1/images/generations`): OpenAI itself, LocalAI and friends.
+"""OpenAI-compatible image generation (`/v1/images/generations`) and edits (`/v1/images/edits`): OpenAI itself,
+LocalAI and friends.
 
 The call is synchronous: no progress, no cancel. `b64_json` is asked for, except from gpt-image models,
 which always answer in base64 and refuse the parameter. Sizes are mapped to the nearest the model accepts.
 A model that makes one image per call (dall-e-3) gets one call per image. Links (`url` answers) are fetched
-without the API key unless they point at the API's own origin.
+without the API key unless they point at the API's own origin. Edits go as multipart/form-data: `image` for one
+file, `image[]` for several (GPT image models take up to 16; dall-e-2 one square PNG, which is inpainting only).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import SecretStr
 
 from adapters.backends.downloads import download_image, plain_client, same_origin
 from adapters.backends.http import bearer_client
+from adapters.backends.openai_uploads import INSTRUCTION_EDITS, edit_files
 from bot.errors import BackendError, BackendUnavailable
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult
 from bot.ports import BackendHealth, Capabilities, ProgressCallback
@@ -73,6 +76,7 @@ class OpenAIImagesBackend:
             previews=False,
             cancel=False,
             max_batch=MAX_N.get(self.model, 10),
+            edits=bool(INSTRUCTION_EDITS.match(self.model)),  # dall-e-2 only inpaints where a mask is transparent
         )
         base = url.rstrip("/")
         self._base = base if base.endswith("/v1") else f"{base}/v1"
@@ -102,18 +106,44 @@ class OpenAIImagesBackend:
     ) -> GenerationResult:
         if request.kind != "txt2img":
             raise BackendError.of("backend.txt2img_only", name=self.name)
+        return await self._batched(request)
+
+    async def edit(
+        self,
+        job_id: str,
+        request: GenerationRequest,
+        sources: list[bytes],
+        on_progress: ProgressCallback,
+        mask: bytes | None = None,
+    ) -> GenerationResult:
+        """Edit `sources` (the first is the one changed, the others are references) by `request.prompt`."""
+        if not sources:
+            raise BackendError.of("backend.source_missing")
+        files = edit_files(self.model, sources, mask)  # raises for what the model cannot take
+        return await self._batched(request, files)
+
+    async def _batched(
+        self, request: GenerationRequest, files: list[tuple[str, tuple[str, bytes, str]]] | None = None
+    ) -> GenerationResult:
+        """Every image asked for, in calls of at most `max_batch`; one failure fails the whole."""
         batch = self.capabilities.max_batch
         counts = [min(batch, request.count - done) for done in range(0, request.count, batch)]
-        calls = [asyncio.create_task(self._call(request, n)) for n in counts]
+        calls = [asyncio.create_task(self._call(request, n, files)) for n in counts]
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None:  # every image was asked for: a part would be charged as the whole
             raise failure
         return GenerationResult(images=[image for part in outcomes if isinstance(part, list) for image in part])
 
-    async def _call(self, request: GenerationRequest, n: int) -> list[GeneratedImage]:
+    async def _call(
+        self, request: GenerationRequest, n: int, files: list[tuple[str, tuple[str, bytes, str]]] | None = None
+    ) -> list[GeneratedImage]:
         try:
-            response = await self._client.post("/images/generations", json=self.payload(request, n))
+            if files is None:
+                response = await self._client.post("/images/generations", json=self.payload(request, n))
+            else:  # multipart: every form field is text
+                fields = {key: str(value) for key, value in self.payload(request, n).items()}
+                response = await self._client.post("/images/edits", data=fields, files=files)
         except httpx.HTTPError as exc:
             raise BackendUnavailable.of("backend.unreachable", detail=type(exc).__name__, name=self.name) from exc
         if response.status_code != 200:
