@@ -57,11 +57,18 @@ class StatusNotifier:
         slot.wakeup.set()
 
     async def finish(self, job_id: str) -> None:
-        """Stop the job's status stream: drop what is pending and wait for an edit in flight."""
+        """Stop the job's status stream: drop what is pending and wait for an edit in flight.
+
+        An outbound that owns its status messages (`owns_status`) is cancelled at once: it guarantees that a
+        cancelled update either sent nothing (it was still waiting for room) or recorded what it sent.
+        """
         slot = self._slots.pop(job_id, None)
         if slot is None or slot.task is None:
             return
         slot.latest = None
+        if getattr(slot.outbound, "owns_status", False):
+            await stop_tasks([slot.task])
+            return
         async with slot.emitting:
             slot.task.cancel()
         await stop_tasks([slot.task])
