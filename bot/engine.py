@@ -200,10 +200,8 @@ class Engine(Delivery):
         position, eta = await self._placement.place(jobs[0].id)
         paused = self.scheduler.is_paused(jobs[0].queue_key)
         if getattr(self.outbounds.get(jobs[0].destination.platform), "owns_status", False):
-            places = self.places([job.id for job in jobs])  # each job's status message is the outbound's too
-            for job in jobs:
-                place, wait = places.get(job.id, (None, None))
-                self.notifier.publish(job, presenter.queued(job, place, wait, paused))
+            # The first job's status message is the command's answer: the list of what the prompt became.
+            self.notifier.publish(jobs[0], presenter.expanded(jobs, position, eta, paused))
         async with self._work:
             self._work.notify_all()
         return Ticket(job=jobs[0], position=position, eta_seconds=eta, paused=paused)
