@@ -127,7 +127,11 @@ class TelegramOutbound:
         if not isinstance(self.store, ChatRecords):
             return 0
         now = time.time()
-        rows = await self.store.recent_sends(PLATFORM, now - GROUP_WINDOW * self.pacer.scale)
+        try:
+            rows = await self.store.recent_sends(PLATFORM, now - GROUP_WINDOW * self.pacer.scale)
+        except Exception:  # a missing record only costs a careful first minute, never the start
+            log.exception("could not read the recent sends; pacing from an empty window")
+            return 0
         by_chat: dict[int, list[float]] = {}
         for chat, at, count in rows:
             by_chat.setdefault(int(chat), []).extend([max(0.0, now - at)] * count)
