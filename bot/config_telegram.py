@@ -24,6 +24,9 @@ class TelegramConfig(BaseModel):
     poll_timeout_seconds: int = Field(default=10, ge=0, le=50, description="getUpdates long-poll timeout")
     max_download_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="getFile limit (20 MB)")
     max_send_attempts: int = Field(default=30, ge=1, description="tries per result message across 429s")
+    # A send whose answer comes too late is sent again (a duplicate): uploads get far longer than other calls.
+    read_timeout_seconds: float = Field(default=30.0, gt=0, description="answer timeout of ordinary calls")
+    upload_timeout_seconds: float = Field(default=120.0, gt=0, description="answer timeout of photo uploads")
     flood_time_scale: float = Field(
         default=1.0, gt=0, le=1, description="shrinks the bot's own flood-limit windows (1 = Telegram's; simulators)"
     )

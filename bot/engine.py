@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import presenter
+from bot.delivery import DELIVERY_RETRY_SECONDS, Delivery
 from bot.errors import NotFound
 from bot.lifecycle import stop_tasks
-from bot.logs import current_job
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
 from bot.placement import NOWHERE, BatchedPlacement, Place, engine_places, queue_order
 from bot.pool import BackendPool, PoolPolicy
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_SECONDS_PER_STEP = 0.15  # at one megapixel, before anything was measured
-DELIVERY_RETRY_SECONDS = 10.0  # the sweep's interval, and the first retry's delay (×4 each time, at most 1 h)
-MAX_DELIVERY_ATTEMPTS = 6
 
 
 @dataclass
@@ -44,7 +42,7 @@ class Ticket:
     paused: bool = False
 
 
-class Engine:
+class Engine(Delivery):
     """Owns the queue, the workers and the outcome of every job."""
 
     def __init__(
@@ -94,6 +92,7 @@ class Engine:
         self.moved_from: dict[str, str] = {}  # job id -> why it left the backend that failed it, for its progress
         self.worker_changed = asyncio.Event()  # set when a worker finishes a job or its delivery
         self.on_finished: Callable[[Job], None] | None = None  # metrics
+        self.gone_chats: set[tuple[str, str]] = set()  # (platform, channel) the bot was removed from or blocked in
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -173,12 +172,16 @@ class Engine:
         (atomically), then queue it."""
         self.router.check_request(job.request)
         await self.store.create(job, limits, max_queued)
+        self.gone_chats.discard((job.destination.platform, job.destination.channel_id))  # it talks to us again
         self._enqueue(job)
         position, eta = await self._placement.place(job.id)  # before a worker can take it
         self.positions.told(job.id, (position, eta))
+        paused = self.scheduler.is_paused(job.queue_key)
+        if getattr(self.outbounds.get(job.destination.platform), "owns_status", False):
+            # The status message is the outbound's from its first post: queued, progress and result in one stream.
+            self.notifier.publish(job, presenter.queued(job, position, eta, paused))
         async with self._work:
             self._work.notify_all()
-        paused = self.scheduler.is_paused(job.queue_key)
         if self.pool.all_down():
             reason = self.pool.why_waiting(presenter.lang_of(job))
             self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
@@ -195,9 +198,12 @@ class Engine:
                 reason = self.pool.why_waiting(presenter.lang_of(job))
                 self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
         position, eta = await self._placement.place(jobs[0].id)
+        paused = self.scheduler.is_paused(jobs[0].queue_key)
+        if getattr(self.outbounds.get(jobs[0].destination.platform), "owns_status", False):
+            # The first job's status message is the command's answer: the list of what the prompt became.
+            self.notifier.publish(jobs[0], presenter.expanded(jobs, position, eta, paused))
         async with self._work:
             self._work.notify_all()
-        paused = self.scheduler.is_paused(jobs[0].queue_key)
         return Ticket(job=jobs[0], position=position, eta_seconds=eta, paused=paused)
 
     def queued_count(self, platform: str, user_id: str) -> int:
@@ -221,6 +227,14 @@ class Engine:
 
     def active_job(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
+
+    def active_jobs_in(self, platform: str, channel_id: str) -> list[Job]:
+        """Queued and running jobs whose answers go to this channel."""
+        return [
+            job
+            for job in self._jobs.values()
+            if job.destination.platform == platform and job.destination.channel_id == channel_id
+        ]
 
     def queued_jobs(self, server: str | None = None) -> list[tuple[int, Job]]:
         """Queued jobs in the order backends will start them, with their 1-based position, optionally for one server."""
@@ -257,6 +271,8 @@ class Engine:
 
         def runs(entry: QueuedJob) -> bool:
             job = self._jobs.get(entry.job_id)
+            if job is not None and (job.destination.platform, job.destination.channel_id) in self.gone_chats:
+                return False  # a job for a chat the bot was removed from waits for its cancel
             return job is None or self.router.runs(worker, job)
 
         async with self._work:
@@ -338,70 +354,13 @@ class Engine:
 
     # ---- delivery ----------------------------------------------------------------------------
 
-    def finished_event(self, job_id: str) -> asyncio.Event:
-        """Set once the job's final outcome has been delivered (used by the console and tests)."""
-        return self._finished.setdefault(job_id, asyncio.Event())
-
-    async def deliver(self, job: Job, images: Sequence[StoredImage] | None = None) -> bool:
-        """Show the final outcome once. The delivered mark is written right after the platform confirms."""
-        if job.id in self._delivering:
-            return False
-        outbound = self.outbounds.get(job.destination.platform)
-        if outbound is None:
-            return False
-        self._delivering.add(job.id)
-        marker = current_job.set(job.id)
-        try:
-            await self.notifier.finish(job.id)
-            if images is None:
-                images = await self.store.images(job.id)
-            try:
-                delivered = await outbound.deliver(job, presenter.final(job, images, self.router.offered(job)))
-            except Exception:
-                log.exception("delivery of job %s failed; will retry", job.id)
-                delivered = False
-            if delivered:
-                job.delivery = DeliveryState.DELIVERED
-                await self.store.set_delivery(job.id, DeliveryState.DELIVERED)
-                self._delivery_failures.pop(job.id, None)
-                self._next_delivery.pop(job.id, None)
-                self.finished_event(job.id).set()
-            else:
-                await self._delivery_failed(job)
-            return delivered
-        finally:
-            self._delivering.discard(job.id)
-            current_job.reset(marker)
-            self.worker_changed.set()  # drain() waits for deliveries under way too
-
-    async def _delivery_failed(self, job: Job) -> None:
-        """Back off (×4 each time); after MAX_DELIVERY_ATTEMPTS stop trying and say so in the log."""
-        failures = self._delivery_failures[job.id] = self._delivery_failures.get(job.id, 0) + 1
-        if failures >= MAX_DELIVERY_ATTEMPTS:
-            log.warning("job %s: giving up delivery after %d attempts", job.id, failures)
-            job.delivery = DeliveryState.UNDELIVERABLE
-            await self.store.set_delivery(job.id, DeliveryState.UNDELIVERABLE)
-            self._delivery_failures.pop(job.id, None)
-            self._next_delivery.pop(job.id, None)
-            return
-        delay = min(DELIVERY_RETRY_SECONDS * 4**failures, 3600.0)
-        self._next_delivery[job.id] = asyncio.get_running_loop().time() + delay
-
-    async def deliver_pending(self) -> None:
-        now = asyncio.get_running_loop().time()
-        for job in await self.store.undelivered():
-            if self.draining:  # shutting down: what is still pending is delivered by the next start
-                return
-            if job.destination.platform in self.outbounds and self._next_delivery.get(job.id, 0.0) <= now:
-                await self.deliver(job)
-
     async def _delivery_loop(self) -> None:
         while True:
             try:
                 await self.deliver_pending()
             except Exception:
                 log.exception("delivery sweep failed")
-            await asyncio.sleep(DELIVERY_RETRY_SECONDS)
+            await asyncio.sleep(DELIVERY_RETRY_SECONDS)  # read here, so tests can shorten the sweep
 
     def outbound_for(self, job: Job) -> Outbound | None:
         return self.outbounds.get(job.destination.platform)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 async def stop_tasks(tasks: Iterable[asyncio.Task[object] | asyncio.Task[None]]) -> None:
@@ -18,3 +21,17 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[object] | asyncio.Task[None]])
         task.cancel()
     if pending:
         await asyncio.wait(pending)
+
+
+async def uncancelled(work: Awaitable[T]) -> T:
+    """Await `work`; if the caller is cancelled meanwhile, let `work` finish first, then stop.
+
+    For a request that may already be on the wire: what it did gets recorded before the caller goes away.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            await asyncio.wait([task])
+        raise

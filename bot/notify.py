@@ -25,6 +25,7 @@ class _Slot:
     job: Job
     outbound: Outbound
     latest: Reply | None = None
+    first: Reply | None = None  # an outbound that owns its status posts this one first, however fast others follow
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     emitting: asyncio.Lock = field(default_factory=asyncio.Lock)
     task: asyncio.Task[None] | None = None
@@ -51,17 +52,27 @@ class StatusNotifier:
         slot = self._slots.get(job.id)
         if slot is None:
             slot = self._slots[job.id] = _Slot(job=job, outbound=outbound)
+            if getattr(outbound, "owns_status", False):
+                slot.first = reply  # the command's acknowledgement (the queue position, a wildcard's list)
             slot.task = asyncio.get_running_loop().create_task(self._run(slot), name=f"status-{job.id}")
         slot.job = job
-        slot.latest = reply
+        if reply is not slot.first:
+            slot.latest = reply
         slot.wakeup.set()
 
     async def finish(self, job_id: str) -> None:
-        """Stop the job's status stream: drop what is pending and wait for an edit in flight."""
+        """Stop the job's status stream: drop what is pending and wait for an edit in flight.
+
+        An outbound that owns its status messages (`owns_status`) is cancelled at once: it guarantees that a
+        cancelled update either sent nothing (it was still waiting for room) or recorded what it sent.
+        """
         slot = self._slots.pop(job_id, None)
         if slot is None or slot.task is None:
             return
         slot.latest = None
+        if getattr(slot.outbound, "owns_status", False):
+            await stop_tasks([slot.task])
+            return
         async with slot.emitting:
             slot.task.cancel()
         await stop_tasks([slot.task])
@@ -78,7 +89,13 @@ class StatusNotifier:
                 await asyncio.sleep(wait)
             slot.wakeup.clear()
             async with slot.emitting:
-                reply, slot.latest = slot.latest, None
+                reply: Reply | None
+                if slot.first is not None:
+                    reply, slot.first = slot.first, None
+                    if slot.latest is not None:
+                        slot.wakeup.set()  # what came meanwhile follows
+                else:
+                    reply, slot.latest = slot.latest, None
                 if reply is None:
                     continue
                 slot.last_emit = self._clock()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.models import DeliveryState, GenerationRequest, GenerationResult, Job, JobState, Progress, StoredImage
 from bot.replies import Reply
@@ -259,8 +259,42 @@ class AccountStore(Protocol):
         ...
 
 
+class Undeliverable(Exception):
+    """Raised by `Outbound.deliver` when trying again cannot help: the chat is gone, or the platform refused the
+    result for good (the user has been told where the platform still lets the bot write)."""
+
+
+@runtime_checkable
+class ChatRecords(Protocol):
+    """What delivery remembers about chats in the store: ids that moved, recent sends, refunds."""
+
+    async def move_chat(self, platform: str, old: str, new: str) -> list[str]:
+        """Point every job of chat `old` at chat `new` (a Telegram group became a supergroup); their ids."""
+        ...
+
+    async def record_sends(self, platform: str, sends: Sequence[tuple[str, float, int]]) -> None:
+        """Remember (chat, unix time, message count) of messages just sent; older ones are forgotten."""
+        ...
+
+    async def recent_sends(self, platform: str, since: float) -> list[tuple[str, float, int]]:
+        """(chat, unix time, count) of the messages sent since `since`."""
+        ...
+
+    async def refund(self, job_id: str) -> None:
+        """Give back what the job was charged (its result never reached the user)."""
+        ...
+
+    async def set_messages(self, job_id: str, values: dict[str, str]) -> None:
+        """Remember several platform message ids or tokens of a job in one transaction."""
+        ...
+
+
 class Outbound(Protocol):
-    """A chat platform's way to show job updates. Implementations must not raise for platform errors."""
+    """A chat platform's way to show job updates. Implementations must not raise for platform errors.
+
+    An Outbound with `owns_status = True` posts a job's status message itself: the engine publishes the queued
+    status when the job is stored, and the adapter that took the command does not post it.
+    """
 
     platform: str
 

@@ -58,6 +58,14 @@ def queued(job: Job, position: int | None, eta: float | None, paused: bool = Fal
     return Reply(text=text, buttons=cancel_row(job), job_id=job.id)
 
 
+def expanded(jobs: Sequence[Job], position: int | None, eta: float | None, paused: bool = False) -> Reply:
+    """The answer to a prompt that became several jobs (wildcards): the list, then the first job's place."""
+    first = queued(jobs[0], position, eta, paused)
+    lines = [t(lang_of(jobs[0]), "queued.expanded", count=len(jobs))]
+    lines += [f"· {job.id}: {short_prompt(job.request.user_prompt)}" for job in jobs]
+    return Reply(text="\n".join([*lines, "", first.text]), buttons=first.buttons, job_id=first.job_id)
+
+
 def progress_bar(fraction: float, width: int = 20) -> str:
     filled = max(0, min(width, round(fraction * width)))
     return "█" * filled + "░" * (width - filled)

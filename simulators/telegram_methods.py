@@ -60,6 +60,13 @@ def _text(value: Any, limit: int, what: str) -> str:
     return text
 
 
+def _plain(params: Params) -> None:
+    """The bot sends plain text: formatting (parse_mode, entities, text_mention links) is not modelled here."""
+    for name in ("parse_mode", "entities", "caption_entities"):
+        if params.fields.get(name):
+            raise ApiError(400, f"Bad Request: {name} is not modelled by this simulator")
+
+
 def _markup(value: Any) -> dict[str, Any] | None:
     if not value:
         return None
@@ -112,6 +119,7 @@ async def set_my_commands(sim: TelegramSimulator, params: Params) -> Any:
 
 
 async def send_message(sim: TelegramSimulator, params: Params) -> Any:
+    _plain(params)
     chat_id = params.int("chat_id")
     sim.chat(chat_id)
     text = _text(params.fields.get("text"), MAX_TEXT, "message")
@@ -125,6 +133,7 @@ async def send_message(sim: TelegramSimulator, params: Params) -> Any:
 
 
 async def send_photo(sim: TelegramSimulator, params: Params) -> Any:
+    _plain(params)
     chat_id = params.int("chat_id")
     sim.chat(chat_id)
     data = params.files.get("photo")
@@ -141,6 +150,7 @@ async def send_photo(sim: TelegramSimulator, params: Params) -> Any:
 
 
 async def send_document(sim: TelegramSimulator, params: Params) -> Any:
+    _plain(params)
     chat_id = params.int("chat_id")
     sim.chat(chat_id)
     data = params.files.get("document")
@@ -160,9 +170,13 @@ async def send_document(sim: TelegramSimulator, params: Params) -> Any:
 async def send_media_group(sim: TelegramSimulator, params: Params) -> Any:
     chat_id = params.int("chat_id")
     sim.chat(chat_id)
-    media = params.fields.get("media") or []
-    if not 2 <= len(media) <= 10:
-        raise ApiError(400, "Bad Request: wrong number of media in the album (2-10)")
+    media = params.fields.get("media")
+    if media is None:
+        raise ApiError(400, 'Bad Request: parameter "media" is required')
+    if not media:
+        raise ApiError(400, "Bad Request: there are no messages to send")
+    if len(media) > 10:
+        raise ApiError(400, "Bad Request: too many messages to send as an album")
     photos = []
     for item in media:
         if item.get("type") != "photo":
@@ -170,7 +184,7 @@ async def send_media_group(sim: TelegramSimulator, params: Params) -> Any:
         data = params.upload(item.get("media"))
         photos.append((data, check_photo(data), _text(item.get("caption"), MAX_CAPTION, "message caption")))
     _flood(sim, chat_id, "sendMediaGroup", len(photos))
-    group_id = secrets.token_hex(6)
+    group_id = secrets.token_hex(6) if len(photos) > 1 else None  # one item is sent as a plain photo
     result = []
     for data, size, caption in photos:
         message = sim.new_message(chat_id, True, sim.bot_id)
@@ -181,8 +195,11 @@ async def send_media_group(sim: TelegramSimulator, params: Params) -> Any:
 
 
 async def edit_message_text(sim: TelegramSimulator, params: Params) -> Any:
+    _plain(params)
     chat_id = params.int("chat_id")
     message = sim.message(chat_id, params.int("message_id"))
+    if not message.from_bot:
+        raise ApiError(400, "Bad Request: message can't be edited")
     if message.text is None:
         raise ApiError(400, "Bad Request: there is no text in the message to edit")
     text = _text(params.fields.get("text"), MAX_TEXT, "message")
@@ -198,8 +215,11 @@ async def edit_message_text(sim: TelegramSimulator, params: Params) -> Any:
 
 
 async def edit_message_caption(sim: TelegramSimulator, params: Params) -> Any:
+    _plain(params)
     chat_id = params.int("chat_id")
     message = sim.message(chat_id, params.int("message_id"))
+    if not message.from_bot:
+        raise ApiError(400, "Bad Request: message can't be edited")
     if message.photo is None and message.document is None:
         raise ApiError(400, "Bad Request: there is no caption in the message to edit")
     caption = _text(params.fields.get("caption"), MAX_CAPTION, "message caption")
@@ -215,6 +235,8 @@ async def edit_message_caption(sim: TelegramSimulator, params: Params) -> Any:
 async def edit_message_media(sim: TelegramSimulator, params: Params) -> Any:
     chat_id = params.int("chat_id")
     message = sim.message(chat_id, params.int("message_id"))
+    if not message.from_bot:
+        raise ApiError(400, "Bad Request: message can't be edited")
     media = params.fields.get("media") or {}
     if media.get("type") != "photo":
         raise ApiError(400, "Bad Request: only photos are modelled in editMessageMedia")
@@ -225,6 +247,20 @@ async def edit_message_media(sim: TelegramSimulator, params: Params) -> Any:
     _flood(sim, chat_id, "editMessageMedia")
     message.text, message.photo, message.photo_file = None, size, sim.store_file(data).file_id
     message.caption, message.reply_markup = caption or None, markup
+    message.edits += 1
+    return sim.message_json(message)
+
+
+async def edit_message_reply_markup(sim: TelegramSimulator, params: Params) -> Any:
+    chat_id = params.int("chat_id")
+    message = sim.message(chat_id, params.int("message_id"))
+    if not message.from_bot:
+        raise ApiError(400, "Bad Request: message can't be edited")
+    markup = _markup(params.fields.get("reply_markup"))
+    if markup == message.reply_markup:
+        raise ApiError(400, NOT_MODIFIED)
+    _flood(sim, chat_id, "editMessageReplyMarkup")
+    message.reply_markup = markup
     message.edits += 1
     return sim.message_json(message)
 
@@ -305,6 +341,7 @@ METHODS: dict[str, Method] = {
     "editmessagetext": edit_message_text,
     "editmessagecaption": edit_message_caption,
     "editmessagemedia": edit_message_media,
+    "editmessagereplymarkup": edit_message_reply_markup,
     "deletemessage": delete_message,
     "sendchataction": send_chat_action,
     "answercallbackquery": answer_callback_query,

@@ -12,6 +12,7 @@ from typing import Any
 from PIL import Image
 
 COMMAND = re.compile(r"(?:(?<=\s)|^)/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?")
+MENTION = re.compile(r"@[A-Za-z0-9_]+")
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
@@ -30,14 +31,36 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 def command_entities(text: str) -> list[dict[str, Any]]:
-    """bot_command entities as the real server computes them (offsets in UTF-16 units)."""
+    """bot_command and mention entities as the real server computes them (offsets in UTF-16 units)."""
     entities = []
     for match in COMMAND.finditer(text):
-        offset = len(text[: match.start()].encode("utf-16-le")) // 2
-        length = len(match.group(0).encode("utf-16-le")) // 2
-        entities.append({"type": "bot_command", "offset": offset, "length": length})
-    return entities
+        entities.append({"type": "bot_command", "offset": _utf16(text[: match.start()]), "length": _utf16(match[0])})
+    for start, end in mention_spans(text):
+        entities.append({"type": "mention", "offset": _utf16(text[:start]), "length": _utf16(text[start:end])})
+    return sorted(entities, key=lambda entity: int(entity["offset"]))
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def mention_spans(text: str) -> list[tuple[int, int]]:
+    """Where the server sees `@username` (tdlib match_mentions: 2-32 of [A-Za-z0-9_], no word character around)."""
+    spans = []
+    for match in MENTION.finditer(text):
+        start, end = match.span()
+        if start > 0 and _word(text[start - 1]):
+            continue
+        if end < len(text) and _word(text[end]):
+            continue
+        if 2 <= end - start - 1 <= 32:
+            spans.append((start, end))
+    return spans
 
 
 def photo_facts(data: bytes) -> tuple[int, int]:

@@ -11,6 +11,7 @@ import aiosqlite
 
 from bot.models import DeliveryState, Destination, GenerationRequest, Job, JobState, StoredImage, utcnow
 from bot.ports import QuotaLimits
+from storage.chat_records import SqliteChatRecords
 from storage.db import Database
 from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, NewJob, insert_jobs, mutable_values
 from storage.job_batch import iso as _iso
@@ -55,7 +56,7 @@ def image_from_row(row: aiosqlite.Row) -> StoredImage:
     )
 
 
-class SqliteJobStore:
+class SqliteJobStore(SqliteChatRecords):
     """JobStore on SQLite."""
 
     def __init__(self, db: Database) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord.outbound import DiscordOutbound, MessageRef
-from adapters.discord.render import NO_MENTIONS, Rendered, render
+from adapters.discord.outbound import DiscordOutbound
+from adapters.discord.render import render
 from adapters.discord.roles import RoleNames
 from bot.config_discord import DiscordConfig
 from bot.models import Destination
@@ -53,6 +53,7 @@ class InteractionHandler:
                 channel_id=str(interaction.channel_id),
                 user_id=str(user.id),
                 user_name=user.name,
+                source_message_id=str(interaction.id),  # the interaction whose answer becomes the status message
             ),
             is_admin=admin,
             roles=roles,
@@ -73,6 +74,8 @@ class InteractionHandler:
             return
         options = {key: value for key, value in values.items() if value is not None}
         attachment = options.pop("image", None)
+        if name == "imagine":
+            self.outbound.expect(interaction)
         work = asyncio.create_task(self._run_command(interaction, name, options, attachment))
         await self._answer_when_done(interaction, work, new_job=name == "imagine", thinking=True)
 
@@ -101,6 +104,8 @@ class InteractionHandler:
             action = parse_button_id(button_id)[0]
         except ValueError:
             action = Action.INFO
+        if action in NEW_JOB_ACTIONS:
+            self.outbound.expect(interaction)
         work = asyncio.create_task(dispatch_button(self.services, self.invocation(interaction), button_id))
         await self._answer_when_done(interaction, work, new_job=action in NEW_JOB_ACTIONS, thinking=False)
 
@@ -130,27 +135,18 @@ class InteractionHandler:
     ) -> None:
         done, _ = await asyncio.wait({work}, timeout=self.config.respond_within_seconds)
         if not done:  # slow (a download, a busy database): acknowledge now, answer with a follow-up
-            await interaction.response.defer(thinking=thinking)
+            await self.outbound.defer(interaction, thinking)
         reply = await work
         await self._answer(interaction, reply, new_job=new_job)
 
     async def _answer(self, interaction: discord.Interaction[Any], reply: Reply, new_job: bool) -> None:
-        is_job = new_job and reply.job_id is not None and reply.tone is not Tone.ERROR
+        if new_job and reply.job_id is not None and reply.tone is not Tone.ERROR:
+            return  # the job's status message is the outbound's: it answers the interaction with the first status
+        self.outbound.forget(interaction)
         if reply.remove_message and interaction.message is not None:
             await self._remove_source(interaction)
-        limit = interaction.filesize_limit
-        rendered = await asyncio.to_thread(render, reply, limit)
-        message_id = await self._send(interaction, rendered, reply.private and not is_job)
-        if is_job and reply.job_id is not None and message_id is not None:
-            ref = MessageRef(
-                channel_id=str(interaction.channel_id),
-                message_id=str(message_id),
-                app_id=str(interaction.application_id),
-                token=interaction.token,
-                issued=interaction.created_at.timestamp(),
-                limit=limit,
-            )
-            await self.outbound.remember(reply.job_id, ref)
+        rendered = await asyncio.to_thread(render, reply, interaction.filesize_limit)
+        await self.outbound.respond(interaction, rendered, reply.private)
 
     async def _remove_source(self, interaction: discord.Interaction[Any]) -> None:
         try:
@@ -159,17 +155,3 @@ class InteractionHandler:
             await interaction.delete_original_response()
         except discord.HTTPException as exc:
             log.warning("could not delete message %s: %s", getattr(interaction.message, "id", "?"), exc)
-
-    async def _send(self, interaction: discord.Interaction[Any], rendered: Rendered, private: bool) -> int | None:
-        kwargs: dict[str, Any] = {"content": rendered.content, "allowed_mentions": NO_MENTIONS, "files": rendered.files}
-        if rendered.view is not None:
-            kwargs["view"] = rendered.view
-        try:
-            if not interaction.response.is_done():
-                callback = await interaction.response.send_message(ephemeral=private, **kwargs)
-                return callback.message_id
-            message = await interaction.followup.send(ephemeral=private, wait=True, **kwargs)
-            return message.id
-        except discord.HTTPException as exc:
-            log.warning("answering interaction %s failed: %s", interaction.id, exc)
-            return None

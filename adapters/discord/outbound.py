@@ -1,5 +1,9 @@
 """Outbound port for Discord: edit the job's status message through the interaction token while it is fresh,
-then through the bot token on the stored channel and message id. Never raises for platform errors."""
+then through the bot token on the stored channel and message id. Never raises for platform errors.
+
+The outbound owns a job's status message from its first post: the handler registers the interaction that
+may queue a job (`expect`) before running the command, and the first status the engine publishes is posted
+as that interaction's answer, in the same per-job stream as every later edit and the result."""
 
 from __future__ import annotations
 
@@ -7,14 +11,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 import discord
 
 from adapters.discord.render import NO_MENTIONS, Rendered, render
 from bot.config_discord import DiscordConfig
+from bot.i18n import t
+from bot.lifecycle import uncancelled
 from bot.models import Job
+from bot.ports import ChatRecords, Undeliverable
 from bot.replies import Reply
 from commands.context import Services
 
@@ -25,7 +32,12 @@ log = logging.getLogger(__name__)
 KEYS = ("discord_app", "discord_issued", "discord_channel", "discord_message")
 
 
-STATUS_WAIT_SECONDS = 3.0
+@dataclass
+class Pending:
+    """An interaction whose answer may become a job's status message; one answer at a time."""
+
+    interaction: discord.Interaction[Any]
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass
@@ -63,6 +75,7 @@ class DiscordOutbound:
     """Status edits and final delivery for jobs that came from Discord."""
 
     platform = "discord"
+    owns_status = True
 
     def __init__(self, config: DiscordConfig, default_interval: float, clock: Callable[[], float] = time.time) -> None:
         self.config = config
@@ -72,39 +85,93 @@ class DiscordOutbound:
         self.client: discord.Client | None = None
         self.services: Services | None = None
         self._refs: dict[str, MessageRef] = {}
-        self._known: dict[str, asyncio.Event] = {}
+        self._pending: dict[str, Pending] = {}  # interaction id -> an interaction that may queue a job
 
     def min_interval(self, job: Job) -> float:
         return self.default_interval if self.interval is None else self.interval
 
-    async def remember(self, job_id: str, ref: MessageRef) -> None:
-        """Keep the status message of a job, in memory and in the job store (for restarts)."""
-        self._refs[job_id] = ref
-        self._known.setdefault(job_id, asyncio.Event()).set()
-        if self.services is not None:
-            for key, value in ref.as_messages().items():
-                await self.services.store.set_message(job_id, key, value)
+    # ---- interactions whose answer may become a status message -----------------------------------
 
-    async def _ref(self, job: Job, wait: float) -> MessageRef | None:
+    def expect(self, interaction: discord.Interaction[Any]) -> None:
+        """The command may queue a job: if it does, the job's first status is posted as this interaction's answer."""
+        self._pending[str(interaction.id)] = Pending(interaction)
+
+    def forget(self, interaction: discord.Interaction[Any]) -> None:
+        self._pending.pop(str(interaction.id), None)
+
+    async def defer(self, interaction: discord.Interaction[Any], thinking: bool) -> None:
+        """Acknowledge a slow command, unless its answer went out meanwhile."""
+        pending = self._pending.get(str(interaction.id)) or Pending(interaction)
+        async with pending.lock:
+            if not interaction.response.is_done():
+                await interaction.response.defer(thinking=thinking)
+
+    async def respond(self, interaction: discord.Interaction[Any], rendered: Rendered, private: bool) -> int | None:
+        """Answer an interaction (its first response, or a follow-up once it was deferred); the message id."""
+        kwargs: dict[str, Any] = {"content": rendered.content, "allowed_mentions": NO_MENTIONS, "files": rendered.files}
+        if rendered.view is not None:
+            kwargs["view"] = rendered.view
+        pending = self._pending.get(str(interaction.id)) or Pending(interaction)
+        async with pending.lock:
+            try:
+                if not interaction.response.is_done():
+                    callback = await interaction.response.send_message(ephemeral=private, **kwargs)
+                    return callback.message_id
+                message = await interaction.followup.send(ephemeral=private, wait=True, **kwargs)
+                return message.id
+            except discord.HTTPException as exc:
+                log.warning("answering interaction %s failed: %s", interaction.id, exc)
+                return None
+
+    async def _post_first(self, job: Job, reply: Reply) -> bool:
+        """The job's first status (or its result): the answer to the interaction that queued it, if it waits."""
+        pending = self._pending.pop(job.destination.source_message_id or "", None)
+        if pending is None:
+            return False
+        interaction = pending.interaction
+        limit = interaction.filesize_limit
+        rendered = await asyncio.to_thread(render, reply, limit)
+
+        async def post() -> None:
+            message_id = await self.respond(interaction, rendered, private=False)
+            if message_id is not None:
+                ref = MessageRef(
+                    channel_id=str(interaction.channel_id),
+                    message_id=str(message_id),
+                    app_id=str(interaction.application_id),
+                    token=interaction.token,
+                    issued=interaction.created_at.timestamp(),
+                    limit=limit,
+                )
+                await self.remember(job.id, ref)
+
+        await uncancelled(post())  # a cancelled stream still records the message it posted
+        return job.id in self._refs
+
+    async def remember(self, job_id: str, ref: MessageRef) -> None:
+        """Keep the status message of a job, in memory and in the job store (for restarts), in one write."""
+        self._refs[job_id] = ref
+        if self.services is not None:
+            store = self.services.store
+            if isinstance(store, ChatRecords):
+                await store.set_messages(job_id, ref.as_messages())
+            else:
+                for key, value in ref.as_messages().items():
+                    await store.set_message(job_id, key, value)
+
+    async def _ref(self, job: Job) -> MessageRef | None:
         ref = self._refs.get(job.id) or MessageRef.from_messages(job.messages)
         if ref is None and self.services is not None:
             stored = await self.services.store.get(job.id)
             ref = MessageRef.from_messages(stored.messages) if stored else None
-        if ref is None and wait > 0:
-            try:
-                async with asyncio.timeout(wait):
-                    await self._known.setdefault(job.id, asyncio.Event()).wait()
-            except TimeoutError:
-                return None
-            ref = self._refs.get(job.id)
         if ref is not None:
             self._refs[job.id] = ref
         return ref
 
     async def update_status(self, job: Job, reply: Reply) -> None:
-        # The first update can race the interaction response that creates the message: wait for it briefly.
-        ref = await self._ref(job, STATUS_WAIT_SECONDS)
+        ref = await self._ref(job)
         if ref is None or ref.message_id is None:
+            await self._post_first(job, reply)
             return
         try:
             await self._show(job, ref, reply, final=False)
@@ -112,17 +179,37 @@ class DiscordOutbound:
             log.warning("status edit for job %s failed: %s", job.id, exc)
 
     async def deliver(self, job: Job, reply: Reply) -> bool:
-        ref = await self._ref(job, wait=5.0) or MessageRef(channel_id=job.destination.channel_id)
+        ref = await self._ref(job)
+        if ref is None and await self._post_first(job, reply):
+            self._refs.pop(job.id, None)
+            return True
+        ref = ref or MessageRef(channel_id=job.destination.channel_id)
         for attempt in range(self.config.deliver_attempts):
             try:
                 await self._show(job, ref, reply, final=True)
                 self._refs.pop(job.id, None)
-                self._known.pop(job.id, None)
                 return True
-            except (TimeoutError, discord.HTTPException, OSError, ValueError) as exc:
+            except discord.HTTPException as exc:
+                if 400 <= exc.status < 500 and exc.status != 429:  # refused for good: trying again cannot help
+                    await self._refused(job, ref, exc)
+                log.warning("delivery of job %s failed (attempt %d): %s", job.id, attempt + 1, exc)
+                await asyncio.sleep(min(2.0**attempt * 0.5, 10.0))
+            except (TimeoutError, OSError, ValueError) as exc:
                 log.warning("delivery of job %s failed (attempt %d): %s", job.id, attempt + 1, exc)
                 await asyncio.sleep(min(2.0**attempt * 0.5, 10.0))
         return False
+
+    async def _refused(self, job: Job, ref: MessageRef, exc: discord.HTTPException) -> NoReturn:
+        """Tell the channel why the result is not there (unless the bot cannot write there), then give up."""
+        reason = exc.text or f"HTTP {exc.status}"
+        if exc.status not in (403, 404) and self.client is not None:
+            text = t(job.destination.locale, "delivery.failed", job=job.id, reason=reason[:200])
+            try:
+                channel = self.client.get_partial_messageable(int(ref.channel_id))
+                await channel.send(content=text, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as report:
+                log.warning("could not tell channel %s about job %s: %s", ref.channel_id, job.id, report)
+        raise Undeliverable(f"Discord refused the result: {reason}") from exc
 
     def _fresh(self, ref: MessageRef) -> bool:
         return bool(ref.token and ref.app_id) and self.clock() - ref.issued < self.config.token_switch_seconds

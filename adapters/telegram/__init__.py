@@ -19,6 +19,7 @@ from telegram.ext import (
 )
 
 from adapters.telegram.inbound import IMAGINE_NAMES, TelegramInbound
+from adapters.telegram.membership import ChatWatch
 from adapters.telegram.outbound import TelegramOutbound
 from adapters.telegram.updates import DurableUpdateQueue
 from bot.config_telegram import TelegramConfig
@@ -65,6 +66,8 @@ class TelegramPlatform:
         ]
         app.add_handlers(commands)
         app.add_handler(CallbackQueryHandler(inbound.on_button, block=False))
+        ChatWatch(services, self.outbound).install(app)  # removed, blocked, upgraded to supergroup
+        await self.outbound.seed_pacer()  # what the previous run just sent still counts against flood limits
         app.add_error_handler(_log_error)
         await app.bot.set_my_commands(published_commands())
         # Commands go to the inbox before getUpdates confirms them; those left from the last run are replayed.
@@ -76,7 +79,7 @@ class TelegramPlatform:
         await app.updater.start_polling(
             poll_interval=0.0,
             timeout=self.config.poll_timeout_seconds,
-            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER],
         )
         log.info("telegram bot @%s polling", username)
 
@@ -87,6 +90,7 @@ class TelegramPlatform:
         if app.running:
             await app.stop()
         await app.shutdown()
+        await self.outbound.aclose()
 
 
 def published_commands() -> list[BotCommand]:
@@ -129,9 +133,9 @@ def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> Tele
         .concurrent_updates(True)
         .get_updates_read_timeout(config.poll_timeout_seconds + 10)
         # A send that times out may still have been posted; long timeouts make that ambiguity rare.
-        .read_timeout(30)
-        .write_timeout(30)
-        .media_write_timeout(60)
+        .read_timeout(config.read_timeout_seconds)
+        .write_timeout(config.read_timeout_seconds)
+        .media_write_timeout(config.upload_timeout_seconds)
         .build()
     )
     outbound = TelegramOutbound(application.bot, config)

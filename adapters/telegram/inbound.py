@@ -164,10 +164,7 @@ class TelegramInbound:
     async def answer(self, chat_id: int, reply: Reply, reply_to: int | None, queued: bool) -> None:
         """Send a command's reply; a queued reply becomes the job's status message."""
         if queued and reply.job_id is not None:
-            self.outbound.claim(reply.job_id)
-            ok, sent = await self.outbound.send_text(chat_id, reply, reply_to)
-            await self.outbound.register_status(reply.job_id, chat_id, sent.message_id if ok and sent else None)
-            return
+            return  # the job's status message is the outbound's: the engine published it when it stored the job
         if reply.images:
             await self.outbound.send_images(chat_id, reply, reply_to)
         else:

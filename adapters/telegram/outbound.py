@@ -1,4 +1,9 @@
-"""Telegram side of the Outbound port: status message edits, results as photos or albums, flood control honoured."""
+"""Telegram side of the Outbound port: the job's status message, results as photos or albums, flood control.
+
+The outbound owns a job's status message from its first post: the engine publishes the queued status when
+the job is stored, and every later status and the result go through the same per-job stream, so no status
+message is ever posted after the result.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,25 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from telegram import Bot, InputMediaPhoto, Message
-from telegram.constants import ChatAction
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-from adapters.telegram.pacing import ChatPacer
+from adapters.telegram.calls import PROGRESS_ATTEMPTS, Refused, TelegramCalls
+from adapters.telegram.pacing import GROUP_WINDOW, ChatPacer
 from adapters.telegram.render import (
     MAX_CAPTION,
-    MAX_DOCUMENT_BYTES,
     MAX_TEXT,
     chat_is_group,
     cut,
-    fit_photo,
-    fits_photo_rules,
     keyboard,
 )
+from adapters.telegram.results import Record, ResultSender
 from bot.config_telegram import TelegramConfig
+from bot.i18n import t
+from bot.lifecycle import uncancelled
 from bot.models import Job
-from bot.ports import JobStore
+from bot.ports import ChatRecords, JobStore, Undeliverable
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,10 @@ T = TypeVar("T")
 STATUS = "telegram_status"  # "chat_id:message_id" of the job's status message
 STATUS_MEDIA = "telegram_status_media"  # "1" once the status message shows a preview photo
 RESULTS = "telegram_results"  # "chat_id:id,id,..." of the result messages (for Delete)
-PROGRESS_ATTEMPTS = 3
-CLAIM_TIMEOUT = 30.0
-
-
-def retry_seconds(exc: RetryAfter) -> float:
-    value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+RESULT_PARTS = "telegram_result_parts"  # how many parts of the result (photo, album, keyboard...) were accepted
+ALL_PARTS = "999"
+PLATFORM = "telegram"
+SENDS_FLUSH_SECONDS = 1.0  # a crash forgets at most this much of the recent sends the pacer restarts from
 
 
 def parse_ref(value: str | None) -> tuple[int, list[int]] | None:
@@ -54,49 +54,94 @@ def parse_ref(value: str | None) -> tuple[int, list[int]] | None:
 class TelegramOutbound:
     """Shows job updates in Telegram chats. Never raises for platform errors."""
 
-    platform = "telegram"
+    platform = PLATFORM
+    owns_status = True
 
     def __init__(self, bot: Bot, config: TelegramConfig) -> None:
         self.bot = bot
         self.config = config
         self.store: JobStore | None = None
-        self.retry_after_count = 0
         self._status: dict[str, tuple[int, int]] = {}
         self._media: set[str] = set()
-        self._claims: dict[str, asyncio.Event] = {}
-        self._blocked_until: dict[int, float] = {}
-        self.pacer = ChatPacer(scale=config.flood_time_scale)
-        self.on_rate_limited: Callable[[], None] | None = None  # metrics
+        self.pacer = ChatPacer(scale=config.flood_time_scale, on_sent=self._note_sent)
+        self.calls = TelegramCalls(self.pacer)
+        self.results = ResultSender(bot, config, self.calls, self.send_text)
+        self._unsaved_sends: list[tuple[str, float, int]] = []
+        self._saving: asyncio.Task[None] | None = None
+        self._flush_now = asyncio.Event()
+
+    @property
+    def retry_after_count(self) -> int:
+        return self.calls.retry_after_count
+
+    @property
+    def on_rate_limited(self) -> Callable[[], None] | None:
+        return self.calls.on_rate_limited
+
+    @on_rate_limited.setter
+    def on_rate_limited(self, hook: Callable[[], None] | None) -> None:
+        self.calls.on_rate_limited = hook
 
     def min_interval(self, job: Job) -> float:
         if chat_is_group(int(job.destination.channel_id)):
             return self.config.group_progress_interval_seconds or 0.0
         return self.config.private_progress_interval_seconds or 0.0
 
+    async def call(
+        self, chat_id: int, make: Callable[[], Awaitable[T]], attempts: int = PROGRESS_ATTEMPTS, **kwargs: Any
+    ) -> tuple[bool, T | None]:
+        """A call that does not depend on the chat id (answering a button): see `TelegramCalls.call`."""
+        return await self.calls.call(chat_id, lambda _chat: make(), attempts, **kwargs)
+
+    # ---- sends remembered across restarts (the pacer starts from them) -------------------------
+
+    def _note_sent(self, chat_id: int, count: int) -> None:
+        if not isinstance(self.store, ChatRecords):
+            return
+        self._unsaved_sends.append((str(chat_id), time.time(), count))
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.get_running_loop().create_task(self._save_sends(), name="telegram-sends")
+
+    async def _save_sends(self) -> None:
+        """One write per SENDS_FLUSH_SECONDS at most: result records, which narrow the duplicate window, come first."""
+        try:
+            async with asyncio.timeout(SENDS_FLUSH_SECONDS):
+                await self._flush_now.wait()
+        except TimeoutError:
+            pass
+        while self._unsaved_sends and isinstance(self.store, ChatRecords):
+            batch, self._unsaved_sends = self._unsaved_sends, []
+            try:
+                await self.store.record_sends(PLATFORM, batch)
+            except Exception:
+                log.exception("could not record %d sends", len(batch))
+
+    async def aclose(self) -> None:
+        """Write the sends not yet recorded (the next start paces itself from them)."""
+        self._flush_now.set()
+        if self._saving is not None:
+            await asyncio.wait([self._saving])
+
+    async def seed_pacer(self) -> int:
+        """Count what the previous run sent in the last minute against the flood windows; returns how many."""
+        if not isinstance(self.store, ChatRecords):
+            return 0
+        now = time.time()
+        try:
+            rows = await self.store.recent_sends(PLATFORM, now - GROUP_WINDOW * self.pacer.scale)
+        except Exception:  # a missing record only costs a careful first minute, never the start
+            log.exception("could not read the recent sends; pacing from an empty window")
+            return 0
+        by_chat: dict[int, list[float]] = {}
+        for chat, at, count in rows:
+            by_chat.setdefault(int(chat), []).extend([max(0.0, now - at)] * count)
+        for chat_id, ages in by_chat.items():
+            self.pacer.seed(chat_id, ages)
+        return sum(len(ages) for ages in by_chat.values())
+
     # ---- the status message ------------------------------------------------------------------
 
-    def claim(self, job_id: str) -> None:
-        """A queued message for this job is being sent: status updates wait for its id."""
-        self._claims.setdefault(job_id, asyncio.Event())
-
-    async def register_status(self, job_id: str, chat_id: int, message_id: int | None) -> None:
-        """Remember the job's status message (None: sending it failed; updates will send a new one)."""
-        if message_id is not None:
-            self._status[job_id] = (chat_id, message_id)
-            if self.store is not None:
-                await self.store.set_message(job_id, STATUS, f"{chat_id}:{message_id}")
-        event = self._claims.pop(job_id, None)
-        if event is not None:
-            event.set()
-
-    async def _status_ref(self, job: Job) -> tuple[int, int] | None:
-        event = self._claims.get(job.id)
-        if event is not None:
-            try:
-                async with asyncio.timeout(CLAIM_TIMEOUT):
-                    await event.wait()
-            except TimeoutError:
-                log.warning("job %s: queued message never registered", job.id)
+    def _status_ref(self, job: Job) -> tuple[int, int] | None:
         if job.id in self._status:
             return self._status[job.id]
         stored = parse_ref(job.messages.get(STATUS))
@@ -104,20 +149,49 @@ class TelegramOutbound:
             return None
         if job.messages.get(STATUS_MEDIA):
             self._media.add(job.id)
-        return stored[0], stored[1][0]
+        self._status[job.id] = (stored[0], stored[1][0])
+        return self._status[job.id]
+
+    async def _remember_status(self, job: Job, chat_id: int, message: Message | None) -> None:
+        if message is None:
+            return
+        self._status[job.id] = (chat_id, message.message_id)
+        job.messages[STATUS] = f"{chat_id}:{message.message_id}"
+        if self.store is not None:
+            await self.store.set_message(job.id, STATUS, job.messages[STATUS])
+
+    async def _remember_media(self, job: Job) -> None:
+        """The status message shows a photo now: later edits change its caption, not its text."""
+        if job.id not in self._media:
+            self._media.add(job.id)
+            job.messages[STATUS_MEDIA] = "1"
+            if self.store is not None:
+                await self.store.set_message(job.id, STATUS_MEDIA, "1")
 
     async def update_status(self, job: Job, reply: Reply) -> bool:
-        ref = await self._status_ref(job)
-        chat_id = int(job.destination.channel_id)
-        markup = keyboard(reply.buttons)
-        if ref is None:
-            ok, message = await self.call(
-                chat_id,
-                lambda: self.bot.send_message(chat_id, cut(reply.text, MAX_TEXT), reply_markup=markup),
-                messages=1,
+        ref = self._status_ref(job)
+        if ref is not None and self.calls.chat(ref[0]) != ref[0]:  # its chat became a supergroup: post anew
+            self._status.pop(job.id, None)
+            self._media.discard(job.id)
+            ref = None
+        if ref is None:  # the first post: the job's status message from now on, and the command's acknowledgement
+            markup = keyboard(reply.buttons)
+            reply_to = _source(job)
+            ok, _ = await uncancelled(  # it goes out even when the job finished meanwhile (the result replaces it)
+                self.calls.call(
+                    int(job.destination.channel_id),
+                    lambda chat: self.bot.send_message(
+                        chat,
+                        cut(reply.text, MAX_TEXT),
+                        reply_markup=markup,
+                        reply_to_message_id=reply_to,
+                        allow_sending_without_reply=True,
+                    ),
+                    self.config.max_send_attempts,
+                    messages=1,
+                    then=lambda chat, message: self._remember_status(job, chat, message),
+                )
             )
-            if ok and message is not None:
-                await self.register_status(job.id, chat_id, message.message_id)
             return ok
         return await self._edit_status(job, ref, reply)  # False: skipped in a busy chat, the notifier retries
 
@@ -126,87 +200,60 @@ class TelegramOutbound:
     ) -> bool:
         chat_id, message_id = ref
         markup = keyboard(reply.buttons)
+        low = attempts == PROGRESS_ATTEMPTS
         if reply.images:
             media = InputMediaPhoto(
                 reply.images[0].read(), filename=reply.images[0].filename, caption=cut(reply.text, MAX_CAPTION)
             )
-            ok, _ = await self.call(
-                chat_id,
-                lambda: self.bot.edit_message_media(media, chat_id=chat_id, message_id=message_id, reply_markup=markup),
-                attempts,
-                messages=1,
-                low_priority=attempts == PROGRESS_ATTEMPTS,
+            ok, _ = await uncancelled(  # a preview shown is recorded even when the job finishes meanwhile
+                self.calls.call(
+                    chat_id,
+                    lambda chat: self.bot.edit_message_media(
+                        media, chat_id=chat, message_id=message_id, reply_markup=markup
+                    ),
+                    attempts,
+                    messages=1,
+                    low_priority=low,
+                    moves=False,
+                    upload=True,
+                    then=lambda _chat, _message: self._remember_media(job),
+                )
             )
-            if ok and job.id not in self._media:
-                self._media.add(job.id)
-                if self.store is not None:
-                    await self.store.set_message(job.id, STATUS_MEDIA, "1")
             return ok
         if job.id in self._media:
             caption = cut(reply.text, MAX_CAPTION)
-            edit: Callable[[], Awaitable[Any]] = lambda: self.bot.edit_message_caption(  # noqa: E731
-                chat_id=chat_id, message_id=message_id, caption=caption, reply_markup=markup
+            edit: Callable[[int], Awaitable[Any]] = lambda chat: self.bot.edit_message_caption(  # noqa: E731
+                chat_id=chat, message_id=message_id, caption=caption, reply_markup=markup
             )
         else:
             text = cut(reply.text, MAX_TEXT)
-            edit = lambda: self.bot.edit_message_text(  # noqa: E731
-                text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            edit = lambda chat: self.bot.edit_message_text(  # noqa: E731
+                text, chat_id=chat, message_id=message_id, reply_markup=markup
             )
-        ok, _ = await self.call(chat_id, edit, attempts, messages=1, low_priority=attempts == PROGRESS_ATTEMPTS)
+        ok, _ = await self.calls.call(chat_id, edit, attempts, messages=1, low_priority=low, moves=False)
         return ok
-
-    # ---- calls with flood control --------------------------------------------------------------
-
-    async def call(
-        self,
-        chat_id: int,
-        make: Callable[[], Awaitable[T]],
-        attempts: int = PROGRESS_ATTEMPTS,
-        *,
-        messages: int = 0,
-        low_priority: bool = False,
-    ) -> tuple[bool, T | None]:
-        """Run one Bot API call; wait out RetryAfter; (True, None) when Telegram says "not modified".
-
-        `messages` is how many messages the call counts against the chat's flood limits (sends and edits);
-        a low-priority call (a progress edit) is skipped rather than delayed when the chat is busy.
-        """
-        for attempt in range(1, attempts + 1):
-            wait = self._blocked_until.get(chat_id, 0.0) - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if messages and not await self.pacer.acquire(chat_id, messages, low_priority):
-                return False, None
-            try:
-                return True, await make()
-            except RetryAfter as exc:
-                self.retry_after_count += 1
-                if self.on_rate_limited is not None:
-                    self.on_rate_limited()
-                seconds = retry_seconds(exc)
-                until = time.monotonic() + seconds
-                self._blocked_until[chat_id] = max(self._blocked_until.get(chat_id, 0.0), until)
-                log.info("chat %s: flood control, retry in %.2f s (attempt %d)", chat_id, seconds, attempt)
-            except BadRequest as exc:
-                if "not modified" in exc.message.lower():
-                    return True, None
-                log.warning("chat %s: Telegram refused: %s", chat_id, exc.message)
-                return False, None
-            except Forbidden as exc:
-                log.warning("chat %s: bot cannot write here: %s", chat_id, exc.message)
-                return False, None
-            except TelegramError as exc:
-                log.warning("chat %s: Telegram error (attempt %d): %s", chat_id, attempt, exc)
-                await asyncio.sleep(min(2.0**attempt, 10.0) * 0.1)
-        return False, None
 
     # ---- results -------------------------------------------------------------------------------
 
     async def deliver(self, job: Job, reply: Reply) -> bool:
+        """Show the outcome. A result Telegram refuses for good is explained to the user and `Undeliverable`."""
         chat_id = int(job.destination.channel_id)
-        source = job.destination.source_message_id
-        reply_to = int(source) if source and source.isdigit() else None
-        status = await self._status_ref(job)
+        try:
+            return await self._deliver(job, reply, chat_id)
+        except Refused as exc:
+            if not exc.gone:
+                await self._report(job, exc.message)
+            raise Undeliverable(exc.message) from exc
+        except (Undeliverable, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a fault of ours: tell the user rather than retry it for an hour
+            log.exception("delivering job %s failed", job.id)
+            await self._report(job, type(exc).__name__)
+            raise Undeliverable(repr(exc)) from exc
+
+    async def _deliver(self, job: Job, reply: Reply, chat_id: int) -> bool:
+        reply_to = _source(job)
+        status = self._status_ref(job)
         if not reply.images:
             if status is not None and await self._edit_status(
                 job, status, Reply(text=reply.text), self.config.max_send_attempts
@@ -214,40 +261,56 @@ class TelegramOutbound:
                 return True
             ok, _ = await self.send_text(chat_id, reply, reply_to)
             return ok
-        if await self._already_shown(job):
-            ids: list[int] | None = []
-        else:
-            ids = await self.send_images(
-                chat_id, reply, reply_to, lambda sent: self._record_results(job, chat_id, sent)
-            )
+        ids = await self.send_images(
+            chat_id,
+            reply,
+            reply_to,
+            lambda sent, parts: self._record_results(job, sent, parts),
+            strict=True,
+            done=await self._recorded(job),
+        )
         if ids is None:
             return False
-        if status is not None:
-            await self.call(chat_id, lambda: self.bot.delete_message(chat_id, status[1]))
+        if status is not None and self.calls.chat(status[0]) == status[0]:
+            await self.calls.call(status[0], lambda chat: self.bot.delete_message(chat, status[1]), moves=False)
         self._status.pop(job.id, None)
         self._media.discard(job.id)
         return True
 
-    async def _record_results(self, job: Job, chat_id: int, ids: list[int]) -> None:
-        """Written right after each part of a result is accepted: a restart then never sends it again."""
-        if self.store is not None:
-            await self.store.set_message(job.id, RESULTS, f"{chat_id}:{','.join(map(str, ids))}")
+    async def _report(self, job: Job, reason: str) -> None:
+        text = t(job.destination.locale, "delivery.failed", job=job.id, reason=reason[:200])
+        await self.send_text(int(job.destination.channel_id), Reply(text=text), _source(job))
 
-    async def _already_shown(self, job: Job) -> bool:
-        """The result's photos were accepted before (the process died before it was marked delivered)."""
-        if RESULTS in job.messages:
-            return True
-        if self.store is None:
-            return False
-        stored = await self.store.get(job.id)
-        return stored is not None and RESULTS in stored.messages
+    async def _record_results(self, job: Job, ids: list[int], parts: int) -> None:
+        """Written right after each part of a result is accepted: a retry or a restart sends only what is left."""
+        chat_id = self.calls.chat(int(job.destination.channel_id))
+        values = {RESULTS: f"{chat_id}:{','.join(map(str, ids))}", RESULT_PARTS: str(parts)}
+        job.messages.update(values)
+        if isinstance(self.store, ChatRecords):
+            await self.store.set_messages(job.id, values)
+        elif self.store is not None:
+            for key, value in values.items():
+                await self.store.set_message(job.id, key, value)
 
-    async def send_text(self, chat_id: int, reply: Reply, reply_to: int | None) -> tuple[bool, Message | None]:
+    async def _recorded(self, job: Job) -> tuple[list[int], int]:
+        """(ids, parts) of the result already accepted by Telegram (the process died before marking it delivered)."""
+        messages = job.messages
+        if RESULTS not in messages and self.store is not None:
+            stored = await self.store.get(job.id)
+            messages = stored.messages if stored is not None else messages
+        ref = parse_ref(messages.get(RESULTS))
+        if ref is None:
+            return [], 0
+        return ref[1], int(messages.get(RESULT_PARTS, ALL_PARTS))  # older records: the whole result was shown
+
+    async def send_text(
+        self, chat_id: int, reply: Reply, reply_to: int | None, *, strict: bool = False
+    ) -> tuple[bool, Message | None]:
         markup = keyboard(reply.buttons)
-        return await self.call(
+        return await self.calls.call(
             chat_id,
-            lambda: self.bot.send_message(
-                chat_id,
+            lambda chat: self.bot.send_message(
+                chat,
                 cut(reply.text, MAX_TEXT),
                 reply_markup=markup,
                 reply_to_message_id=reply_to,
@@ -255,6 +318,7 @@ class TelegramOutbound:
             ),
             self.config.max_send_attempts,
             messages=1,
+            strict=strict,
         )
 
     async def send_images(
@@ -262,108 +326,32 @@ class TelegramOutbound:
         chat_id: int,
         reply: Reply,
         reply_to: int | None,
-        record: Callable[[list[int]], Awaitable[None]] | None = None,
+        record: Record | None = None,
+        *,
+        strict: bool = False,
+        done: tuple[list[int], int] = ([], 0),
     ) -> list[int] | None:
-        """sendPhoto for one image, albums of 2-10 then the keyboard; originals as documents. None on failure.
-
-        `record` is called with the ids sent so far after each accepted part, before anything else happens.
-        """
-        await self.call(chat_id, lambda: self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO), 1)
-        prepared = [await asyncio.to_thread(_prepare, image.read()) for image in reply.images]
-        names = [image.filename for image in reply.images]
-        attempts = self.config.max_send_attempts
-        markup = keyboard(reply.buttons)
-        ids: list[int] = []
-        if len(prepared) == 1:
-            photo = prepared[0][0]
-            ok, message = await self.call(
-                chat_id,
-                lambda: self.bot.send_photo(
-                    chat_id,
-                    photo,
-                    caption=cut(reply.text, MAX_CAPTION),
-                    reply_markup=markup,
-                    filename=names[0],
-                    reply_to_message_id=reply_to,
-                    allow_sending_without_reply=True,
-                ),
-                attempts,
-                messages=1,
-            )
-            if not ok or message is None:
-                return None
-            ids.append(message.message_id)
-            if record is not None:
-                await record(ids)
-        else:
-            for start in range(0, len(prepared), 10):
-                chunk = prepared[start : start + 10]
-                sent = await self._album(chat_id, [p[0] for p in chunk], names[start : start + 10], reply_to)
-                if sent is None:
-                    return None
-                ids.extend(sent)
-                if record is not None:
-                    await record(ids)
-            ok, message = await self.send_text(chat_id, reply, None)
-            if not ok or message is None:
-                return None
-            ids.append(message.message_id)
-            if record is not None:
-                await record(ids)
-        for (_, original), name in zip(prepared, names, strict=True):
-            if original is not None and len(original) <= MAX_DOCUMENT_BYTES:
-                document_id = await self._send_original(chat_id, original, name)
-                if document_id is not None:
-                    ids.append(document_id)
-        return ids
-
-    async def _send_original(self, chat_id: int, original: bytes, name: str) -> int | None:
-        """The untouched image as a document, when the photo had to be changed to fit the rules."""
-        ok, document = await self.call(
-            chat_id,
-            lambda: self.bot.send_document(chat_id, original, filename=name, caption=f"Full-size original: {name}"),
-            self.config.max_send_attempts,
-            messages=1,
-        )
-        return document.message_id if ok and document is not None else None
-
-    async def _album(
-        self, chat_id: int, photos: list[bytes], names: list[str], reply_to: int | None
-    ) -> list[int] | None:
-        if len(photos) == 1:
-            ok, message = await self.call(
-                chat_id,
-                lambda: self.bot.send_photo(chat_id, photos[0], filename=names[0]),
-                self.config.max_send_attempts,
-                messages=1,
-            )
-            return [message.message_id] if ok and message is not None else None
-        media = [InputMediaPhoto(photo, filename=name) for photo, name in zip(photos, names, strict=True)]
-        ok, messages = await self.call(
-            chat_id,
-            lambda: self.bot.send_media_group(
-                chat_id, media, reply_to_message_id=reply_to, allow_sending_without_reply=True
-            ),
-            self.config.max_send_attempts,
-            messages=len(media),
-        )
-        if not ok or messages is None:
-            return None
-        return [message.message_id for message in messages]
+        """The images of a reply (see `ResultSender.send_images`); None on failure."""
+        return await self.results.send_images(chat_id, reply, reply_to, record, strict=strict, done=done)
 
     async def delete_results(self, job_id: str, chat_id: int, message_id: int) -> None:
-        """Delete: the message the button was on and every result message of the job."""
-        ids = {message_id}
+        """Delete: the job's own messages in this chat, and the pressed message only if it is one of them.
+
+        A button carries a job id anyone can forge; what may be deleted is what this job recorded.
+        """
         job = await self.store.get(job_id) if self.store is not None else None
         stored = parse_ref(job.messages.get(RESULTS)) if job is not None else None
-        if stored is not None and stored[0] == chat_id:
-            ids.update(stored[1])
-        for target in sorted(ids):
-            await self.call(chat_id, lambda target=target: self.bot.delete_message(chat_id, target))  # type: ignore[misc]
+        if stored is None or self.calls.chat(stored[0]) != self.calls.chat(chat_id):
+            log.info("delete of job %s pressed on message %s: none of its messages are here", job_id, message_id)
+            return
+        for target in sorted(set(stored[1])):
+            await self.calls.call(
+                stored[0],
+                lambda chat, target=target: self.bot.delete_message(chat, target),  # type: ignore[misc]
+                moves=False,
+            )
 
 
-def _prepare(data: bytes) -> tuple[bytes, bytes | None]:
-    """The photo to send and, when it had to be changed to fit the rules, the original to offer as a document."""
-    if fits_photo_rules(data):
-        return data, None
-    return fit_photo(data), data
+def _source(job: Job) -> int | None:
+    source = job.destination.source_message_id
+    return int(source) if source and source.isdigit() else None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 
 from PIL import Image
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.replies import Button
 
+MENTION = re.compile(r"@(?=[A-Za-z0-9_])")
+WORD_JOINER = "\u2060"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_ANSWER = 200
@@ -18,8 +21,15 @@ MAX_RATIO = 20
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 
 
+def quiet(text: str) -> str:
+    """Neutralise `@username` mentions (Telegram turns them into live, notifying links; Discord's equivalent is
+    `allowed_mentions=none`): a word joiner after the @ shows the same text but matches no username."""
+    return MENTION.sub("@" + WORD_JOINER, text)
+
+
 def cut(text: str, limit: int) -> str:
-    """Fit a text into `limit` characters, ending with an ellipsis when something was cut."""
+    """Fit a text into `limit` characters (mentions neutralised), ending with an ellipsis when something was cut."""
+    text = quiet(text)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

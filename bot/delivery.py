@@ -1,0 +1,109 @@
+"""Delivery: show each finished job once, retry what the platform could not take, give up (and refund) what
+can never be shown. Mixed into the Engine, which owns the state used here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from bot import presenter
+from bot.logs import current_job
+from bot.models import DeliveryState, Job, StoredImage
+from bot.notify import StatusNotifier
+from bot.ports import ChatRecords, JobStore, Outbound, Undeliverable
+from bot.routing import Router
+
+log = logging.getLogger(__name__)
+
+DELIVERY_RETRY_SECONDS = 10.0  # the sweep's interval, and the first retry's delay (×4 each time, at most 1 h)
+MAX_DELIVERY_ATTEMPTS = 6
+
+
+class Delivery:
+    """The delivery half of the Engine."""
+
+    store: JobStore
+    router: Router
+    outbounds: dict[str, Outbound]
+    notifier: StatusNotifier
+    draining: bool
+    gone_chats: set[tuple[str, str]]
+    worker_changed: asyncio.Event
+    _delivering: set[str]
+    _delivery_failures: dict[str, int]
+    _next_delivery: dict[str, float]
+    _finished: dict[str, asyncio.Event]
+
+    def finished_event(self, job_id: str) -> asyncio.Event:
+        """Set once the job's final outcome has been delivered (used by the console and tests)."""
+        return self._finished.setdefault(job_id, asyncio.Event())
+
+    async def deliver(self, job: Job, images: Sequence[StoredImage] | None = None) -> bool:
+        """Show the final outcome once. The delivered mark is written right after the platform confirms."""
+        if job.id in self._delivering:
+            return False
+        outbound = self.outbounds.get(job.destination.platform)
+        if outbound is None:
+            return False
+        self._delivering.add(job.id)
+        marker = current_job.set(job.id)
+        try:
+            await self.notifier.finish(job.id)
+            if images is None:
+                images = await self.store.images(job.id)
+            try:
+                if (job.destination.platform, job.destination.channel_id) in self.gone_chats:
+                    raise Undeliverable(f"the bot was removed from chat {job.destination.channel_id}")
+                delivered = await outbound.deliver(job, presenter.final(job, images, self.router.offered(job)))
+            except Undeliverable as exc:
+                await self.give_up(job, str(exc))
+                return False
+            except Exception:
+                log.exception("delivery of job %s failed; will retry", job.id)
+                delivered = False
+            if delivered:
+                job.delivery = DeliveryState.DELIVERED
+                await self.store.set_delivery(job.id, DeliveryState.DELIVERED)
+                self._delivery_failures.pop(job.id, None)
+                self._next_delivery.pop(job.id, None)
+                self.finished_event(job.id).set()
+            else:
+                await self._delivery_failed(job)
+            return delivered
+        finally:
+            self._delivering.discard(job.id)
+            current_job.reset(marker)
+            self.worker_changed.set()  # drain() waits for deliveries under way too
+
+    async def _delivery_failed(self, job: Job) -> None:
+        """Back off (×4 each time); after MAX_DELIVERY_ATTEMPTS stop trying and say so in the log."""
+        failures = self._delivery_failures[job.id] = self._delivery_failures.get(job.id, 0) + 1
+        if failures >= MAX_DELIVERY_ATTEMPTS:
+            await self.give_up(job, f"{failures} attempts failed")
+            return
+        delay = min(DELIVERY_RETRY_SECONDS * 4**failures, 3600.0)
+        self._next_delivery[job.id] = asyncio.get_running_loop().time() + delay
+
+    async def give_up(self, job: Job, why: str) -> None:
+        """The result can never be shown: mark it so and refund it (a result nobody received costs nothing)."""
+        log.warning("job %s: undeliverable (%s); refunded", job.id, why)
+        job.delivery = DeliveryState.UNDELIVERABLE
+        await self.store.set_delivery(job.id, DeliveryState.UNDELIVERABLE)
+        if isinstance(self.store, ChatRecords):
+            await self.store.refund(job.id)
+        self._delivery_failures.pop(job.id, None)
+        self._next_delivery.pop(job.id, None)
+        self.finished_event(job.id).set()
+
+    async def deliver_pending(self) -> None:
+        """The sweep: each job is read again just before its turn (another path may have delivered it meanwhile)."""
+        now = asyncio.get_running_loop().time()
+        for listed in await self.store.undelivered():
+            if self.draining:  # shutting down: what is still pending is delivered by the next start
+                return
+            if listed.id in self._delivering or self._next_delivery.get(listed.id, 0.0) > now:
+                continue
+            job = await self.store.get(listed.id)
+            if job is not None and job.delivery is DeliveryState.PENDING and job.destination.platform in self.outbounds:
+                await self.deliver(job)
