@@ -45,8 +45,8 @@ async def read_inventory(
         checkpoints=checkpoints,
         modules=frozenset(modules),
         loras=None if loras is None else frozenset(_lora_names(loras)),
-        samplers=frozenset({name.lower() for name in samplers} | _a1111_samplers(samplers)),
-        schedulers=frozenset({name.lower() for name in schedulers} | _a1111_schedulers(schedulers)),
+        samplers=frozenset({name.lower() for name in samplers} | webui_samplers(samplers)),
+        schedulers=frozenset({name.lower() for name in schedulers} | webui_schedulers(schedulers)),
         node_types=node_types,
         lacks=_lacks(plans, node_types),
     )
@@ -73,11 +73,13 @@ def _combo(info: dict[str, Any], node: str, field: str) -> list[str]:
     return []
 
 
-def _a1111_samplers(available: list[str]) -> set[str]:
+def webui_samplers(available: list[str]) -> set[str]:
+    """The WebUI sampler names presets use for the ComfyUI samplers a server lists."""
     return {name for name, (comfy, _) in graphs.SAMPLERS.items() if comfy in available}
 
 
-def _a1111_schedulers(available: list[str]) -> set[str]:
+def webui_schedulers(available: list[str]) -> set[str]:
+    """The WebUI scheduler names presets use for the ComfyUI schedulers a server lists."""
     names = {name for name, comfy in graphs.SCHEDULERS.items() if comfy in available}
     return names | {name.replace("_", " ") for name in available}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.backends import comfyui_graph as graphs
+from adapters.backends.comfyui_inventory import webui_samplers, webui_schedulers
 from bot.ports import Inventory
 
 
@@ -25,8 +25,10 @@ def inventory_from(params: dict[str, Any]) -> Inventory:
     return Inventory(
         checkpoints=_names(models.get("Stable-Diffusion")),
         loras=None if "LoRA" not in models else frozenset(_lora_names(_names(models["LoRA"]) or frozenset())),
-        samplers=None if samplers is None else frozenset({s.lower() for s in samplers} | _a1111_samplers(samplers)),
-        schedulers=None if schedulers is None else frozenset({s.lower() for s in schedulers} | _a1111(schedulers)),
+        samplers=None if samplers is None else frozenset({s.lower() for s in samplers} | webui_samplers(samplers)),
+        schedulers=(
+            None if schedulers is None else frozenset({s.lower() for s in schedulers} | webui_schedulers(schedulers))
+        ),
     )
 
 
@@ -34,15 +36,6 @@ def _names(entries: Any) -> frozenset[str] | None:
     if not isinstance(entries, list):
         return None
     return frozenset(str(entry[0]) for entry in entries if isinstance(entry, list) and entry)
-
-
-def _a1111_samplers(available: list[str]) -> set[str]:
-    return {name for name, (comfy, _) in graphs.SAMPLERS.items() if comfy in available}
-
-
-def _a1111(available: list[str]) -> set[str]:
-    names = {name for name, comfy in graphs.SCHEDULERS.items() if comfy in available}
-    return names | {name.replace("_", " ") for name in available}
 
 
 def _lora_names(files: frozenset[str]) -> set[str]:
