@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from bot.checktable import Checked, preset_table
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fit import BackendView
+
+from bot.i18n import t
 from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
@@ -160,8 +163,16 @@ def _add_web(services: Services, db: Database, secrets: SecretSource, ops: OpsSe
 # ---- commands the CLI runs ---------------------------------------------------------------------
 
 
-async def run_demo(prompt: str | None, preset: str | None, count: int, out: Path | None, data: Path | None) -> int:
-    """The whole path on one machine: an A1111 simulator on loopback, SQLite in a temp folder, the console."""
+DEMO_DAILY_QUOTA = 200.0  # cost units: about seven 1024×1024 images at 25 steps, so /quota has something to show
+
+
+async def run_demo(
+    prompt: str | None, preset: str | None, count: int, out: Path | None, data: Path | None, *, admin: bool = False
+) -> int:
+    """The whole path on one machine: an A1111 simulator on loopback, SQLite in a temp folder, the console.
+
+    The console user is a normal user with a demo quota; `admin` makes them one of the bot's admins.
+    """
     import tempfile
 
     from simulators.a1111 import A1111Simulator
@@ -175,13 +186,14 @@ async def run_demo(prompt: str | None, preset: str | None, count: int, out: Path
             {
                 "data_dir": data_dir,
                 "backends": {"local": {"kind": "forge", "url": url, "poll_interval_seconds": 0.1}},
-                "quota": {"enabled": True},
+                "quota": {"enabled": True, "user_daily": DEMO_DAILY_QUOTA},
+                "access": {"bot_admins": ["console:console"] if admin else []},
             },
         )
         outbound = ConsoleOutbound(out_dir=out or Path("out"), interval=settings.progress.console_interval_seconds)
         app = await build_app(settings, [outbound])
         await app.start()
-        session = ConsoleSession(app.services, outbound)
+        session = ConsoleSession(app.services, outbound, admin=admin)
         outbound.write(f"A1111 simulator (Forge flavour) on {url}; data in {data_dir}")
         try:
             if prompt is None:
@@ -248,22 +260,32 @@ async def run_bot(settings: Settings) -> int:
         settings, outbounds, platforms_status=lambda: {p.outbound.platform: p in started for p in platforms}
     )
     await app.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop, forced = asyncio.Event(), asyncio.Event()
+    _stop_on_signals(stop, forced)
     tasks = []
     try:
         for platform in platforms:
             await platform.start(app.services)
             started.append(platform)
         if console is not None:
-            session = ConsoleSession(app.services, console, settings.console.user)
+            session = ConsoleSession(app.services, console, settings.console.user, admin=True)
             tasks.append(asyncio.create_task(_until_done(session.interact(), stop)))
         log.info("imagebridge running: %d platform(s), %d backend(s); Ctrl-C stops", len(started), len(app.backends))
         await stop.wait()
-        log.info("stopping: no new jobs; running jobs have %.0f s to finish", settings.shutdown_grace_seconds)
+        running = sum(1 for worker in app.engine.workers if worker.busy)
+        if running:
+            log.info(
+                "stopping: no new jobs; %d running job(s) have %.0f s to finish (Ctrl-C again stops at once)",
+                running,
+                settings.shutdown_grace_seconds,
+            )
+        else:
+            log.info("stopping")
         await app.engine.drain(settings.shutdown_grace_seconds)
+    except asyncio.CancelledError:
+        if not forced.is_set():
+            raise
+        log.warning("stopping at once; running jobs are put back in the queue for the next start")
     finally:
         for task in tasks:
             task.cancel()
@@ -271,6 +293,21 @@ async def run_bot(settings: Settings) -> int:
             await platform.stop()
         await app.stop()
     return 0
+
+
+def _stop_on_signals(stop: asyncio.Event, forced: asyncio.Event) -> None:
+    """The first Ctrl-C (or SIGTERM) stops gracefully; a second one cancels the shutdown and stops at once."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and main is not None:
+            forced.set()
+            main.cancel()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
 
 
 async def _until_done(run: asyncio.Future[None] | object, stop: asyncio.Event) -> None:
@@ -338,20 +375,30 @@ async def run_simulator(kind: str, port: int, flavour: str, seconds_per_step: fl
     return 0
 
 
-async def run_db(action: str, path: Path | None, days: int | None, settings: Settings) -> int:
+async def run_db(action: str, path: str | None, days: int | None, settings: Settings) -> int:
     """`imagebridge db backup PATH` (SQLite online backup) and `imagebridge db prune [--days N]`."""
-    db = await Database.open(settings.data_dir / "imagebridge.sqlite3")
+    file = settings.data_dir / "imagebridge.sqlite3"
+    if not file.is_file():  # opening would create (and migrate) a new, empty database
+        raise ConfigError(
+            f"no database at {file.resolve()}: run this from the bot's folder, or pass the bot's --config "
+            "(its data_dir says where the database is)"
+        )
+    db = await Database.open(file)
     try:
         if action == "backup":
-            if path is None:
+            if not path:
                 raise ConfigError("db backup: give the file or folder to write the backup to")
-            print(f"backed up to {await backup(db, path)}")
+            folder = path.endswith(("/", os.sep))
+            try:
+                print(f"backed up to {await backup(db, Path(path), folder=folder)}")
+            except ValueError as exc:
+                raise ConfigError(f"db backup: {exc}") from exc
             return 0
-        keep = days or settings.retention_days
+        keep = days if days is not None else settings.retention_days
         if keep is None:
             raise ConfigError("db prune: give --days N or set retention_days in the config")
         removed = await prune(db, DiskImageFiles(settings.data_dir / "images"), keep)
-        print(f"pruned {removed} finished jobs older than {keep} days")
+        print(t("en", "cli.pruned", count=removed, days=t("en", "cli.days", count=keep)))
         return 0
     finally:
         await db.close()

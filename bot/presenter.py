@@ -42,7 +42,7 @@ def queued(job: Job, position: int | None, eta: float | None, paused: bool = Fal
     request, lang = job.request, lang_of(job)
     where = t(lang, "queued.position", position=position) if position else t(lang, "queued.in_line")
     wait = t(lang, "queued.paused") if paused else t(lang, "queued.wait", eta=duration(eta, lang))
-    images = t(lang, "queued.images" if request.count > 1 else "queued.one_image", count=request.count)
+    images = t(lang, "queued.images", count=request.count)
     text = t(
         lang,
         "queued.text",
@@ -76,7 +76,9 @@ def running(job: Job, progress: Progress) -> Reply:
     percent = round(max(0.0, min(1.0, progress.fraction)) * 100)
     parts = [t(lang, "running.generating", bar=progress_bar(progress.fraction), percent=percent)]
     if progress.step is not None and progress.steps:
-        parts.append(t(lang, "running.step", step=progress.step, steps=progress.steps))
+        # At 100% A1111 has already reset its step counter to 0: the real final step is the last one.
+        step = progress.steps if percent >= 100 else progress.step
+        parts.append(t(lang, "running.step", step=step, steps=progress.steps))
     if progress.eta_seconds is not None:
         parts.append(t(lang, "running.left", eta=duration(progress.eta_seconds, lang)))
     if progress.note:

@@ -46,10 +46,11 @@ def _role(platform: str, text: str) -> str:
     return role
 
 
-def _need(value: object | None, what: str) -> str:
+def _need(value: object | None, what: str, lang: str) -> str:
+    """The argument's text, or an error naming what is missing (`what` is a key of the admin_what section)."""
     text = str(value or "").strip()
     if not text:
-        raise InvalidRequest.of("error.admin_need", what=what, usage=ADMIN.usage)
+        raise InvalidRequest.of("error.admin_need", what=t(lang, f"admin_what.{what}"), usage=ADMIN.usage)
     return text
 
 
@@ -68,6 +69,8 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
     if action in ("block", "unblock"):
         return await block_words(services, server, action, target, lang)
     if action == "backends":
+        if not is_bot_admin(services, invocation):  # health details can name internal URLs and hosts
+            raise NotPermitted.of("restricted.backends")
         return Reply(text=backend_status(services, lang), private=True)
     if action in ("pause", "resume"):
         server.paused = action == "pause"
@@ -81,7 +84,7 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
         return Reply(text=t(lang, "admin.paused" if server.paused else "admin.resumed"))
     if action in ("ban", "unban"):
         # A server admin bans from this server only; the user record (bot-wide) is for the config's admins.
-        user_id = _need(target, "user id")
+        user_id = _need(target, "user_id", lang)
         banned = action == "ban"
         if is_bot_admin(services, invocation):
             user = (await accounts.user(platform, user_id)).copy()
@@ -91,7 +94,7 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
         await accounts.save_server(server)
         return Reply(text=t(lang, "admin.banned" if banned else "admin.unbanned", user=user_id), private=True)
     if action in ("allow", "deny", "default"):
-        preset = _need(target, "preset")
+        preset = _need(target, "preset", lang)
         if preset not in services.settings.presets:
             raise InvalidRequest.of(
                 "error.admin_unknown_preset", name=preset, allowed=", ".join(services.settings.presets)
@@ -106,19 +109,19 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
         await accounts.save_server(server)
         return Reply(text=t(lang, "admin.done", action=action, preset=preset), private=True)
     if action == "quota":
-        scope = _need(target, "scope (user, role or server)")
+        scope = _need(target, "scope", lang)
         user_cap, server_cap = quota_caps(services, invocation)
         if scope == "server":
-            server.daily_limit = _amount(_need(value, "amount"), server_cap)
+            server.daily_limit = _amount(_need(value, "amount", lang), server_cap)
             await accounts.save_server(server)
             return Reply(text=t(lang, "admin.quota_server", amount=server.daily_limit), private=True)
         if scope == "role":
-            role, amount = _role(platform, _need(value, "role")), _amount(_need(extra, "amount"), user_cap)
+            role, amount = _role(platform, _need(value, "role", lang)), _amount(_need(extra, "amount", lang), user_cap)
             server.role_limits[role] = amount
             await accounts.save_server(server)
             return Reply(text=t(lang, "admin.quota_role", role=role, amount=amount), private=True)
         if scope == "user":
-            user_id, amount = _need(value, "user id"), _amount(_need(extra, "amount"), user_cap)
+            user_id, amount = _need(value, "user_id", lang), _amount(_need(extra, "amount", lang), user_cap)
             server.user_limits[user_id] = amount  # this server only, even for its own admins
             await accounts.save_server(server)
             return Reply(text=t(lang, "admin.quota_user", user=user_id, amount=amount), private=True)

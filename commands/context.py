@@ -59,6 +59,11 @@ class Invocation:
     channel_nsfw: bool = False
     source_image: bytes | None = None
     locale: str | None = None  # the platform's language code for this user (Telegram) or interaction (Discord)
+    labels: dict[str, str] = field(default_factory=dict)  # option name → as the user typed it ("--n")
+
+    def label(self, option: str) -> str:
+        """The option as the user named it, for messages (`--n`; the option's own name on slash commands)."""
+        return self.labels.get(option, option)
 
     @property
     def platform(self) -> str:
@@ -96,9 +101,7 @@ def is_bot_admin(services: Services, invocation: Invocation) -> bool:
 
 def administers(services: Services, invocation: Invocation, queue_key: str) -> bool:
     """Whether the invoker may act as an admin on something that belongs to this server."""
-    return is_bot_admin(services, invocation) or (
-        invocation.is_admin and invocation.destination.queue_key == queue_key
-    )
+    return is_bot_admin(services, invocation) or (invocation.is_admin and invocation.destination.queue_key == queue_key)
 
 
 async def require_not_banned(services: Services, invocation: Invocation) -> None:

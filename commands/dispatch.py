@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -76,8 +77,9 @@ async def dispatch(services: Services, invocation: Invocation, command: CommandI
         return Reply.error(t(await _language(services, invocation), "error.unknown_command", name=command.name[:32]))
 
     async def run() -> Reply:
-        options = coerce(spec, command.options)
-        return await HANDLERS[spec.name](services, invocation, options)
+        options = coerce(spec, command.options, command.labels)
+        labelled = dataclasses.replace(invocation, labels=command.labels) if command.labels else invocation
+        return await HANDLERS[spec.name](services, labelled, options)
 
     return await _guard(services, invocation, run(), f"/{spec.name}")
 

@@ -48,7 +48,8 @@ async def resolve_preset(services: Services, invocation: Invocation, name: str |
         raise InvalidRequest.of("error.no_presets")
     if not name:
         name = await server_preset(services, invocation)
-    preset = presets.get(name)
+    # Preset names match case-insensitively, like option names (`--PRESET SD15` is `--preset sd15`).
+    preset = presets.get(name) or next((p for key, p in presets.items() if key.lower() == name.lower()), None)
     allowed = await allowed_presets(services, invocation)
     allowed_names = ", ".join(p.name for p in allowed) or t("en", "error.no_allowed")
     if preset is None:
@@ -101,7 +102,7 @@ async def submit(
     queued = services.engine.queued_count(invocation.platform, invocation.user_id)
     limit = services.settings.limits.max_queued_per_user
     if queued >= limit:  # an early answer; the binding check is in the store, atomic with the insert
-        raise InvalidRequest.of("error.too_many_queued", queued=queued, limit=limit)
+        raise InvalidRequest.of("error.too_many_queued", count=queued, limit=limit)
     cost = preset.cost(request.steps, request.width, request.height, request.count, hires=request.hires is not None)
     if request.kind == "upscale":
         cost = preset.cost(10, request.width, request.height, 1)
@@ -142,11 +143,17 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     preset = await resolve_preset(services, invocation, _opt_str(options, "preset"))
     width, height = preset_size(preset, _opt_str(options, "aspect"))
     steps = int(options.get("steps", preset.steps))  # type: ignore[call-overload]
-    if steps > preset.max_steps:
-        raise InvalidRequest.of("error.steps_range", name=preset.name, maximum=preset.max_steps, steps=steps)
+    if not 1 <= steps <= preset.max_steps:
+        label = invocation.label("steps")
+        raise InvalidRequest.of(
+            "error.steps_range", option=label, preset=preset.name, maximum=preset.max_steps, value=steps
+        )
     count = int(options.get("count", 1))  # type: ignore[call-overload]
-    if count > preset.max_images:
-        raise InvalidRequest.of("error.count_range", name=preset.name, maximum=preset.max_images, count=count)
+    if not 1 <= count <= preset.max_images:
+        label = invocation.label("count")
+        raise InvalidRequest.of(
+            "error.count_range", option=label, preset=preset.name, maximum=preset.max_images, value=count
+        )
     negative = _opt_str(options, "negative")
     seed = int(options["seed"]) if "seed" in options else random_seed()  # type: ignore[call-overload]
     found = variants(services, prompt, seed)  # refused whole (too many, unknown list) before anything is stored

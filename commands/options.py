@@ -7,6 +7,11 @@ import math
 from bot.errors import InvalidRequest
 from commands.registry import CommandSpec, OptionSpec
 
+# Options whose real bounds come from the preset (max_steps, max_images): /imagine checks them once, with
+# the preset's numbers, instead of here with the registry's absolute caps (which would give two different
+# "1 to N" messages for the same option).
+PRESET_BOUNDED = frozenset({("imagine", "steps"), ("imagine", "count")})
+
 
 def _limits(option: OptionSpec) -> dict[str, object] | None:
     if option.minimum is not None and option.maximum is not None:
@@ -16,49 +21,62 @@ def _limits(option: OptionSpec) -> dict[str, object] | None:
     return None
 
 
-def _bounds(option: OptionSpec) -> str:
-    limits = _limits(option)
-    return f" from {limits['low']} to {limits['high']}" if limits else ""
+def _typed(value: object) -> str:
+    """The value as the user typed it (not reformatted: 99999999999999999999, not 1e+20), cut to 40."""
+    return str(value).strip()[:40]
 
 
-def coerce_value(option: OptionSpec, value: object) -> object:
-    """Turn a raw value (text, or a platform's typed value) into the option's type, or explain."""
+def _number(option: OptionSpec, value: object) -> float:
+    if option.type == "integer":
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value) if isinstance(value, int) else int(str(value).strip().replace("_", ""))
+    number = float(value) if isinstance(value, int | float) else float(str(value).strip())
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def coerce_value(option: OptionSpec, value: object, label: str | None = None, bounded: bool = True) -> object:
+    """Turn a raw value (text, or a platform's typed value) into the option's type, or explain.
+
+    `label` names the option as the user typed it (`--n`); `bounded=False` leaves the range to the caller.
+    """
+    name = label or option.name
     if option.type in ("string", "attachment"):
         return value
     if option.type == "choice":
         text = str(value).strip()
-        if text not in option.choices:
+        chosen = next((choice for choice in option.choices if choice.lower() == text.lower()), None)
+        if chosen is None:
             raise InvalidRequest.of(
-                "error.option_choice", name=option.name, choices=", ".join(option.choices), value=text[:40]
+                "error.option_choice", name=name, choices=", ".join(option.choices), value=text[:40]
             )
-        return text
+        return chosen
+    limits = _limits(option) if bounded else None
     try:
-        if option.type == "integer":
-            if isinstance(value, bool):
-                raise ValueError
-            number: float = int(value) if isinstance(value, int) else int(str(value).strip().replace("_", ""))
-        else:
-            number = float(value) if isinstance(value, int | float) else float(str(value).strip())
-            if not math.isfinite(number):
-                raise ValueError
+        number = _number(option, value)
     except (TypeError, ValueError) as exc:
-        limits = _limits(option)
         if limits is not None:
             key = "error.option_whole" if option.type == "integer" else "error.option_number"
-            raise InvalidRequest.of(key, name=option.name, value=str(value)[:40], **limits) from exc
+            raise InvalidRequest.of(key, name=name, value=_typed(value), **limits) from exc
         key = "error.option_kind_whole" if option.type == "integer" else "error.option_kind_number"
-        raise InvalidRequest.of(key, name=option.name, value=str(value)[:40]) from exc
-    if (option.minimum is not None and number < option.minimum) or (
-        option.maximum is not None and number > option.maximum
+        raise InvalidRequest.of(key, name=name, value=_typed(value)) from exc
+    if bounded and (
+        (option.minimum is not None and number < option.minimum)
+        or (option.maximum is not None and number > option.maximum)
     ):
-        limits = _limits(option)
         if limits is not None:
-            raise InvalidRequest.of("error.option_range", name=option.name, value=number, **limits)
-        raise InvalidRequest(f"{option.name} must be{_bounds(option)} (got {number:g}).")
+            raise InvalidRequest.of("error.option_range", name=name, value=_typed(value), **limits)
+        if option.minimum is not None:
+            raise InvalidRequest.of("option_bound.min", name=name, value=_typed(value), low=option.minimum)
+        raise InvalidRequest.of("option_bound.max", name=name, value=_typed(value), high=option.maximum)
     return number
 
 
-def coerce(spec: CommandSpec, raw: dict[str, object]) -> dict[str, object]:
+def coerce(spec: CommandSpec, raw: dict[str, object], labels: dict[str, str] | None = None) -> dict[str, object]:
+    """Typed values for a command's raw options; `labels` are the option names as typed (`{"count": "--n"}`)."""
+    labels = labels or {}
     values: dict[str, object] = {}
     for name, value in raw.items():
         option = spec.option(name)
@@ -66,7 +84,8 @@ def coerce(spec: CommandSpec, raw: dict[str, object]) -> dict[str, object]:
             raise InvalidRequest.of("error.no_such_option", command=spec.name, name=name, usage=spec.usage)
         if value is None:
             continue
-        values[option.name] = coerce_value(option, value)
+        bounded = (spec.name, option.name) not in PRESET_BOUNDED
+        values[option.name] = coerce_value(option, value, labels.get(option.name), bounded)
     for option in spec.options:
         if option.required and option.name not in values:
             raise InvalidRequest.of("error.option_required", command=spec.name, name=option.name, usage=spec.usage)

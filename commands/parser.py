@@ -34,7 +34,9 @@ def parse(text: str, bot_username: str | None = None) -> CommandInput | None:
     if spec is None:
         known = ", ".join(f"/{command}" for command in sorted({s.name for s in BY_NAME.values()}))
         raise InvalidRequest.of("error.unknown_command_list", name=name, known=known)
-    return CommandInput(name=spec.name, options=split_options(spec, text[match.end() :]))
+    labels: dict[str, str] = {}
+    options = split_options(spec, text[match.end() :], labels)
+    return CommandInput(name=spec.name, options=options, labels=labels)
 
 
 def _read_value(rest: str) -> tuple[str, str]:
@@ -64,9 +66,13 @@ def _words(text: str) -> list[str]:
     return words
 
 
-def split_options(spec: CommandSpec, body: str) -> dict[str, object]:
-    """Split free text and `--flag value` pairs; free text goes to the positional option."""
+def split_options(spec: CommandSpec, body: str, labels: dict[str, str] | None = None) -> dict[str, object]:
+    """Split free text and `--flag value` pairs; free text goes to the positional option.
+
+    `labels`, when given, gets each option's flag as typed (`{"count": "--n"}`) for error messages.
+    """
     options: dict[str, object] = {}
+    labels = {} if labels is None else labels
     free: list[str] = []
     rest = body
     while rest:
@@ -89,6 +95,7 @@ def split_options(spec: CommandSpec, body: str) -> dict[str, object]:
         elif option.name in options:
             raise InvalidRequest.of("error.option_twice", flag=match.group(1))
         options[option.name] = value
+        labels[option.name] = "--" + match.group(1)
     text = " ".join(" ".join(free).split()) if spec.name != "imagine" else " ".join(free).strip()
     positional = spec.positional
     if text:

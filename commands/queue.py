@@ -41,6 +41,6 @@ async def queue(services: Services, invocation: Invocation, options: dict[str, o
     total = len(engine.scheduler)
     paused = t(lang, "queue.paused") if engine.scheduler.is_paused(server) else ""
     if not lines:
-        return Reply(text=t(lang, "queue.empty", total=total, paused=paused), private=True)
+        return Reply(text=t(lang, "queue.empty", count=total, paused=paused), private=True)
     header = t(lang, "queue.header", waiting=len(waiting), total=total, paused=paused)
     return Reply(text=header + "\n" + "\n".join(lines), private=True)

@@ -84,7 +84,7 @@ ADMIN = CommandSpec(
     admin=True,
     usage=(
         "/admin quota user|role|server <user id or role id> <daily cost> · /admin ban|unban <user id> · "
-        "/admin block|unblock [\"word or phrase\"] · /admin allow|deny <preset> [channel id] · "
+        '/admin block|unblock ["word or phrase"] · /admin allow|deny <preset> [channel id] · '
         "/admin default <preset> · /admin pause|resume · /admin backends · /admin language en|zh"
     ),
     options=(
@@ -95,7 +95,17 @@ ADMIN = CommandSpec(
             required=True,
             positional=True,
             choices=(
-                "quota", "ban", "unban", "block", "unblock", "allow", "deny", "default", "pause", "resume", "backends",
+                "quota",
+                "ban",
+                "unban",
+                "block",
+                "unblock",
+                "allow",
+                "deny",
+                "default",
+                "pause",
+                "resume",
+                "backends",
                 "language",
             ),
         ),
@@ -158,3 +168,4 @@ class CommandInput:
 
     name: str
     options: dict[str, object] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # option name → as typed ("--n"), for messages

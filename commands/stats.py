@@ -25,7 +25,10 @@ async def stats(services: Services, invocation: Invocation, options: dict[str, o
         rows = await services.store.stats(invocation.platform, invocation.destination.server_id, since)
         images = sum(count for _, count, _ in rows)
         cost = sum(amount for _, _, amount in rows)
-        lines.append(t(lang, "stats.total", period=label, images=images, cost=round(cost, 2), users=len(rows)))
+        images_text, users_text = t(lang, "stats.images", count=images), t(lang, "stats.users", count=len(rows))
+        lines.append(t(lang, "stats.total", period=label, images=images_text, cost=round(cost, 2), users=users_text))
         for user_id, count, amount in rows[:TOP_USERS]:
-            lines.append(t(lang, "stats.user", user=user_id, images=count, cost=round(amount, 2)))
+            lines.append(
+                t(lang, "stats.user", user=user_id, images=t(lang, "stats.images", count=count), cost=round(amount, 2))
+            )
     return Reply(text="\n".join(lines), private=True)

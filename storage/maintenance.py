@@ -34,23 +34,39 @@ async def database_path(db: Database) -> Path:
     return Path(row["file"])
 
 
-async def backup(db: Database, target: Path) -> Path:
-    """Copy the live database to `target` (a file, or a folder for a timestamped file) with SQLite's online backup.
+async def backup(db: Database, target: Path, *, folder: bool = False) -> Path:
+    """Copy the live database to `target` with SQLite's online backup; returns the file written.
 
-    A second, read-only connection takes the copy in a thread, so the bot keeps writing meanwhile (WAL); the
-    copy is a consistent snapshot of what was committed. Written to `<target>.part` first, then renamed.
+    `target` is a new file, or a folder (when `folder` is true or it already is one) that gets a dated
+    file per backup. An existing file is never overwritten. A second, read-only connection takes the copy in
+    a thread, so the bot keeps writing meanwhile (WAL); the copy is a consistent snapshot of what was
+    committed. Written to `<target>.part` first, then renamed.
     """
     source = await database_path(db)
-    written = await asyncio.to_thread(_copy, source, target)
+    written = await asyncio.to_thread(_copy, source, target, folder)
     log.info("database backed up to %s", written)
     return written
 
 
-def _copy(source: Path, target: Path) -> Path:
-    if target.is_dir():
-        target = target / f"imagebridge-{utcnow():%Y%m%d-%H%M%S}.sqlite3"
+def _dated(folder: Path) -> Path:
+    """A new file name in `folder` from the current time; a suffix when two backups share a second."""
+    stem = f"imagebridge-{utcnow():%Y%m%d-%H%M%S}"
+    target = folder / f"{stem}.sqlite3"
+    number = 1
+    while target.exists():
+        target = folder / f"{stem}-{number}.sqlite3"
+        number += 1
+    return target
+
+
+def _copy(source: Path, target: Path, folder: bool) -> Path:
+    if folder or target.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        target = _dated(target)
     if target.resolve() == source.resolve():
         raise ValueError(f"backup target {target} is the live database")
+    if target.exists():
+        raise ValueError(f"{target} already exists; give a new file name, or a folder for dated backups")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     partial.unlink(missing_ok=True)

@@ -33,16 +33,21 @@ def bomb_png() -> bytes:
 
 
 BAD_INPUTS = [
-    ("/imagine", {}, "needs prompt"),
-    ("/imagine    ", {}, "needs prompt"),
+    ("/imagine", {}, "needs a value for prompt"),
+    ("/imagine    ", {}, "needs a value for prompt"),
     ("/imagine " + "x" * 2001, {}, "limit is 2,000"),
     ("/imagine cat --preset nope", {}, "no preset 'nope'"),
-    ("/imagine cat --ar 21:9", {}, "aspect must be one of"),
+    ("/imagine cat --ar 21:9", {}, "--ar must be one of"),
     ("/imagine cat --preset flux --ar 4:3", {"channel_nsfw": True}, "Allowed: 1:1"),
-    ("/imagine cat --steps 61", {}, "1 to 60 steps"),
-    ("/imagine cat --steps 0", {}, "steps must be from 1"),
-    ("/imagine cat --n 5", {}, "1 to 4 images"),
-    ("/imagine cat --seed 4294967296", {}, "seed must be from 0"),
+    ("/imagine cat --steps 61", {}, "--steps must be from 1 to 60 with preset 'sdxl' (got 61)"),
+    ("/imagine cat --steps 0", {}, "--steps must be from 1 to 60"),
+    ("/imagine cat --n 5", {}, "--n must be from 1 to 4 with preset 'sdxl'"),
+    # One message with the preset's real bounds, whatever the registry's absolute cap (10) says.
+    ("/imagine cat --n 99", {}, "--n must be from 1 to 4 with preset 'sdxl'"),
+    ("/imagine cat --n 10", {}, "--n must be from 1 to 4 with preset 'sdxl'"),
+    ("/imagine cat --count 0", {}, "--count must be from 1 to 4"),
+    ("/imagine cat --seed 99999999999999999999", {}, "(got 99999999999999999999)"),
+    ("/imagine cat --seed 4294967296", {}, "--seed must be from 0"),
     ("/imagine cat --seed -5", {}, "seed must be from 0"),
     ("/imagine cat <lora:secret:1> --preset flux", {}, "LoRA secret is not allowed"),
     ("/imagine cat", {"source_image": b"not an image at all"}, "not an image"),

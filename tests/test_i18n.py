@@ -191,7 +191,7 @@ async def test_parser_and_option_errors_follow_the_chat_language(app_factory: Ap
     cases = {
         "/imagine a cat --bogus 1": ("没有 --bogus 这个选项", "Unknown option --bogus"),
         '/imagine a cat --neg "open': ("缺少结尾", "missing its closing"),
-        "/imagine a cat --steps many": ("之间的整数", "many"),
+        "/imagine a cat --steps many": ("--steps 必须是整数", "many"),
         "/imagine a cat --seed 1 --seed 2": ("给了两次", "was given twice"),
     }
     for text, (chinese, english) in cases.items():
@@ -204,8 +204,17 @@ async def test_parser_and_option_errors_follow_the_chat_language(app_factory: Ap
 
 
 async def test_admin_backends_follows_the_chat_language(app_factory: AppFactory) -> None:
-    app = await app_factory()
+    app = await app_factory(access={"bot_admins": ["console:u1"]})
     zh = await dispatch_text(app.services, invocation(locale="zh-CN", is_admin=True), "/admin backends")
     en = await dispatch_text(app.services, invocation(locale="en-US", is_admin=True), "/admin backends")
     assert zh is not None and "个任务在排队" in zh.text and "空闲" in zh.text, zh
     assert en is not None and "jobs queued." in en.text and "idle" in en.text, en
+
+
+async def test_admin_backends_is_for_the_bots_admins_only(app_factory: AppFactory) -> None:
+    """Health details can hold internal URLs: a chat admin who is not one of the bot's admins is refused."""
+    app = await app_factory(access={"bot_admins": ["console:owner"]})
+    chat_admin = await dispatch_text(app.services, invocation(is_admin=True), "/admin backends")
+    assert chat_admin is not None and "bot's own admins" in chat_admin.text and "fake" not in chat_admin.text
+    owner = await dispatch_text(app.services, invocation(user="owner"), "/admin backends")
+    assert owner is not None and "idle" in owner.text

@@ -1,14 +1,22 @@
-"""Console output: a live one-line progress bar, then the image paths and the job id."""
+"""Console output: a live one-line progress bar, then the image paths, the job id and the button ids."""
 
 from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from bot.i18n import t
 from bot.models import Job
-from bot.replies import Reply
+from bot.replies import Button, Reply
+
+
+def typed_id(button: Button) -> str:
+    """The id a console user types to press `button`: image numbers count from 1, as the labels do (V1, U1)."""
+    base = f"{button.action.value}:{button.job_id}"
+    return base if button.index is None else f"{base}:{button.index + 1}"
 
 
 class ConsoleOutbound:
@@ -22,14 +30,28 @@ class ConsoleOutbound:
         self.interval = interval
         self.delivered: dict[str, list[str]] = {}
         self._live = False
+        # Set by the session while it waits for a line: output printed meanwhile is followed by the prompt
+        # again (with what the user had typed so far), so the prompt never scrolls out of sight.
+        self.prompt: Callable[[], str] | None = None
 
     def min_interval(self, job: Job) -> float:
         return self.interval
 
     def write(self, text: str) -> None:
         self._end_live()
+        self._print(text)
+        self._reprompt()
+
+    def _print(self, text: str) -> None:
+        if self.prompt is not None and not self._live:
+            self.stream.write("\r\x1b[K" if self.stream.isatty() else "\n")
         self.stream.write(text.rstrip("\n") + "\n")
         self.stream.flush()
+
+    def _reprompt(self) -> None:
+        if self.prompt is not None:
+            self.stream.write(self.prompt())
+            self.stream.flush()
 
     def _end_live(self) -> None:
         if self._live:
@@ -42,12 +64,12 @@ class ConsoleOutbound:
             width = shutil.get_terminal_size((100, 20)).columns - 1
             self.stream.write("\r" + first_line[:width].ljust(width))
             self._live = True
+            self.stream.flush()
         else:
-            self.stream.write(first_line + "\n")
-        self.stream.flush()
+            self._print(first_line)
+            self._reprompt()
 
     async def deliver(self, job: Job, reply: Reply) -> bool:
-        self._end_live()
         paths = []
         for image in reply.images:
             source = Path(image.path) if image.path else None
@@ -59,14 +81,17 @@ class ConsoleOutbound:
             elif source is not None:
                 paths.append(str(source))
         self.delivered[job.id] = paths
-        self.write(reply.text)
-        for path in paths:
-            self.write(f"  {path}")
+        self.show(reply, [f"  {path}" for path in paths], job.destination.locale)
         return True
 
-    def show(self, reply: Reply) -> None:
-        """Print a command's reply (queued message, errors, lists)."""
-        self.write(reply.text)
+    def show(self, reply: Reply, extra: list[str] | None = None, lang: str | None = None) -> None:
+        """Print a reply (a result, the queued message, errors, lists) with its button ids, then the prompt."""
+        self._end_live()
+        self._print(reply.text)
+        for line in extra or []:
+            self._print(line)
+        if reply.buttons:
+            self._print(t(lang, "console.buttons"))
         for row in reply.buttons:
-            labels = " ".join(f"[{button.label}: {button.id}]" for button in row)
-            self.write(f"  {labels}")
+            self._print("  " + "  ".join(f"[{button.label}: {typed_id(button)}]" for button in row))
+        self._reprompt()

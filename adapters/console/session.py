@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 
 from adapters.console.outbound import ConsoleOutbound
-from bot.models import Destination
+from adapters.console.reader import LineReader
+from bot.i18n import t
+from bot.models import DeliveryState, Destination
 from bot.replies import Reply
 from commands.context import Invocation, Services
 from commands.dispatch import dispatch_button, dispatch_text
@@ -15,41 +18,74 @@ from commands.parser import is_command
 PROMPT = "imagebridge> "
 
 
-class ConsoleSession:
-    """One local user in one console 'server'."""
+def engine_id(typed: str) -> str:
+    """A typed button id (`vary:<job>:1`, image numbers from 1) as the engine's id (indexes from 0)."""
+    parts = typed.split(":")
+    if len(parts) == 3 and parts[2].isdigit():
+        parts[2] = str(int(parts[2]) - 1) if int(parts[2]) > 0 else "-1"
+    return ":".join(parts)
 
-    def __init__(self, services: Services, outbound: ConsoleOutbound, user: str = "console") -> None:
+
+class ConsoleSession:
+    """One local user in one console 'server'. `admin` makes them a chat admin (the operator's terminal)."""
+
+    def __init__(
+        self, services: Services, outbound: ConsoleOutbound, user: str = "console", *, admin: bool = False
+    ) -> None:
         self.services = services
         self.outbound = outbound
+        self.admin = admin
         self.destination = Destination(
             platform="console", server_id="local", channel_id="terminal", user_id=user, user_name=user
         )
+        self.jobs: list[str] = []  # jobs this session started, waited for at the end of piped input
 
     def invocation(self) -> Invocation:
-        return Invocation(destination=self.destination, is_admin=True, channel_nsfw=True)
+        return Invocation(destination=self.destination, is_admin=self.admin, channel_nsfw=True)
 
     async def handle(self, line: str) -> Reply | None:
-        """Run one typed line: a /command, or a button id like `reroll:abc123`."""
+        """Run one typed line: a /command, or a button id like `reroll:abc123` or `vary:abc123:1`."""
         line = line.strip()
         if not line:
             return None
         if is_command(line):
             reply = await dispatch_text(self.services, self.invocation(), line)
         elif ":" in line.split()[0]:
-            reply = await dispatch_button(self.services, self.invocation(), line.split()[0])
+            reply = await dispatch_button(self.services, self.invocation(), engine_id(line.split()[0]))
         else:
-            reply = Reply.error("Type a command such as /imagine a red fox, or /help.")
+            reply = Reply.error(t(None, "console.not_command"))
         if reply is not None:
+            if reply.job_id is not None and reply.job_id not in self.jobs:
+                self.jobs.append(reply.job_id)
             self.outbound.show(reply)
         return reply
 
-    async def interact(self) -> None:
-        """Read commands until end of input or /quit."""
-        self.outbound.write("Type /help for commands, /quit to leave. Button ids (e.g. reroll:<job>) work too.")
-        while True:
-            self.outbound.stream.write(PROMPT)
-            self.outbound.stream.flush()
-            line = await asyncio.to_thread(sys.stdin.readline)
-            if not line or line.strip() in ("/quit", "/exit"):
-                return
-            await self.handle(line)
+    async def interact(self, reader: LineReader | None = None) -> None:
+        """Read commands until /quit or the end of input; at the end of input, wait for this session's jobs."""
+        # httpx logs every poll at INFO; between progress redraws in a terminal that is only noise.
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
+        reader = reader or LineReader(sys.stdin, self.outbound.stream)
+        self.outbound.write(t(None, "console.welcome"))
+        with reader:
+            while True:
+                self.outbound.prompt = lambda: PROMPT + reader.typed()
+                line = await reader.readline(PROMPT)
+                self.outbound.prompt = None
+                if line is None:
+                    await self.finish_jobs()
+                    return
+                if line.strip() in ("/quit", "/exit"):
+                    return
+                await self.handle(line)
+
+    async def finish_jobs(self) -> None:
+        """Wait until every job this session started has been delivered (the input ended first)."""
+        pending = [job_id for job_id in self.jobs if await self._unfinished(job_id)]
+        if not pending:
+            return
+        self.outbound.write(t(None, "console.waiting", count=len(pending)))
+        await asyncio.gather(*(self.services.engine.finished_event(job_id).wait() for job_id in pending))
+
+    async def _unfinished(self, job_id: str) -> bool:
+        job = await self.services.store.get(job_id)
+        return job is not None and job.delivery not in (DeliveryState.DELIVERED, DeliveryState.UNDELIVERABLE)

@@ -11,6 +11,7 @@ from typing import Any
 import discord
 from PIL import Image
 
+from bot.i18n import t
 from bot.replies import Action, Button, Reply
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,6 @@ def render(reply: Reply, limit: int) -> Rendered:
         name = attachment.filename
         if changed:
             name = name.rsplit(".", 1)[0] + ".jpg"
-            notes.append(f"Image {number} was re-encoded as JPEG to fit Discord's {limit // (1024 * 1024)} MiB limit.")
+            notes.append(t("en", "platform.discord_reencoded", index=number, limit=limit // (1024 * 1024)))
         files.append(discord.File(io.BytesIO(data), filename=name))
     return Rendered(content_of(reply.text, notes), files, view_for(reply.buttons), notes)

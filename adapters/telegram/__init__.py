@@ -23,6 +23,7 @@ from adapters.telegram.membership import ChatWatch
 from adapters.telegram.outbound import TelegramOutbound
 from adapters.telegram.updates import DurableUpdateQueue
 from bot.config_telegram import TelegramConfig
+from bot.i18n import t
 from bot.settings import Settings
 from commands.context import Services
 from commands.registry import COMMANDS
@@ -95,10 +96,12 @@ class TelegramPlatform:
 
 def published_commands() -> list[BotCommand]:
     """The command menu: every registry command and alias, plus /start."""
-    commands = [BotCommand("start", "Start here: how to use this bot")]
+    commands = [BotCommand("start", t("en", "platform.telegram_start"))]
     for spec in COMMANDS:
         for name in (spec.name, *spec.aliases):
-            description = spec.description if name == spec.name else f"Same as /{spec.name}"
+            description = (
+                spec.description if name == spec.name else t("en", "platform.telegram_alias", command=spec.name)
+            )
             commands.append(BotCommand(name, description[:256]))
     return commands
 

@@ -12,6 +12,7 @@ from telegram.constants import ChatAction
 from adapters.telegram.calls import TelegramCalls
 from adapters.telegram.render import MAX_CAPTION, MAX_DOCUMENT_BYTES, cut, fit_photo, fits_photo_rules, keyboard
 from bot.config_telegram import TelegramConfig
+from bot.i18n import t
 from bot.replies import Reply
 
 SendText = Callable[..., Awaitable[tuple[bool, Message | None]]]
@@ -143,7 +144,7 @@ class ResultSender:
                 chat,
                 original,
                 filename=name,
-                caption=f"Full-size original: {name}",
+                caption=t("en", "platform.telegram_full_size", name=name),
                 read_timeout=timeout,
                 write_timeout=timeout,
             ),
