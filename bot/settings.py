@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -310,6 +312,25 @@ def _find_secret_keys(data: Any, path: str = "") -> list[str]:
     return found
 
 
+def did_you_mean(loc: tuple[int | str, ...]) -> str:
+    """For an unknown key: " (did you mean 'x'?)" from the keys its section does have, found with difflib."""
+    model: Any = Settings
+    parts = list(loc[:-1])
+    while parts and model is not None:
+        field = model.model_fields.get(str(parts.pop(0)))
+        annotation = field.annotation if field is not None else None
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) is dict and args:  # [backends.<name>], [presets.<name>]: skip the name
+            annotation = args[-1]
+            if parts:
+                parts.pop(0)
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def format_validation_error(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
@@ -317,6 +338,8 @@ def format_validation_error(error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        if item["type"] == "extra_forbidden":
+            message, shown = "unknown key", did_you_mean(item["loc"])
         lines.append(f"{loc or '<top>'}: {message}{shown}" if loc else f"{message}{shown}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 

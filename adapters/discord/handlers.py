@@ -13,6 +13,7 @@ from adapters.discord.outbound import DiscordOutbound
 from adapters.discord.render import render
 from adapters.discord.roles import RoleNames
 from bot.config_discord import DiscordConfig
+from bot.i18n import language, t
 from bot.models import Destination
 from bot.replies import Action, Reply, Tone, parse_button_id
 from commands.context import Invocation, Services
@@ -64,7 +65,7 @@ class InteractionHandler:
 
     def _refused(self, interaction: discord.Interaction[Any]) -> Reply | None:
         if interaction.guild_id is None and not self.config.allow_dms:
-            return Reply.error("This bot does not work in direct messages here. Use it in a server channel.")
+            return Reply.error(t(language(str(interaction.locale or "")), "platform.discord_no_dms"))
         return None
 
     async def on_command(self, interaction: discord.Interaction[Any], name: str, values: dict[str, Any]) -> None:
@@ -86,13 +87,14 @@ class InteractionHandler:
         if isinstance(attachment, discord.Attachment):
             limit = self.services.settings.limits.max_source_bytes
             if attachment.size > limit:
+                lang = language(str(interaction.locale or ""))
                 return Reply.error(
-                    f"That image is too large ({attachment.size // 1024} KiB); the limit is {limit // 1024} KiB."
+                    t(lang, "platform.discord_image_too_large", size=attachment.size // 1024, limit=limit // 1024)
                 )
             try:
                 source = await attachment.read()
             except (discord.HTTPException, OSError):
-                return Reply.error("I could not download that image. Try uploading it again.")
+                return Reply.error(t(language(str(interaction.locale or "")), "platform.discord_download_failed"))
         return await dispatch(self.services, self.invocation(interaction, source), CommandInput(name, options))
 
     async def on_button(self, interaction: discord.Interaction[Any], button_id: str) -> None:

@@ -122,7 +122,7 @@ class TelegramInbound:
             file = await bot.get_file(item.file_id)
             return bytes(await file.download_as_bytearray())
         except TelegramError as exc:
-            return Reply.error(f"I could not download that image ({exc.message}).")
+            return Reply.error(t(lang, "platform.telegram_download_failed", reason=exc.message))
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
