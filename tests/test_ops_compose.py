@@ -55,14 +55,19 @@ def test_gpu_backends_sit_behind_profiles_with_an_nvidia_reservation() -> None:
         devices = services[name]["deploy"]["resources"]["reservations"]["devices"]
         assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
         assert any("./models/" in volume for volume in services[name]["volumes"])
-    forge_args = shlex.split(services["forge"]["environment"]["COMMANDLINE_ARGS"])
-    assert {"--api", "--listen"} <= set(forge_args)
+    # The ai-dock Forge image reads FORGE_ARGS and adds --port $FORGE_PORT_LOCAL itself (its README and
+    # supervisor-forge.sh); COMMANDLINE_ARGS is the plain webui.sh variable it never reads.
+    forge = services["forge"]["environment"]
+    assert "COMMANDLINE_ARGS" not in forge
+    forge_args = shlex.split(forge["FORGE_ARGS"])
+    assert {"--api", "--listen"} <= set(forge_args) and "--port" not in forge_args
+    assert services["forge"]["expose"] == [forge["FORGE_PORT_LOCAL"]]
     assert "--listen" in services["comfyui"]["environment"]["CLI_ARGS"]
 
 
 def test_compose_documents_the_backend_urls_by_service_name() -> None:
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
-    assert 'url = "http://forge:7860"' in text
+    assert 'url = "http://forge:17860"' in text
     assert 'url = "http://comfyui:8188"' in text
 
 
@@ -86,7 +91,7 @@ def test_healthcheck_asks_the_bot_itself() -> None:
     compile(command[2], "<healthcheck>", "exec")  # the one-liner is valid Python
 
 
-def test_env_example_has_only_placeholders_and_secrets_stay_out_of_the_image() -> None:
+def test_env_example_leaves_every_value_empty_and_secrets_stay_out_of_the_image() -> None:
     values = {}
     for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
@@ -95,6 +100,6 @@ def test_env_example_has_only_placeholders_and_secrets_stay_out_of_the_image() -
     assert {"DISCORD_TOKEN", "TELEGRAM_TOKEN"} <= set(values)
     assert any(key.startswith("IMAGEBRIDGE_BACKEND_") and key.endswith("_PASSWORD") for key in values)
     assert any(key.startswith("IMAGEBRIDGE_BACKEND_") and key.endswith("_API_KEY") for key in values)
-    assert set(values.values()) == {"replace-me"}
+    assert set(values.values()) == {""}  # "leave empty" as its comments say; an empty secret counts as unset
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert {".env", ".venv", "data"} <= set(ignored)

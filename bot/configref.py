@@ -1,0 +1,200 @@
+"""The configuration reference (docs/configuration.md), generated from the settings models.
+
+Every key comes from the pydantic models, so none can be left out; its type and default come from the
+model, its meaning from the field's description or the comment next to it in the shipped example config.
+`python -m bot.configref > docs/configuration.md` rewrites the file; a test checks it is up to date.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from bot.settings import Settings
+
+KEY_LINE = re.compile(r"^#?\s*([a-z_]+)\s*=\s*(.*?)(?:\s{2,}#\s*(.*))?$")
+SECTION = re.compile(r"^\[([a-z_.]+)\]\s*(?:#\s*(.*))?$")
+GLOSSARY = re.compile(r"^#\s*([a-z_]+(?:\s*(?:,|/)\s*[a-z_]+)*):\s*(.+)$")
+
+HEADER = """# Configuration reference
+
+imagebridge reads one TOML file: `--config PATH`, else `IMAGEBRIDGE_CONFIG`, else `./imagebridge.toml`.
+Start from `imagebridge.example.toml`, which sets every key below with a comment. Any key can also come from
+the environment as `IMAGEBRIDGE_<KEY>`, nested with `__` (`IMAGEBRIDGE_QUOTA__USER_DAILY=200`). An unknown or
+invalid key stops start-up with a message naming it (and the closest known key); `imagebridge check` validates
+a file without starting the bot.
+
+Secrets never go in the file (a key named token, password, api_key or secret stops start-up): set
+`DISCORD_TOKEN`, `TELEGRAM_TOKEN`, `IMAGEBRIDGE_BACKEND_<NAME>_PASSWORD` and `IMAGEBRIDGE_BACKEND_<NAME>_API_KEY`
+in the environment, or as files in the folder named by `IMAGEBRIDGE_SECRETS_DIR`.
+
+This file is generated from the settings models (`python -m bot.configref > docs/configuration.md`).
+"""
+
+
+# Keys the example config sets without a comment of their own.
+MEANINGS = {
+    "quota.enabled": "charge jobs against the daily quotas below",
+    "console.user": "the user name of the terminal's user in `imagebridge run`",
+    "backends.<name>.enabled": "false keeps the backend configured but unused",
+    "backends.<name>.connect_timeout_seconds": "give up connecting after this long",
+    "backends.<name>.quality": "openai: the image quality to ask for",
+    "backends.<name>.sizes": "openai: model → the sizes it accepts (LocalAI and other compatible servers)",
+    "backends.<name>.nsfw": "horde: allow workers that generate NSFW images",
+    "backends.<name>.poll_seconds": "horde: how often to ask for the request's status",
+    "backends.<name>.max_wait_seconds": "horde: give up on a request after this long",
+    "presets.<name>.steps": "sampling steps when the user gives none",
+    "presets.<name>.max_steps": "the most steps a user may ask for (--steps)",
+    "presets.<name>.upscale_factor": "how much the U1… buttons enlarge",
+    "presets.<name>.name": "set from the table name",
+    "presets.<name>.description": "shown by /presets",
+    "presets.<name>.sampler": "the backend's sampler name",
+    "presets.<name>.scheduler": "the backend's scheduler name (Flux on Forge needs Simple)",
+    "presets.<name>.cfg_scale": "classifier-free guidance scale",
+    "presets.<name>.distilled_cfg_scale": "Flux's distilled CFG (3.5); unset for other models",
+    "presets.<name>.lora_allowlist": "LoRA names users may use in <lora:name> tags",
+    "presets.<name>.negative_template": "must contain {negative} to use the user's negative prompt",
+    "progress.console_interval_seconds": "in the console",
+    "progress.discord_interval_seconds": "on Discord",
+    "progress.telegram_private_interval_seconds": "in Telegram private chats",
+    "progress.telegram_group_interval_seconds": "in Telegram groups (Telegram allows about 20 edits a minute there)",
+    "telegram.file_base_url": "the file URL of a self-hosted Bot API server",
+    "telegram.private_progress_interval_seconds": "overrides [progress] telegram_private_interval_seconds",
+    "telegram.group_progress_interval_seconds": "overrides [progress] telegram_group_interval_seconds",
+}
+TERM = re.compile(r"(?:^|;\s*)([a-z_]+(?:\s*[,/]\s*[a-z_]+)*):\s*")
+
+
+def _glossary(line: str) -> dict[str, str]:
+    """`# a / b: text; c: more` (comments above [backends.*] and [presets.*]) → {a: text, b: text, c: more}."""
+    found: dict[str, str] = {}
+    matches = list(TERM.finditer(line))
+    for number, match in enumerate(matches):
+        end = matches[number + 1].start() if number + 1 < len(matches) else len(line)
+        for name in re.split(r"\s*[,/]\s*", match.group(1)):
+            found[name] = line[match.end() : end].strip()
+    return found
+
+
+def example_comments(text: str) -> dict[str, str]:
+    """Dotted key (`quota.user_daily`, `presets.<name>.steps`) → its comment in the example config."""
+    found: dict[str, str] = dict(MEANINGS)
+    section = ""
+    above: list[str] = []
+    glossary: dict[str, str] = {}
+    last = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if header := SECTION.match(line):
+            parts = header.group(1).split(".")
+            if parts[0] in ("backends", "presets") and len(parts) == 2:
+                parts[1] = "<name>"
+                for name, meaning in glossary.items():
+                    found.setdefault(f"{'.'.join(parts)}.{name}", meaning)
+            section = ".".join(parts) + "."
+            if header.group(2):
+                found.setdefault(section[:-1], header.group(2))
+            above = []
+        elif key := KEY_LINE.match(line):
+            meaning = key.group(3) or " ".join(above)
+            if meaning and not section.startswith("presets."):  # comments there are about one preset
+                found.setdefault(section + key.group(1), meaning)
+            above = []
+        elif GLOSSARY.match(line) and raw.startswith("# ") and not raw.startswith("#  "):
+            terms = _glossary(line.lstrip("#").strip())
+            glossary.update(terms)
+            last = next(reversed(terms))
+            above = []
+        elif raw.startswith("#  ") and last:  # an indented continuation of the glossary entry above
+            glossary[last] += " " + line.lstrip("#").strip()
+        elif line.startswith("#"):
+            above.append(line.lstrip("#").strip())
+            last = ""
+        else:
+            above, last = [], ""
+    return found
+
+
+def _type(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return " \\| ".join(f'`"{arg}"`' for arg in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type(arg) for arg in args if arg is not type(None)) + " (optional)"
+    if origin is typing.Annotated:
+        return _type(args[0])
+    if origin is list:
+        return f"list of {_type(args[0])}" if args else "list"
+    if origin is dict:
+        return "table"
+    if annotation is Path:
+        return "path"
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(annotation, str(annotation))
+
+
+def _default(field: Any) -> str:
+    if field.default_factory is not None:
+        value = field.default_factory()
+        return "" if isinstance(value, BaseModel) else f"`{value!r}`".replace("'", '"')
+    if field.default is PydanticUndefined:
+        return "required"
+    if field.default is None:
+        return "unset"
+    value = str(field.default) if isinstance(field.default, Path) else field.default
+    return f"`{value!r}`".replace("'", '"').replace("True", "true").replace("False", "false")
+
+
+def _submodel(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """The model of a section (`[quota]`) or of a table of named entries (`[backends.<name>]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    args = typing.get_args(annotation)
+    if (
+        typing.get_origin(annotation) is dict
+        and args
+        and isinstance(args[-1], type)
+        and issubclass(args[-1], BaseModel)
+    ):
+        return args[-1], True
+    return None
+
+
+def sections(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, list[tuple[str, Any]]]]:
+    """(section, [(key, field)]) in model order; the top level is the section ""."""
+    keys: list[tuple[str, Any]] = []
+    nested: list[tuple[str, list[tuple[str, Any]]]] = []
+    for name, field in model.model_fields.items():
+        sub = _submodel(field.annotation)
+        if sub is None:
+            keys.append((name, field))
+        else:
+            inner = f"{prefix}{name}" + (".<name>" if sub[1] else "")
+            nested.extend(sections(sub[0], inner + "."))
+    return [(prefix.rstrip("."), keys), *nested] if keys or not prefix else nested
+
+
+def render() -> str:
+    example = Path(str(resources.files("bot").joinpath("imagebridge.example.toml"))).read_text(encoding="utf-8")
+    comments = example_comments(example)
+    out = [HEADER]
+    for section, keys in sections():
+        out.append(f"\n## `[{section}]`\n" if section else "\n## Top level\n")
+        if section in comments:
+            out.append(comments[section][:1].upper() + comments[section][1:] + "\n")
+        out.append("| key | type | default | meaning |\n|---|---|---|---|")
+        for name, field in keys:
+            dotted = f"{section}.{name}" if section else name
+            meaning = (field.description or comments.get(dotted, "")).replace("|", "\\|")
+            out.append(f"| `{name}` | {_type(field.annotation)} | {_default(field)} | {meaning} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
