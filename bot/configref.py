@@ -39,35 +39,47 @@ This file is generated from the settings models (`python -m bot.configref > docs
 """
 
 
-# Keys the example config sets without a comment of their own.
-MEANINGS = {
-    "quota.enabled": "charge jobs against the daily quotas below",
-    "console.user": "the user name of the terminal's user in `imagebridge run`",
-    "backends.<name>.enabled": "false keeps the backend configured but unused",
-    "backends.<name>.connect_timeout_seconds": "give up connecting after this long",
-    "backends.<name>.quality": "openai: the image quality to ask for",
-    "backends.<name>.sizes": "openai: model → the sizes it accepts (LocalAI and other compatible servers)",
-    "backends.<name>.nsfw": "horde: allow workers that generate NSFW images",
-    "backends.<name>.poll_seconds": "horde: how often to ask for the request's status",
-    "backends.<name>.max_wait_seconds": "horde: give up on a request after this long",
-    "presets.<name>.steps": "sampling steps when the user gives none",
-    "presets.<name>.max_steps": "the most steps a user may ask for (--steps)",
-    "presets.<name>.upscale_factor": "how much the U1… buttons enlarge",
-    "presets.<name>.name": "set from the table name",
-    "presets.<name>.description": "shown by /presets",
-    "presets.<name>.sampler": "the backend's sampler name",
-    "presets.<name>.scheduler": "the backend's scheduler name (Flux on Forge needs Simple)",
-    "presets.<name>.cfg_scale": "classifier-free guidance scale",
-    "presets.<name>.distilled_cfg_scale": "Flux's distilled CFG (3.5); unset for other models",
-    "presets.<name>.lora_allowlist": "LoRA names users may use in <lora:name> tags",
-    "presets.<name>.negative_template": "must contain {negative} to use the user's negative prompt",
-    "progress.console_interval_seconds": "in the console",
-    "progress.discord_interval_seconds": "on Discord",
-    "progress.telegram_private_interval_seconds": "in Telegram private chats",
-    "progress.telegram_group_interval_seconds": "in Telegram groups (Telegram allows about 20 edits a minute there)",
-    "telegram.file_base_url": "the file URL of a self-hosted Bot API server",
-    "telegram.private_progress_interval_seconds": "overrides [progress] telegram_private_interval_seconds",
-    "telegram.group_progress_interval_seconds": "overrides [progress] telegram_group_interval_seconds",
+# Keys the example config sets without a comment of their own, by section.
+MEANINGS: dict[str, dict[str, str]] = {
+    "quota": {
+        "enabled": "charge jobs against the daily quotas below",
+    },
+    "console": {
+        "user": "the user name of the terminal's user in `imagebridge run`",
+    },
+    "backends.<name>": {
+        "enabled": "false keeps the backend configured but unused",
+        "connect_timeout_seconds": "give up connecting after this long",
+        "quality": "openai: the image quality to ask for",
+        "sizes": "openai: model → the sizes it accepts (LocalAI and other compatible servers)",
+        "nsfw": "horde: allow workers that generate NSFW images",
+        "poll_seconds": "horde: how often to ask for the request's status",
+        "max_wait_seconds": "horde: give up on a request after this long",
+    },
+    "presets.<name>": {
+        "steps": "sampling steps when the user gives none",
+        "max_steps": "the most steps a user may ask for (--steps)",
+        "upscale_factor": "how much the U1… buttons enlarge",
+        "name": "set from the table name",
+        "description": "shown by /presets",
+        "sampler": "the backend's sampler name",
+        "scheduler": "the backend's scheduler name (Flux on Forge needs Simple)",
+        "cfg_scale": "classifier-free guidance scale",
+        "distilled_cfg_scale": "Flux's distilled CFG (3.5); unset for other models",
+        "lora_allowlist": "LoRA names users may use in <lora:name> tags",
+        "negative_template": "must contain {negative} to use the user's negative prompt",
+    },
+    "progress": {
+        "console_interval_seconds": "in the console",
+        "discord_interval_seconds": "on Discord",
+        "telegram_private_interval_seconds": "in Telegram private chats",
+        "telegram_group_interval_seconds": "in Telegram groups (Telegram allows about 20 edits a minute there)",
+    },
+    "telegram": {
+        "file_base_url": "the file URL of a self-hosted Bot API server",
+        "private_progress_interval_seconds": "overrides [progress] telegram_private_interval_seconds",
+        "group_progress_interval_seconds": "overrides [progress] telegram_group_interval_seconds",
+    },
 }
 TERM = re.compile(r"(?:^|;\s*)([a-z_]+(?:\s*[,/]\s*[a-z_]+)*):\s*")
 
@@ -85,7 +97,7 @@ def _glossary(line: str) -> dict[str, str]:
 
 def example_comments(text: str) -> dict[str, str]:
     """Dotted key (`quota.user_daily`, `presets.<name>.steps`) → its comment in the example config."""
-    found: dict[str, str] = dict(MEANINGS)
+    found = {f"{section}.{key}": meaning for section, keys in MEANINGS.items() for key, meaning in keys.items()}
     section = ""
     above: list[str] = []
     glossary: dict[str, str] = {}

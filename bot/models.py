@@ -187,6 +187,9 @@ class Progress(BaseModel):
     eta_seconds: float | None = None
     preview: bytes | None = None
     note: str = ""  # e.g. "loading model", "position 4 in the Horde queue"
+    # A note from the catalogs (`progress.horde_position`), rendered in the job's language by the presenter.
+    note_key: str | None = None
+    note_params: dict[str, object] = Field(default_factory=dict)
 
 
 class GeneratedImage(BaseModel):

@@ -81,6 +81,8 @@ def running(job: Job, progress: Progress) -> Reply:
         parts.append(t(lang, "running.step", step=step, steps=progress.steps))
     if progress.eta_seconds is not None:
         parts.append(t(lang, "running.left", eta=duration(progress.eta_seconds, lang)))
+    if progress.note_key:
+        parts.append(t(lang, progress.note_key, **progress.note_params))
     if progress.note:
         parts.append(progress.note)
     text = " · ".join(parts) + t(lang, "running.footer", prompt=short_prompt(job.request.user_prompt), job=job.id)

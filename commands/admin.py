@@ -94,7 +94,9 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
         await accounts.save_server(server)
         return Reply(text=t(lang, "admin.banned" if banned else "admin.unbanned", user=user_id), private=True)
     if action in ("allow", "deny", "default"):
-        preset = _need(target, "preset", lang)
+        typed = _need(target, "preset", lang)
+        # Preset names ignore case, as in /imagine --preset.
+        preset = next((name for name in services.settings.presets if name.lower() == typed.lower()), typed)
         if preset not in services.settings.presets:
             raise InvalidRequest.of(
                 "error.admin_unknown_preset", name=preset, allowed=", ".join(services.settings.presets)

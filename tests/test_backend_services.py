@@ -71,7 +71,7 @@ async def test_openwebui_generates_and_downloads_with_key() -> None:
     try:
         result = await backend.generate("j", request(count=2), None, seen.append)
         assert len(result.images) == 2
-        assert any("for" in p.note for p in seen)
+        assert any(p.note_key == "progress_note.owui_elapsed" for p in seen)
         assert "sd_xl_base_1.0.safetensors" in (await backend.health()).models
     finally:
         await backend.aclose()
@@ -113,7 +113,7 @@ async def test_horde_txt2img_and_img2img_with_queue_notes() -> None:
     try:
         result = await backend.generate("j", request(negative_prompt="blurry", width=500), None, seen.append)
         assert len(result.images) == 1 and result.images[0].data[8:12] == b"WEBP"
-        assert any("Horde" in p.note for p in seen)
+        assert any(p.note_key in ("progress_note.horde_position", "progress_note.horde_generating") for p in seen)
         job = next(iter(sim.jobs.values()))
         assert job.body["prompt"] == "a cat ### blurry" and job.body["params"]["width"] == 512
         assert job.key == "0000000000"

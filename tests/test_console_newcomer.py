@@ -97,16 +97,15 @@ LOG_NAMES = {"log", "logger", "logging"}
 INTERNAL_ERRORS = {"ValueError", "RuntimeError", "TypeError", "ConfigError", "AssertionError", "KeyError"}
 # Strings that are not shown to chat users, by file: matched against a service's own answers, sent to the
 # service, operator-facing (metrics, health details for the bot's admins, command registry mirrored in the
-# catalogs and checked by test_i18n), or backend progress notes still to be moved (reported in issue 15).
+# catalogs and checked by test_i18n), and health details (for the bot's admins and `imagebridge check`).
 ALLOWED = {
     "commands/registry.py": None,  # every description is checked equal to its catalog entry in test_i18n
     "adapters/ops/metrics.py": None,  # Prometheus help texts
-    "adapters/backends/a1111.py": {"loading the model", "load model"},
+    "adapters/backends/a1111.py": {"load model"},  # A1111's own job name
     "adapters/backends/a1111_errors.py": {"out of memory", "not found"},
     "adapters/backends/openai_images.py": {"safety system", "cannot be reached ({})"},
     "adapters/backends/openwebui.py": {
         "Not authenticated",
-        "generating on Open WebUI for {} s",
         "cannot be reached ({})",
     },
     "adapters/backends/comfyui.py": {"ComfyUI answered HTTP {}."},
@@ -121,11 +120,8 @@ ALLOWED = {
         "{} is out of range ({})",
     },
     "adapters/backends/horde.py": {
-        "a Horde worker is generating, about {} s left",
-        "position {} in the AI Horde queue, about {} s",
-        "AI Horde worker {}, model {}",
+        "AI Horde worker {}, model {}",  # image metadata (infotext), not a message
         "the AI Horde cannot be reached ({})",
-        "AI Horde: {}",
     },
     "adapters/telegram/outbound.py": {"not modified"},  # Telegram's own error text
 }

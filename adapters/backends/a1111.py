@@ -270,7 +270,7 @@ class A1111Backend:
                 step=state.get("sampling_step"),
                 steps=state.get("sampling_steps"),
                 eta_seconds=float(data.get("eta_relative") or 0.0) or None,
-                note="loading the model" if job == "load model" else "",
+                note_key="progress_note.loading_model" if job == "load model" else None,
             )
             if isinstance(preview, str) and preview and preview != last_preview:
                 last_preview = preview

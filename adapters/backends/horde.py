@@ -144,7 +144,8 @@ class HordeBackend:
             submitted = await self._call("POST", "/generate/async", json=body)
             waiting.horde_id = str(submitted["id"])
             for warning in submitted.get("warnings") or []:
-                on_progress(Progress(note=f"AI Horde: {warning.get('message', warning.get('code'))}"))
+                message = warning.get("message", warning.get("code"))
+                on_progress(Progress(note_key="progress_note.horde_warning", note_params={"message": message}))
             if waiting.cancelled.is_set():
                 await self._delete(waiting.horde_id)
             done = await self._wait(waiting, request, on_progress)
@@ -267,10 +268,10 @@ def _progress(check: dict[str, Any], count: int) -> Progress:
     position, wait = int(check.get("queue_position") or 0), float(check.get("wait_time") or 0)
     finished = int(check.get("finished") or 0)
     if int(check.get("processing") or 0):
-        note = f"a Horde worker is generating, about {wait:.0f} s left"
+        key, params = "progress_note.horde_generating", {"seconds": round(wait)}
     else:
-        note = f"position {position} in the AI Horde queue, about {wait:.0f} s"
-    return Progress(fraction=finished / max(count, 1), eta_seconds=wait or None, note=note)
+        key, params = "progress_note.horde_position", {"position": position, "seconds": round(wait)}
+    return Progress(fraction=finished / max(count, 1), eta_seconds=wait or None, note_key=key, note_params=params)
 
 
 def _rc(response: httpx.Response) -> str:

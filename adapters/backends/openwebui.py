@@ -139,7 +139,8 @@ class OpenWebUIBackend:
         started = time.monotonic()
         while True:
             await asyncio.sleep(self.note_seconds)
-            on_progress(Progress(note=f"generating on Open WebUI for {time.monotonic() - started:.0f} s"))
+            elapsed = round(time.monotonic() - started)
+            on_progress(Progress(note_key="progress_note.owui_elapsed", note_params={"seconds": elapsed}))
 
     async def interrupt(self, job_id: str) -> None:
         return None  # Open WebUI has no cancel for image generation
