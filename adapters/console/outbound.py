@@ -30,6 +30,7 @@ class ConsoleOutbound:
         self.interval = interval
         self.delivered: dict[str, list[str]] = {}
         self._live = False
+        self._above = False  # a progress line sits just above the prompt, to be redrawn in place
         # Set by the session while it waits for a line: output printed meanwhile is followed by the prompt
         # again (with what the user had typed so far), so the prompt never scrolls out of sight.
         self.prompt: Callable[[], str] | None = None
@@ -43,8 +44,9 @@ class ConsoleOutbound:
         self._reprompt()
 
     def _print(self, text: str) -> None:
-        if self.prompt is not None and not self._live:
+        if self.prompt is not None:  # clear the prompt line (what was typed is redrawn after the text)
             self.stream.write("\r\x1b[K" if self.stream.isatty() else "\n")
+        self._above = False
         self.stream.write(text.rstrip("\n") + "\n")
         self.stream.flush()
 
@@ -60,14 +62,19 @@ class ConsoleOutbound:
 
     async def update_status(self, job: Job, reply: Reply) -> None:
         first_line = reply.text.splitlines()[0] if reply.text else ""
-        if self.stream.isatty():
-            width = shutil.get_terminal_size((100, 20)).columns - 1
-            self.stream.write("\r" + first_line[:width].ljust(width))
-            self._live = True
-            self.stream.flush()
-        else:
+        if not self.stream.isatty():
             self._print(first_line)
             self._reprompt()
+            return
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        if self.prompt is None:  # redraw one line in place
+            self.stream.write("\r" + first_line[:width].ljust(width))
+            self._live = True
+        else:  # keep the progress line just above the prompt and redraw both
+            self.stream.write("\r\x1b[K" + ("\x1b[1A\x1b[K" if self._above else "") + first_line[:width] + "\n")
+            self._above = True
+            self._reprompt()
+        self.stream.flush()
 
     async def deliver(self, job: Job, reply: Reply) -> bool:
         paths = []
