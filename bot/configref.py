@@ -19,9 +19,9 @@ from pydantic_core import PydanticUndefined
 
 from bot.settings import Settings
 
-KEY_LINE = re.compile(r"^#?\s*([a-z_]+)\s*=\s*(.*?)(?:\s{2,}#\s*(.*))?$")
+KEY_LINE = re.compile(r"^#?\s*([a-z0-9_]+)\s*=\s*(.*?)(?:\s{2,}#\s*(.*))?$")
 SECTION = re.compile(r"^\[([a-z_.]+)\]\s*(?:#\s*(.*))?$")
-GLOSSARY = re.compile(r"^#\s*([a-z_]+(?:\s*(?:,|/)\s*[a-z_]+)*):\s*(.+)$")
+GLOSSARY = re.compile(r"^#\s*([a-z0-9_]+(?:\s*(?:,|/)\s*[a-z0-9_]+)*):\s*(.+)$")
 
 HEADER = """# Configuration reference
 
@@ -81,13 +81,20 @@ MEANINGS: dict[str, dict[str, str]] = {
         "group_progress_interval_seconds": "overrides [progress] telegram_group_interval_seconds",
     },
 }
-TERM = re.compile(r"(?:^|;\s*)([a-z_]+(?:\s*[,/]\s*[a-z_]+)*):\s*")
+TERM = re.compile(r"(?:^|;\s*)([a-z0-9_]+(?:\s*[,/]\s*[a-z0-9_]+)*):\s*")
 
 
-def _glossary(line: str) -> dict[str, str]:
-    """`# a / b: text; c: more` (comments above [backends.*] and [presets.*]) → {a: text, b: text, c: more}."""
+def _glossary(line: str, known: set[str]) -> dict[str, str]:
+    """`# a / b: text; c: more` (comments above [backends.*] and [presets.*]) → {a: text, b: text, c: more}.
+
+    A `; name:` starts a new entry only when every name is a setting (not `; horde:` inside a description).
+    """
     found: dict[str, str] = {}
-    matches = list(TERM.finditer(line))
+    matches = [
+        match
+        for match in TERM.finditer(line)
+        if match.start() == 0 or set(re.split(r"\s*[,/]\s*", match.group(1))) <= known
+    ]
     for number, match in enumerate(matches):
         end = matches[number + 1].start() if number + 1 < len(matches) else len(line)
         for name in re.split(r"\s*[,/]\s*", match.group(1)):
@@ -95,13 +102,16 @@ def _glossary(line: str) -> dict[str, str]:
     return found
 
 
-def example_comments(text: str) -> dict[str, str]:
-    """Dotted key (`quota.user_daily`, `presets.<name>.steps`) → its comment in the example config."""
+def example_comments(text: str, known: set[str]) -> dict[str, str]:
+    """Dotted key (`quota.user_daily`, `presets.<name>.steps`) → its comment in the example config.
+
+    `known` holds every setting's own name, to tell a new glossary entry from a word followed by a colon.
+    """
     found = {f"{section}.{key}": meaning for section, keys in MEANINGS.items() for key, meaning in keys.items()}
     section = ""
     above: list[str] = []
     glossary: dict[str, str] = {}
-    last = ""
+    last: list[str] = []
     for raw in text.splitlines():
         line = raw.strip()
         if header := SECTION.match(line):
@@ -120,17 +130,18 @@ def example_comments(text: str) -> dict[str, str]:
                 found.setdefault(section + key.group(1), meaning)
             above = []
         elif GLOSSARY.match(line) and raw.startswith("# ") and not raw.startswith("#  "):
-            terms = _glossary(line.lstrip("#").strip())
+            terms = _glossary(line.lstrip("#").strip(), known)
             glossary.update(terms)
-            last = next(reversed(terms))
+            last = [name for name, meaning in terms.items() if meaning == terms[next(reversed(terms))]]
             above = []
         elif raw.startswith("#  ") and last:  # an indented continuation of the glossary entry above
-            glossary[last] += " " + line.lstrip("#").strip()
+            for name in last:
+                glossary[name] += " " + line.lstrip("#").strip()
         elif line.startswith("#"):
             above.append(line.lstrip("#").strip())
-            last = ""
+            last = []
         else:
-            above, last = [], ""
+            above, last = [], []
     return found
 
 
@@ -194,7 +205,7 @@ def sections(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[
 
 def render() -> str:
     example = Path(str(resources.files("bot").joinpath("imagebridge.example.toml"))).read_text(encoding="utf-8")
-    comments = example_comments(example)
+    comments = example_comments(example, {name for _, keys in sections() for name, _ in keys})
     out = [HEADER]
     for section, keys in sections():
         out.append(f"\n## `[{section}]`\n" if section else "\n## Top level\n")
