@@ -94,7 +94,15 @@ def test_the_final_progress_line_shows_the_last_step() -> None:
 
 WORDS = re.compile(r"[A-Za-z]{2,}[,.:;!?]?\s+[A-Za-z]{2,}")
 LOG_NAMES = {"log", "logger", "logging"}
-INTERNAL_ERRORS = {"ValueError", "RuntimeError", "TypeError", "ConfigError", "AssertionError", "KeyError"}
+INTERNAL_ERRORS = {
+    "ValueError",
+    "RuntimeError",
+    "TypeError",
+    "ConfigError",
+    "AssertionError",
+    "KeyError",
+    "NetworkError",
+}
 # Strings that are not shown to chat users, by file: matched against a service's own answers, sent to the
 # service, operator-facing (metrics, health details for the bot's admins, command registry mirrored in the
 # catalogs and checked by test_i18n), and health details (for the bot's admins and `imagebridge check`).
@@ -104,10 +112,6 @@ ALLOWED = {
     "adapters/backends/a1111.py": {"load model"},  # A1111's own job name
     "adapters/backends/a1111_errors.py": {"out of memory", "not found"},
     "adapters/backends/openai_images.py": {"safety system", "cannot be reached ({})"},
-    "adapters/backends/openwebui.py": {
-        "Not authenticated",
-        "cannot be reached ({})",
-    },
     "adapters/backends/comfyui.py": {"ComfyUI answered HTTP {}."},
     "adapters/backends/comfyui_graph.py": {
         "dpm++ 2m sde karras",
@@ -122,8 +126,43 @@ ALLOWED = {
     "adapters/backends/horde.py": {
         "AI Horde worker {}, model {}",  # image metadata (infotext), not a message
         "the AI Horde cannot be reached ({})",
+        "DPM fast",  # sampler and model names
+        "DPM adaptive",
+        "AlbedoBase XL (SDXL)",
+        "the AI Horde",  # the download source named in logs and backend errors
     },
     "adapters/telegram/outbound.py": {"not modified"},  # Telegram's own error text
+    # ComfyUI's own validation errors, described in the backend's words inside backend.comfy_rejected.
+    "adapters/backends/comfyui_errors.py": {
+        "node (.+?) does not exist",
+        "{} is invalid",
+        "{}: {} = {} is not one of the values this server offers",
+        "{} lacks its input {}",
+        "{}: input {} is linked to an output of type {}",
+        "an input",
+        "the model {} is not available on the server ({})",
+        "out of memory",
+        "allocation on device",
+    },
+    "adapters/backends/openwebui.py": {
+        "Not authenticated",
+        "cannot be reached ({})",
+        "Open WebUI's engine chose the seed, sampler and CFG scale (its API takes none of them)",  # infotext
+        "You do not have permission",  # matched against Open WebUI's answer
+        "failed to connect",
+        "cannot connect",
+        "connection refused",
+        "connect call failed",
+        "timed out",
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+        "gateway timeout",
+        "too many requests",
+        "(the engine's default)",  # a value inside backend.owui_model_mismatch, for admins
+        "Open WebUI ({})",  # the download source named in logs and backend errors
+    },
+    "adapters/telegram/inbound.py": {"unknown type"},  # a MIME type placeholder inside telegram.not_an_image
 }
 
 

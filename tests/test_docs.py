@@ -39,7 +39,7 @@ def documented_keys(text: str) -> set[str]:
     for line in text.splitlines():
         if heading := re.match(r"^## (?:`\[(.+)\]`|Top level)$", line):
             section = f"{heading.group(1)}." if heading.group(1) else ""
-        elif row := re.match(r"^\| `([a-z_]+)` \|", line):
+        elif row := re.match(r"^\| `([a-z0-9_]+)` \|", line):
             keys.add(section + row.group(1))
     return keys
 
