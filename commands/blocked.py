@@ -43,7 +43,12 @@ async def block_words(
     if not word:
         listed = ", ".join(server.blocked_words) or "—"
         return Reply(
-            text=t(lang, "admin.blocked_list", words=listed, bot_wide=len(services.settings.moderation.blocked_words)),
+            text=t(
+                lang,
+                "admin.blocked_list",
+                words=listed,
+                bot_wide=t(lang, "admin.blocked_terms", count=len(services.settings.moderation.blocked_words)),
+            ),
             private=True,
         )
     if len(word) > MAX_WORD_CHARS:

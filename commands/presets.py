@@ -30,7 +30,7 @@ async def presets(services: Services, invocation: Invocation, options: dict[str,
                 height=height,
                 steps=preset.steps,
                 max_steps=preset.max_steps,
-                max_images=preset.max_images,
+                max_images=t(lang, "queued.images", count=preset.max_images),
                 ratios=" ".join(preset.aspect_ratios),
             )
         )

@@ -147,7 +147,7 @@ def _admit(queued: dict[UserKey, int], job: Job, max_queued: int | None) -> Inva
         return None
     key = (job.destination.platform, job.destination.user_id)
     if queued[key] >= max_queued:
-        return InvalidRequest.of("error.too_many_queued", queued=queued[key], limit=max_queued)
+        return InvalidRequest.of("error.too_many_queued", count=queued[key], limit=max_queued)
     return None
 
 

@@ -69,7 +69,7 @@ async def test_role_quotas_and_admin_roles_match_by_name_and_by_id(process: BotP
     assert "Queued" in managed[0] and "daily quota" in managed[1], managed
 
     moderator = place(user="46", roles=[MODS])
-    assert "Only server admins" not in await answer(sim, "admin", {"action": "backends"}, moderator)
+    assert "Blocked here" in await answer(sim, "admin", {"action": "block"}, moderator)
     by_role_name = {"action": "quota", "target": "role", "value": "painter", "extra": "5"}
     assert "role's id" in await answer(sim, "admin", by_role_name, moderator)
     by_mention = {"action": "quota", "target": "role", "value": f"<@&{PAINTER}>", "extra": "5"}

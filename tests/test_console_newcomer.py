@@ -13,7 +13,8 @@ from bot.i18n import catalog, plurals, t
 from bot.models import Destination, GenerationRequest, Job
 from bot.ports import Progress
 from bot.presenter import running
-from tests.conftest import AppFactory
+from commands.dispatch import dispatch_text
+from tests.conftest import AppFactory, invocation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -223,3 +224,14 @@ def test_the_scan_finds_a_hard_coded_reply(tmp_path: Path) -> None:
     skip = _not_shown(tree)
     texts = [_text(node) for node in ast.walk(tree) if id(node) not in skip and _text(node)]
     assert texts == ["Type a command such as /help."]
+
+
+async def test_presets_and_block_list_counts_use_plural_forms(app_factory: AppFactory) -> None:
+    app = await app_factory(
+        presets={"one": {"checkpoint": "x", "max_images": 1}, "two": {"checkpoint": "y", "max_images": 2}},
+        moderation={"blocked_words": ["spam"]},
+    )
+    listing = await dispatch_text(app.services, invocation(), "/presets")
+    assert listing is not None and "up to 1 image ·" in listing.text and "up to 2 images ·" in listing.text
+    blocked = await dispatch_text(app.services, invocation(is_admin=True), "/admin block")
+    assert blocked is not None and blocked.text.endswith("(from the config): 1 term."), blocked.text

@@ -101,14 +101,24 @@ async def test_oversize_image_is_reencoded_to_fit(sim: DiscordSimulator, tmp_pat
 
 async def test_permissions_admin_cancel_and_nsfw(sim: DiscordSimulator, tmp_path: Path) -> None:
     backend = FakeBackend(hold=True)
-    settings = make_settings(tmp_path / "data", presets={"spicy": {"checkpoint": "x", "nsfw": True}})
+    settings = make_settings(
+        tmp_path / "data",
+        presets={"spicy": {"checkpoint": "x", "nsfw": True}},
+        access={"bot_admins": ["discord:1"]},
+    )
     process = await BotProcess.start(settings, [backend], sim)
     try:
         admin = await slash(sim, "admin", {"action": "pause"})
         refused = await sim.state.wait_until(lambda: response(sim, admin.id))
         assert refused.ephemeral
-        allowed = await slash(sim, "admin", {"action": "backends"}, where=place(admin=True))
+        allowed = await slash(sim, "admin", {"action": "block"}, where=place(admin=True))
         assert not (await sim.state.wait_until(lambda: response(sim, allowed.id))).content.startswith("Only")
+        # Backend health can name internal URLs: a Manage Server admin is refused, the bot's admin sees it.
+        server_admin = await slash(sim, "admin", {"action": "backends"}, where=place(admin=True))
+        answer = await sim.state.wait_until(lambda: response(sim, server_admin.id))
+        assert answer.ephemeral and "bot's own admins" in answer.content and "fake" not in answer.content
+        owner = await slash(sim, "admin", {"action": "backends"}, where=place(user="1"))
+        assert "fake" in (await sim.state.wait_until(lambda: response(sim, owner.id))).content
         mine = await slash(sim, "imagine", {"prompt": "mine"})
         message = await sim.state.wait_until(lambda: response(sim, mine.id))
         cancel_id = message.custom_ids()[0][0]

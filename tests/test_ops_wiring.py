@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from commands.dispatch import dispatch_text
+from storage.db import Database
 from tests.conftest import AppFactory, invocation
 from tests.fakes import FakeBackend
 
@@ -33,6 +34,12 @@ async def test_metrics_endpoint_counts_jobs_and_quota_denials(app_factory: AppFa
 def test_db_backup_command(tmp_path: Path) -> None:
     config = tmp_path / "bot.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    (tmp_path / "data").mkdir()
+
+    async def create() -> None:  # the bot's database; `db backup` refuses to create an empty one
+        await (await Database.open(tmp_path / "data" / "imagebridge.sqlite3")).close()
+
+    asyncio.run(create())
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "--config", str(config), "db", "backup", str(tmp_path / "copy.sqlite3")],
         capture_output=True,

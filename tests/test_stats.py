@@ -23,6 +23,6 @@ async def test_stats_counts_images_and_cost_per_user(app_factory: AppFactory) ->
     lines = stats.text.splitlines()
     # sd15 at 512×512, 10 steps: 2.62144 per image
     assert lines[0] == "today: 3 images, cost 7.86, 2 users"
-    assert lines[1] == "  alice: 2 images, cost 5.24" and lines[2] == "  bob: 1 images, cost 2.62"
+    assert lines[1] == "  alice: 2 images, cost 5.24" and lines[2] == "  bob: 1 image, cost 2.62"
     assert lines[3] == "this week: 3 images, cost 7.86, 2 users"
     assert "carol" not in stats.text
