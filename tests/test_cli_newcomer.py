@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import socket
@@ -219,5 +218,15 @@ def test_piped_console_waits_for_the_job_and_shows_one_based_button_ids(tmp_path
     assert "waiting for your running job" in out and len(list((tmp_path / "out").glob("*.png"))) == 2
     job = out.split("job ")[-1].split()[0]
     assert f"[V1: vary:{job}:1]" in out and f"[U2: upscale:{job}:2]" in out and f"reroll:{job}" in out
-    assert "httpx" not in result.stderr + out
-    assert os.path.isdir(tmp_path / "out")
+    assert "httpx" not in result.stderr + out and "imagebridge> " not in out  # no prompts in piped output
+
+
+def test_the_demo_user_has_a_quota_and_demo_admin_has_none(tmp_path: Path) -> None:
+    def quota(*extra: str) -> str:
+        args = [sys.executable, "-m", "bot.cli", "demo", "--out", "out", *extra]
+        done = subprocess.run(args, cwd=tmp_path, env=ENV, input="/quota\n", capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "You: 0 of 200 used" in quota() and "bot's admins" not in quota()
+    assert "you are one of the bot's admins" in quota("--admin")

@@ -50,8 +50,9 @@ class LineReader:
     def _read_one(self, prompt: str) -> str | None:
         if self._readline is not None:
             return input(prompt) + "\n"  # readline draws the prompt, so it can redraw the line as it is edited
-        self.output.write(prompt)
-        self.output.flush()
+        if self.interactive:  # no prompts in piped output
+            self.output.write(prompt)
+            self.output.flush()
         line = self.source.readline()
         return line or None
 

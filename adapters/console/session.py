@@ -68,7 +68,7 @@ class ConsoleSession:
         self.outbound.write(t(None, "console.welcome"))
         with reader:
             while True:
-                self.outbound.prompt = lambda: PROMPT + reader.typed()
+                self.outbound.prompt = (lambda: PROMPT + reader.typed()) if reader.interactive else None
                 line = await reader.readline(PROMPT)
                 self.outbound.prompt = None
                 if line is None:
