@@ -24,7 +24,6 @@ from bot.checktable import Checked, preset_table
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fit import BackendView
-
 from bot.i18n import t
 from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
