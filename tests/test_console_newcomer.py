@@ -113,7 +113,9 @@ ALLOWED = {
     "adapters/backends/a1111.py": {"load model"},  # A1111's own job name
     "adapters/backends/a1111_errors.py": {"out of memory", "not found"},
     "adapters/backends/openai_images.py": {"safety system", "cannot be reached ({})"},
-    "adapters/backends/comfyui.py": {"ComfyUI answered HTTP {}."},
+    "adapters/backends/comfyui.py": {"ComfyUI answered HTTP {}.", "ComfyUI answered /object_info with HTTP {}."},
+    # What a server lacks, from its own node list (for `imagebridge check` and the fit reasons).
+    "adapters/backends/comfyui_inventory.py": {"workflow {} needs node types the server lacks: {}"},
     "adapters/backends/comfyui_graph.py": {
         "dpm++ 2m sde karras",
         "sgm uniform",
