@@ -60,6 +60,8 @@ def test_db_backup_into_a_folder_keeps_dated_files(tmp_path: Path) -> None:
     assert (tmp_path / "backups").is_dir() and len(files) == 2
     again = run("db", "backup", str(files[0]), cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
+    pruned = run("db", "prune", "--days", "1", cwd=tmp_path)
+    assert pruned.returncode == 0 and "pruned 0 finished jobs older than 1 day\n" in pruned.stdout, pruned.stderr
 
 
 def test_db_commands_refuse_a_missing_database_and_bad_days(tmp_path: Path) -> None:
