@@ -269,7 +269,12 @@ async def run_bot(settings: Settings) -> int:
         if console is not None:
             session = ConsoleSession(app.services, console, settings.console.user, admin=True)
             tasks.append(asyncio.create_task(_until_done(session.interact(), stop)))
-        log.info("imagebridge running: %d platform(s), %d backend(s); Ctrl-C stops", len(started), len(app.backends))
+        log.info(
+            "imagebridge running: %d platform(s)%s, %d backend(s); Ctrl-C stops",
+            len(started),
+            " and the console" if console is not None else "",
+            len(app.backends),
+        )
         await stop.wait()
         running = sum(1 for worker in app.engine.workers if worker.busy)
         if running:
