@@ -56,6 +56,12 @@ MEANINGS: dict[str, dict[str, str]] = {
         "poll_seconds": "horde: how often to ask for the request's status",
         "max_wait_seconds": "horde: give up on a request after this long",
     },
+    "presets.<name>.loras.<name>": {
+        "weight": "the weight when the user gives none (`--lora NAME`)",
+        "min_weight": "the least weight a user may ask for (`--lora NAME:weight`)",
+        "max_weight": "the most weight a user may ask for",
+        "description": "shown by /loras",
+    },
     "presets.<name>": {
         "steps": "sampling steps when the user gives none",
         "max_steps": "the most steps a user may ask for (--steps)",
