@@ -78,8 +78,9 @@ async def stand(tmp_path: Path) -> AsyncIterator[Stand]:
 async def test_loras_lists_only_what_a_backend_has(stand: Stand) -> None:
     text = await stand.say("/loras sdxl")
     assert "detail — weight 0.6 (0 to 1)" in text and "adds “detailed”" in text, text
-    assert "pixel" not in text and "[detail: lora:sdxl:0]" in text and "lora:sdxl:1" not in text
-    assert "/imagine … --preset sdxl --lora detail:0.6" in await stand.say("lora:sdxl:0")  # the console's button
+    # Console ids count from 1, like the image buttons (V1, U1).
+    assert "pixel" not in text and "[detail: lora:sdxl:1]" in text and "lora:sdxl:2" not in text
+    assert "/imagine … --preset sdxl --lora detail:0.6" in await stand.say("lora:sdxl:1")  # the console's button
     assert "not one of mine" in await stand.say("lora:sdxl:7")
 
 
