@@ -20,7 +20,7 @@ from pydantic_core import PydanticUndefined
 from bot.settings import Settings
 
 KEY_LINE = re.compile(r"^#?\s*([a-z0-9_]+)\s*=\s*(.*?)(?:\s{2,}#\s*(.*))?$")
-SECTION = re.compile(r"^\[([a-z_.]+)\]\s*(?:#\s*(.*))?$")
+SECTION = re.compile(r"^\[([a-z0-9_.-]+)\]\s*(?:#\s*(.*))?$")
 GLOSSARY = re.compile(r"^#\s*([a-z0-9_]+(?:\s*(?:,|/)\s*[a-z0-9_]+)*):\s*(.+)$")
 
 HEADER = """# Configuration reference
@@ -108,6 +108,16 @@ def _glossary(line: str, known: set[str]) -> dict[str, str]:
     return found
 
 
+def _generic(dotted: str) -> str:
+    """`presets.sdxl.loras.detail` → `presets.<name>.loras.<name>`: named entries as the reference shows them."""
+    parts = dotted.split(".")
+    if parts[0] in ("backends", "presets") and len(parts) >= 2:
+        parts[1] = "<name>"
+    if len(parts) >= 4 and parts[2] == "loras":
+        parts[3] = "<name>"
+    return ".".join(parts)
+
+
 def example_comments(text: str, known: set[str]) -> dict[str, str]:
     """Dotted key (`quota.user_daily`, `presets.<name>.steps`) → its comment in the example config.
 
@@ -120,19 +130,19 @@ def example_comments(text: str, known: set[str]) -> dict[str, str]:
     last: list[str] = []
     for raw in text.splitlines():
         line = raw.strip()
-        if header := SECTION.match(line):
-            parts = header.group(1).split(".")
-            if parts[0] in ("backends", "presets") and len(parts) == 2:
-                parts[1] = "<name>"
+        # A commented-out example table (`#   [presets.sd15.hires]`) names the section of the keys under it.
+        header = SECTION.match(line) or (SECTION.match(line.lstrip("#").strip()) if line.startswith("#") else None)
+        if header:
+            section = _generic(header.group(1)) + "."
+            if section.count(".") == 2 and section.startswith(("backends.", "presets.")):
                 for name, meaning in glossary.items():
-                    found.setdefault(f"{'.'.join(parts)}.{name}", meaning)
-            section = ".".join(parts) + "."
-            if header.group(2):
+                    found.setdefault(section + name, meaning)
+            if header.group(2) and not line.startswith("#"):  # a commented example's comment is about it alone
                 found.setdefault(section[:-1], header.group(2))
-            above = []
+            above, last = [], []
         elif key := KEY_LINE.match(line):
             meaning = key.group(3) or " ".join(above)
-            if meaning and not section.startswith("presets."):  # comments there are about one preset
+            if meaning and section != "presets.<name>.":  # comments there are about one preset
                 found.setdefault(section + key.group(1), meaning)
             above = []
         elif GLOSSARY.match(line) and raw.startswith("# ") and not raw.startswith("#  "):
@@ -181,10 +191,14 @@ def _default(field: Any) -> str:
 
 
 def _submodel(annotation: Any) -> tuple[type[BaseModel], bool] | None:
-    """The model of a section (`[quota]`) or of a table of named entries (`[backends.<name>]`)."""
+    """The model of a section (`[quota]`, an optional `[presets.<name>.hires]`) or of a table of named entries
+    (`[backends.<name>]`)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation, False
     args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        models = [arg for arg in args if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        return (models[0], False) if len(models) == 1 else None
     if (
         typing.get_origin(annotation) is dict
         and args
@@ -216,7 +230,8 @@ def render() -> str:
     for section, keys in sections():
         out.append(f"\n## `[{section}]`\n" if section else "\n## Top level\n")
         if section in comments:
-            out.append(comments[section][:1].upper() + comments[section][1:] + "\n")
+            intro = comments[section].rstrip(":")
+            out.append(intro[:1].upper() + intro[1:] + "\n")
         out.append("| key | type | default | meaning |\n|---|---|---|---|")
         for name, field in keys:
             dotted = f"{section}.{name}" if section else name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import types
 import typing
 from pathlib import Path
 
@@ -19,6 +20,9 @@ def setting_keys(model: type[BaseModel] = Settings, prefix: str = "") -> set[str
     keys: set[str] = set()
     for name, field in model.model_fields.items():
         annotation, args = field.annotation, typing.get_args(field.annotation)
+        optional = [arg for arg in args if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(optional) == 1:
+            annotation = optional[0]  # an optional section, e.g. [presets.<name>.hires]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys |= setting_keys(annotation, f"{prefix}{name}.")
         elif (
