@@ -50,7 +50,7 @@ async def open_console(data: Path, backend: FakeBackend) -> Console:
     app = await build_app(make_settings(data, quota={"enabled": False}), [outbound], backends=[backend])
     await app.start()
     assert app.services is not None
-    return Console(app, ConsoleSession(app.services, outbound), stream, backend)
+    return Console(app, ConsoleSession(app.services, outbound, admin=True), stream, backend)
 
 
 @pytest.fixture
@@ -63,15 +63,16 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
 async def test_settings_show_the_defaults_with_buttons(console: Console) -> None:
     text = await console.say("/settings")
     assert "Preset: not set (the server's sdxl)" in text and "Steps: not set (the preset's 25)" in text, text
-    assert "[16:9: set:aspect:5]" in text and "[sd15: set:preset:0]" in text and "rivate" not in text
-    assert "[zh: set:language:1]" in text and "set:reset" in text
+    assert "[16:9: set:aspect:6]" in text and "[sd15: set:preset:1]" in text and "rivate" not in text
+    assert "[zh: set:language:2]" in text and "set:reset" in text
 
 
 async def test_imagine_uses_the_settings_and_its_own_options_win(console: Console) -> None:
     assert "Preset: sd15" in await console.say("/settings preset sd15")
     assert "Steps: 30" in await console.say("/settings steps 30")
     assert "Negative prompt: no cats, no dogs" in await console.say("/settings negative no cats, no dogs")
-    assert "Aspect ratio: 16:9" in await console.say("set:aspect:3")  # sd15 offers 1:1 3:2 2:3 16:9 9:16
+    # Console ids count from 1; sd15 offers 1:1 3:2 2:3 16:9 9:16.
+    assert "Aspect ratio: 16:9" in await console.say("set:aspect:4")
     request = await console.run("/imagine a fox")
     assert (request.preset, request.steps, request.width > request.height) == ("sd15", 30, True)
     assert "no cats, no dogs" in request.negative_prompt
@@ -112,7 +113,7 @@ async def test_a_saved_value_the_chosen_preset_does_not_offer_is_explained(conso
 async def test_language_and_reset_and_they_outlast_a_restart(tmp_path: Path) -> None:
     first = await open_console(tmp_path / "data", FakeBackend())
     try:
-        assert "语言：zh" in await first.say("set:language:1")
+        assert "语言：zh" in await first.say("set:language:2")
         assert "此机器人未启用配额。" in await first.say("/quota")  # every answer follows the chosen language
         assert "基础尺寸" in await first.say("/presets")
         await first.say("/settings aspect 16:9")
