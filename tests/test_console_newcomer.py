@@ -103,6 +103,7 @@ INTERNAL_ERRORS = {
     "AssertionError",
     "KeyError",
     "NetworkError",
+    "Undeliverable",
 }
 # Strings that are not shown to chat users, by file: matched against a service's own answers, sent to the
 # service, operator-facing (metrics, health details for the bot's admins, command registry mirrored in the
@@ -135,6 +136,7 @@ ALLOWED = {
         "the AI Horde",  # the download source named in logs and backend errors
     },
     "adapters/telegram/outbound.py": {"not modified"},  # Telegram's own error text
+    "adapters/telegram/calls.py": {"not modified", "chat not found"},
     "adapters/backends/swarmui.py": {
         "Something went wrong",  # matched against SwarmUI's answers
         "No images were generated",
