@@ -329,7 +329,7 @@ async def run_check(settings: Settings, backends: Sequence[Backend] | None = Non
         ]
     urls = {name: config.url for name, config in settings.backends.items()}
     checked: list[Checked] = []
-    print(f"{'name':<14} {'kind':<9} {'url':<32} {'healthy':<8} {'models':<7} loaded")
+    print(f"{'name':<14} {'kind':<9} {'url':<32} {'healthy':<8} {'models':<7} {'loaded':<32} detail")
     for backend in backends:
         try:
             health = await backend.health()
@@ -339,7 +339,7 @@ async def run_check(settings: Settings, backends: Sequence[Backend] | None = Non
         state = "yes" if health.ok else "NO"
         print(
             f"{backend.name:<14} {backend.kind:<9} {urls.get(backend.name, ''):<32} {state:<8} "
-            f"{len(health.models):<7} {health.loaded_model or health.detail}"
+            f"{len(health.models):<7} {health.loaded_model or '-':<32} {'' if health.ok else health.detail}".rstrip()
         )
     lines, nowhere = preset_table(list(settings.presets.values()), checked)
     print("\n".join(lines))

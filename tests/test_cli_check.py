@@ -39,3 +39,28 @@ async def test_check_prints_which_preset_runs_where_and_why_not(tmp_path: Path) 
     assert "  sd15 on local: the checkpoint v1-5-pruned-emaonly.safetensors is missing" in lines
     assert "  flux on local: the checkpoint flux1-dev-bnb-nf4-v2.safetensors is missing" in lines
     assert process.returncode == 1  # two presets run nowhere
+
+
+async def test_a_backend_that_does_not_answer_shows_why_in_its_own_column(tmp_path: Path) -> None:
+    config = tmp_path / "imagebridge.toml"
+    config.write_text(
+        '[backends.local]\nkind = "a1111"\nurl = "http://127.0.0.1:9"\n'
+        '[presets.sd15]\nbackend = "a1111"\ncheckpoint = "v1-5-pruned-emaonly.safetensors"\n',
+        encoding="utf-8",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "check", "--config", str(config),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ROOT},
+    )  # fmt: skip
+    async with asyncio.timeout(60):
+        out, _ = await process.communicate()
+    lines = out.decode().splitlines()
+    header, row = lines[0].split(), next(line for line in lines if line.startswith("local "))
+    assert header[-2:] == ["loaded", "detail"]
+    cells = row.split(None, 6)
+    assert cells[5] == "-", row  # nothing is loaded on a backend that does not answer
+    assert "cannot be reached" in cells[6], row
+    assert process.returncode == 1
