@@ -277,7 +277,7 @@ class Engine(Delivery):
 
         async with self._work:
             while True:
-                if self.draining:  # shutting down: no new work starts
+                if self.draining or worker.drained:  # shutting down, or an admin drained this backend
                     await self._work.wait()
                     continue
                 entry = self.scheduler.pick(runs, worker.loaded_checkpoint)

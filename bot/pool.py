@@ -64,6 +64,10 @@ class BackendPool:
         """(name, kind, in rotation, detail) per backend, for admin commands and `imagebridge check`."""
         return [(w.backend.name, w.backend.kind, w.healthy, w.health_detail) for w in self.workers]
 
+    def named(self, name: str) -> Worker | None:
+        """The worker of the backend with this name (case-insensitive), if any."""
+        return next((w for w in self.workers if w.backend.name.lower() == name.strip().lower()), None)
+
     async def watch(self) -> None:
         """Check idle backends in rotation periodically; take the dead ones out."""
         while True:

@@ -48,6 +48,7 @@ class Worker:
         self.loaded_checkpoint: str | None = None
         self.healthy = True
         self.health_detail = ""
+        self.drained = False  # an admin's /admin drain: finish the running job, take no new ones (health keeps it)
         self.completed = 0
         self.model_switches = 0
         self._finishing: set[asyncio.Task[None]] = set()

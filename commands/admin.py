@@ -1,4 +1,4 @@
-"""/admin: quotas, bans, blocked words, per-channel presets, default preset, pause/resume, backend status."""
+"""/admin: quotas, bans, blocked words, per-channel presets, default preset, pause/resume, backend status and drain."""
 
 from __future__ import annotations
 
@@ -72,6 +72,10 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
         if not is_bot_admin(services, invocation):  # health details can name internal URLs and hosts
             raise NotPermitted.of("restricted.backends")
         return Reply(text=backend_status(services, lang), private=True)
+    if action in ("drain", "undrain"):
+        if not is_bot_admin(services, invocation):  # a backend serves every server, not just this one
+            raise NotPermitted.of("restricted.drain")
+        return await drain(services, action == "drain", str(target or ""), lang)
     if action in ("pause", "resume"):
         server.paused = action == "pause"
         await accounts.save_server(server)
@@ -141,6 +145,20 @@ async def set_language(services: Services, invocation: Invocation, code: str) ->
     return Reply(text=t(code, "admin.language", name=t(code, f"language.{code}")))
 
 
+async def drain(services: Services, drained: bool, name: str, lang: str) -> Reply:
+    """`/admin drain|undrain <backend>`: a drained backend finishes its running job and takes no new ones."""
+    pool = services.engine.pool
+    worker = pool.named(name)
+    if worker is None:
+        names = ", ".join(w.backend.name for w in pool.workers)
+        raise InvalidRequest.of("error.admin_unknown_backend", name=name.strip()[:40] or "-", names=names)
+    worker.drained = drained
+    if not drained:
+        await services.engine.wake_workers()
+    key = "admin.undrained" if not drained else "admin.draining" if worker.current else "admin.drained"
+    return Reply(text=t(lang, key, name=worker.backend.name), private=True)
+
+
 def backend_status(services: Services, lang: str | None = None) -> str:
     """Health, current job, loaded model and work done per backend (health details stay in English)."""
     lines = []
@@ -150,6 +168,8 @@ def backend_status(services: Services, lang: str | None = None) -> str:
             if worker.healthy
             else t(lang, "admin.backend_down", detail=worker.health_detail)
         )
+        if worker.drained:
+            state += t(lang, "admin.backend_draining" if worker.current else "admin.backend_drained")
         busy = (
             t(lang, "admin.backend_running", job=worker.current.id) if worker.current else t(lang, "admin.backend_idle")
         )

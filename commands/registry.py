@@ -85,7 +85,8 @@ ADMIN = CommandSpec(
     usage=(
         "/admin quota user|role|server <user id or role id> <daily cost> · /admin ban|unban <user id> · "
         '/admin block|unblock ["word or phrase"] · /admin allow|deny <preset> [channel id] · '
-        "/admin default <preset> · /admin pause|resume · /admin backends · /admin language en|zh"
+        "/admin default <preset> · /admin pause|resume · /admin backends · /admin drain|undrain <backend> · "
+        "/admin language en|zh"
     ),
     options=(
         OptionSpec(
@@ -106,11 +107,15 @@ ADMIN = CommandSpec(
                 "pause",
                 "resume",
                 "backends",
+                "drain",
+                "undrain",
                 "language",
             ),
         ),
         OptionSpec(
-            "target", "string", "User id, role, preset, word to block, 'user'/'role'/'server' or a language (en, zh)"
+            "target",
+            "string",
+            "User id, role, preset, word to block, 'user'/'role'/'server', backend or language (en, zh)",
         ),
         OptionSpec("value", "string", "Amount, role id (or @role) or channel id"),
         OptionSpec("extra", "string", "Amount for quota role/user"),

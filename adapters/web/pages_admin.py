@@ -12,6 +12,7 @@ from commands.dispatch import dispatch
 from commands.registry import CommandInput
 
 ACTIONS = ("pause", "resume", "quota", "ban", "unban", "allow", "deny")
+BACKEND_ACTIONS = ("drain", "undrain")  # bot-wide: the backend is named, no server
 
 
 def invocation(session: Session, server: str, channel: str) -> Invocation:
@@ -37,6 +38,8 @@ def command(form: dict[str, str]) -> CommandInput:
         options["target"] = form.get("user", "")
     elif action in ("allow", "deny"):
         options.update(target=form.get("preset", ""), value=form.get("channel", ""))
+    elif action in BACKEND_ACTIONS:
+        options["target"] = form.get("backend", "")
     return CommandInput("admin", {key: value for key, value in options.items() if value != ""})
 
 
@@ -49,8 +52,19 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
             record = await site.services.accounts.server(platform, server_id)
             servers.append({"key": key, "paused": site.services.engine.scheduler.is_paused(key), "record": record})
         presets = sorted(site.services.settings.presets)
+        backends = [
+            {"name": w.backend.name, "drained": w.drained, "busy": w.current is not None}
+            for w in site.services.engine.workers
+        ]
         return site.render(
-            request, "admin_page.html", session, servers=servers, presets=presets, message=message, error=error
+            request,
+            "admin_page.html",
+            session,
+            servers=servers,
+            presets=presets,
+            backends=backends,
+            message=message,
+            error=error,
         )
 
     async def page(request: web.Request) -> web.Response:
@@ -60,7 +74,9 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
     async def act(request: web.Request) -> web.Response:
         session, _ = await site.require(request, admin=True)
         form = await site.form(request, session)
-        if form.get("action") not in ACTIONS or ":" not in form.get("server", ""):
+        if form.get("action") in BACKEND_ACTIONS:  # as the admin's own platform, where they are a bot admin
+            form["server"] = f"{session.platform}:{session.user_id}"
+        if form.get("action") not in (*ACTIONS, *BACKEND_ACTIONS) or ":" not in form.get("server", ""):
             raise site.refuse(request, session, 400, "not_found")
         reply = await dispatch(
             site.services, invocation(session, form["server"], form.get("channel", "")), command(form)
