@@ -113,9 +113,7 @@ ADMIN = CommandSpec(
             ),
         ),
         OptionSpec(
-            "target",
-            "string",
-            "User id, role, preset, word to block, 'user'/'role'/'server', backend or language (en, zh)",
+            "target", "string", "User id, role, preset, word to block, 'user'/'role'/'server' or a language (en, zh)"
         ),
         OptionSpec("value", "string", "Amount, role id (or @role) or channel id"),
         OptionSpec("extra", "string", "Amount for quota role/user"),

@@ -119,6 +119,13 @@ async def test_admin_pauses_a_server_and_a_non_admin_is_refused(tmp_path: Path) 
         )
         assert forged.status == 403
         assert app.engine.scheduler.is_paused("console:local")
+        worker = app.engine.workers[0]  # drain is bot-wide: one form per backend, the same /admin use case
+        await admin.click(f"form[data-backend='{worker.backend.name}'] button[value=drain]")
+        await expect(admin.locator("#message")).to_contain_text("takes no", timeout=WAIT_MS)
+        assert worker.drained
+        await admin.click(f"form[data-backend='{worker.backend.name}'] button[value=undrain]")
+        await expect(admin.locator("#message")).to_contain_text("takes jobs again", timeout=WAIT_MS)
+        assert not worker.drained
 
 
 async def test_admin_sets_quota_bans_and_presets_per_channel_through_admin(tmp_path: Path) -> None:
