@@ -181,8 +181,8 @@ def _fair_rest(
 
 
 def lanes_of(engine: Engine) -> list[Lane]:
-    """The backends in rotation (all of them while none is), each with what its current job leaves to do."""
-    workers = [worker for worker in engine.workers if worker.healthy] or list(engine.workers)
+    """The backends taking jobs (all of them while none is), each with what its current job leaves to do."""
+    workers = [worker for worker in engine.workers if worker.healthy and not worker.drained] or list(engine.workers)
     now = utcnow()
     lanes = []
     for worker in workers:

@@ -110,7 +110,7 @@ class Router:
 
     def others(self, worker: Worker, job: Job) -> list[Worker]:
         """Workers in rotation, other than this one, that can run the job."""
-        return [w for w in self.workers if w is not worker and w.healthy and self.runs(w, job)]
+        return [w for w in self.workers if w is not worker and w.healthy and not w.drained and self.runs(w, job)]
 
     def offered(self, job: Job) -> frozenset[Action]:
         """The result buttons some backend can serve for this job."""
