@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.i18n import t
 from bot.models import Job, JobState, Progress, StoredImage
@@ -63,7 +64,7 @@ def expanded(jobs: Sequence[Job], position: int | None, eta: float | None, pause
     first = queued(jobs[0], position, eta, paused)
     lines = [t(lang_of(jobs[0]), "queued.expanded", count=len(jobs))]
     lines += [f"· {job.id}: {short_prompt(job.request.user_prompt)}" for job in jobs]
-    return Reply(text="\n".join([*lines, "", first.text]), buttons=first.buttons, job_id=first.job_id)
+    return replace(first, text="\n".join([*lines, "", first.text]))
 
 
 def progress_bar(fraction: float, width: int = 20) -> str:

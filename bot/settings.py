@@ -244,13 +244,6 @@ def _kind_alias(kind: str, kinds: set[str]) -> bool:
     return kind in {"a1111", "forge", "sdnext"} and bool(kinds & {"a1111", "forge", "sdnext"})
 
 
-def serves(preset_backend: str, backend_name: str, backend_kind: str) -> bool:
-    """Whether a backend (by name and kind) may serve a preset's `backend` value."""
-    if preset_backend in (backend_name, backend_kind):
-        return True
-    return _kind_alias(preset_backend, {backend_kind})
-
-
 class _Secret(BaseSettings):
     """One secret: pydantic-settings reads it from the init value (the environment) or the secrets folder."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import replace
 
 from bot import presenter
 from bot.errors import InvalidRequest
@@ -70,8 +69,4 @@ async def submit_all(
     ticket = await services.engine.submit_all(jobs, await quota_limits(services, invocation), max_queued=limit)
     who = f"{invocation.platform}:{invocation.user_id}"
     log.info("%d jobs queued by %s from one prompt (%s)", len(jobs), who, preset.name)
-    first = presenter.queued(jobs[0], ticket.position, ticket.eta_seconds, ticket.paused)
-    lang = await language_for(services, invocation)
-    lines = [t(lang, "queued.expanded", count=len(jobs))]
-    lines += [f"· {job.id}: {presenter.short_prompt(job.request.user_prompt)}" for job in jobs]
-    return replace(first, text="\n".join([*lines, "", first.text]))
+    return presenter.expanded(jobs, ticket.position, ticket.eta_seconds, ticket.paused)

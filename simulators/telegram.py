@@ -256,9 +256,13 @@ class TelegramSimulator:
 
     async def press(self, chat_id: int, user_id: int, message_id: int, data: str) -> str:
         """A user presses an inline button; returns the callback query id."""
+        self.seen_users.add(user_id)
+        return await self.push_callback(chat_id, user_id, message_id, data)
+
+    async def push_callback(self, chat_id: int, user_id: int, message_id: int, data: str) -> str:
+        """A callback_query update with this data on that message; returns the callback query id."""
         query_id = secrets.token_hex(6)
         message = self.message(chat_id, message_id, "press")
-        self.seen_users.add(user_id)
         await self._push(
             {
                 "callback_query": {

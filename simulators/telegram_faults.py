@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from typing import Any
 
@@ -108,20 +107,7 @@ class FaultyTelegramSimulator(TelegramSimulator):
 
     async def press_forged(self, chat_id: int, user_id: int, message_id: int, data: str) -> str:
         """A press with callback data that is not on the message's keyboard (a modified client)."""
-        query_id = secrets.token_hex(6)
-        message = self.message(chat_id, message_id, "press")
-        await self._push(
-            {
-                "callback_query": {
-                    "id": query_id,
-                    "from": self.user_json(user_id),
-                    "chat_instance": str(chat_id),
-                    "data": data,
-                    "message": self.message_json(message),
-                }
-            }
-        )
-        return query_id
+        return await self.push_callback(chat_id, user_id, message_id, data)
 
     def mentions(self, chat_id: int) -> list[str]:
         """The `@username` mentions the server found in the bot's messages in the chat (each one notifies)."""
