@@ -42,11 +42,12 @@ class Need:
     count: int = 1
     variation: bool = False
     loras: frozenset[str] = frozenset()
+    references: int = 0  # an edit's reference images
 
     @property
-    def key(self) -> tuple[str, str, int, bool, frozenset[str]]:
+    def key(self) -> tuple[str, str, int, bool, frozenset[str], int]:
         """Hashable identity (presets hold dicts), for caching answers per backend."""
-        return (self.preset.name, self.kind, self.count, self.variation, self.loras)
+        return (self.preset.name, self.kind, self.count, self.variation, self.loras, self.references)
 
     @classmethod
     def of(cls, preset: Preset, request: GenerationRequest) -> Need:
@@ -55,7 +56,8 @@ class Need:
             kind=request.kind,
             count=request.count,
             variation=request.subseed is not None and request.subseed_strength > 0,
-            loras=lora_names(request.prompt) if request.kind != "upscale" else frozenset(),
+            loras=lora_names(request.prompt) if request.kind not in ("upscale", "edit") else frozenset(),
+            references=len(request.reference_image_ids),
         )
 
 
@@ -128,6 +130,10 @@ def _can_do(need: Need, capabilities: Capabilities, inventory: Inventory | None)
         return Unfit("no_img2img")
     if need.kind == "upscale" and not capabilities.upscale:
         return Unfit("no_upscale")
+    if need.kind == "edit" and not capabilities.edits:
+        return Unfit("no_edits")
+    if need.kind == "edit" and need.references > capabilities.max_references:
+        return Unfit("too_many_references", {"count": need.references, "most": capabilities.max_references})
     if need.variation and not capabilities.variations:
         return Unfit("no_variations")
     if hires_upscaler(need) is not None and not capabilities.hires:
@@ -145,15 +151,15 @@ def _has(need: Need, inventory: Inventory) -> Unfit | None:
         if inventory.upscalers is not None and preset.upscaler.lower() not in inventory.upscalers:
             return Unfit("no_upscaler", {"upscaler": preset.upscaler})
         return None
+    if need.kind == "edit":  # an edit runs the backend's edit workflow or model; only its sampler comes from us
+        return _sampling(preset, inventory)
     hires = hires_upscaler(need)
     if hires is not None and inventory.upscalers is not None and hires not in LATENT_UPSCALERS | inventory.upscalers:
         return Unfit("no_hires_upscaler", {"upscaler": preset.hires.upscaler if preset.hires else hires})
     if inventory.checkpoints is not None and not has_file(preset.checkpoint, inventory.checkpoints):
         return Unfit("no_checkpoint", {"checkpoint": preset.checkpoint})
-    if inventory.samplers is not None and not known_sampler(preset.sampler, inventory):
-        return Unfit("no_sampler", {"sampler": preset.sampler})
-    if inventory.schedulers is not None and preset.scheduler and preset.scheduler.lower() not in inventory.schedulers:
-        return Unfit("no_scheduler", {"scheduler": preset.scheduler})
+    if sampling := _sampling(preset, inventory):
+        return sampling
     if inventory.modules is not None:
         missing = [module for module in needed_modules(preset) if not has_file(module, inventory.modules)]
         if missing:
@@ -162,6 +168,14 @@ def _has(need: Need, inventory: Inventory) -> Unfit | None:
         missing = sorted((need.loras | lora_names(preset.prompt_template)) - inventory.loras)
         if missing:
             return Unfit("no_loras", {"loras": ", ".join(missing)})
+    return None
+
+
+def _sampling(preset: Preset, inventory: Inventory) -> Unfit | None:
+    if inventory.samplers is not None and not known_sampler(preset.sampler, inventory):
+        return Unfit("no_sampler", {"sampler": preset.sampler})
+    if inventory.schedulers is not None and preset.scheduler and preset.scheduler.lower() not in inventory.schedulers:
+        return Unfit("no_scheduler", {"scheduler": preset.scheduler})
     return None
 
 

@@ -42,7 +42,7 @@ class DeliveryState(StrEnum):
     UNDELIVERABLE = "undeliverable"  # the platform refused it repeatedly (bot removed from the chat…)
 
 
-JobKind = Literal["txt2img", "img2img", "upscale"]
+JobKind = Literal["txt2img", "img2img", "upscale", "edit"]
 
 
 class Destination(BaseModel):
@@ -123,6 +123,8 @@ class GenerationRequest(BaseModel):
     parent_index: int | None = None
     expansion: str | None = None  # what wildcards chose for this job, e.g. "red (prompt 1 of 3)"
     hires: Hires | None = None  # txt2img only
+    # edit: the stored images (kind "source") the instruction (`user_prompt`) refers to, in order; the first is changed
+    reference_image_ids: tuple[str, ...] = ()
 
     @property
     def megapixels(self) -> float:

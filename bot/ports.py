@@ -55,6 +55,7 @@ class Capabilities:
     edits: bool = False  # edit by instruction with reference images (`edit()` on the backend)
     variations: bool = False  # V buttons: a variation seed (subseed) that really changes the image
     hires: bool = False  # A1111/Forge hires fix (txt2img `enable_hr`): a preset with `hires` runs only here
+    max_references: int = 0  # the most reference images one edit may have here (0 when it cannot edit)
 
 
 class Backend(Protocol):

@@ -141,7 +141,12 @@ def result(job: Job, images: Sequence[StoredImage], offered: frozenset[Action] =
     took = None
     if job.started_at and job.finished_at:
         took = (job.finished_at - job.started_at).total_seconds()
-    label = {"txt2img": "", "img2img": t(lang, "result.from_image"), "upscale": t(lang, "result.upscaled")}
+    label = {
+        "txt2img": "",
+        "img2img": t(lang, "result.from_image"),
+        "upscale": t(lang, "result.upscaled"),
+        "edit": t(lang, "result.edited"),
+    }
     text = t(
         lang,
         "result.text",

@@ -15,6 +15,7 @@ from bot.models import Hires
 LORA_TAG = re.compile(r"<lora:([^:>]+)(?::[^>]*)?>", re.IGNORECASE)
 ASPECT = re.compile(r"^(\d{1,2}):(\d{1,2})$")
 DEFAULT_ASPECTS = ["1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16"]
+MAX_REFERENCES = 3  # the most images one /edit may refer to, on any platform
 
 
 def parse_aspect(value: str) -> tuple[int, int]:
@@ -63,11 +64,15 @@ class Preset(BaseModel):
     variation_strength: float = Field(default=0.15, gt=0, le=1)
     denoising_strength: float = Field(default=0.6, gt=0, le=1)
     loras: dict[str, LoraChoice] = Field(default_factory=dict, description="LoRAs users pick with --lora")
+    max_references: int = Field(
+        default=0, ge=0, le=MAX_REFERENCES, description="/edit: how many reference images it takes (0: cannot edit)"
+    )
 
     @field_validator("loras")
     @classmethod
     def _lora_names(cls, value: dict[str, LoraChoice]) -> dict[str, LoraChoice]:
         return {name.lower(): choice for name, choice in value.items()}
+
     hires: Hires | None = Field(default=None, description="A1111/Forge hires fix for txt2img ([presets.X.hires])")
 
     @field_validator("base_resolution")
@@ -135,10 +140,15 @@ class Preset(BaseModel):
         kept = LORA_TAG.sub(lambda m: m.group(0) if m.group(1).lower() in allowed else "", prompt)
         return re.sub(r"\s{2,}", " ", kept).strip()
 
-    def cost(self, steps: int, width: int, height: int, count: int, hires: bool = False) -> float:
-        """Quota cost: steps × megapixels × images × the preset's weight, plus the hires pass at its size."""
+    def cost(self, steps: int, width: int, height: int, count: int, hires: bool = False, references: int = 0) -> float:
+        """Quota cost: steps × megapixels × images × the preset's weight, plus the hires pass at its size.
+
+        An edit's reference images are sampled alongside every image it makes (Kontext and Qwen-Image-Edit put
+        their tokens beside the image's): each counts as one more image's worth, so an edit with N references
+        costs (1 + N) times the same generation.
+        """
         work = steps * width * height
         if hires and self.hires is not None:
             hires_width, hires_height = self.hires.target(width, height)
             work += self.hires.steps(steps) * hires_width * hires_height
-        return round(work / 1_000_000 * count * self.cost_weight, 3)
+        return round(work / 1_000_000 * count * (1 + references) * self.cost_weight, 3)

@@ -5,8 +5,27 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.models import GenerationRequest
 from bot.ports import QuotaLimits, ServerSettings, UserRecord
+from bot.presets import Preset
 from bot.settings import QuotaConfig
+
+UPSCALE_STEPS = 10  # an upscale is charged like 10 steps at the upscaled size
+
+
+def request_cost(preset: Preset, request: GenerationRequest) -> float:
+    """What a request is charged: steps × megapixels × images × the preset's weight; the hires pass at its size;
+    an upscale as 10 steps at the new size; an edit (1 + references) times the same generation (Preset.cost)."""
+    if request.kind == "upscale":
+        return preset.cost(UPSCALE_STEPS, request.width, request.height, 1)
+    return preset.cost(
+        request.steps,
+        request.width,
+        request.height,
+        request.count,
+        hires=request.hires is not None,
+        references=len(request.reference_image_ids),
+    )
 
 
 def quota_day(now: datetime, config: QuotaConfig) -> date:

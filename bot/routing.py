@@ -65,10 +65,12 @@ class Router:
         """Some configured backend (in rotation or not) can run it with what it last reported."""
         return any(worker.fit(need) is None for worker in self.workers)
 
-    def check(self, preset: Preset, kind: JobKind, count: int, prompt: str, variation: bool = False) -> None:
+    def check(
+        self, preset: Preset, kind: JobKind, count: int, prompt: str, variation: bool = False, references: int = 0
+    ) -> None:
         """Refuse (Unrunnable) what no backend can run: before anything is stored, queued or charged."""
-        need = Need(preset, kind, count, variation, lora_names(prompt) if kind != "upscale" else frozenset())
-        self._refuse_unless_runnable(need)
+        loras = lora_names(prompt) if kind not in ("upscale", "edit") else frozenset()
+        self._refuse_unless_runnable(Need(preset, kind, count, variation, loras, references))
 
     def check_request(self, request: GenerationRequest) -> None:
         preset = self.presets.get(request.preset)
@@ -121,9 +123,10 @@ class Router:
         request = job.request
         if request.kind == "upscale":
             return frozenset(actions)
-        if self.can_run(Need(preset, request.kind, request.count)):
+        references = len(request.reference_image_ids)
+        if self.can_run(Need(preset, request.kind, request.count, references=references)):
             actions.add(Action.REROLL)
-        if self.can_run(Need(preset, request.kind, request.count, variation=True)):
+        if self.can_run(Need(preset, request.kind, request.count, variation=True, references=references)):
             actions.add(Action.VARY)
         if self.can_run(Need(preset, "upscale")):
             actions.add(Action.UPSCALE)

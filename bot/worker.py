@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bot import presenter
 from bot.errors import BackendError, BackendUnavailable
@@ -19,7 +19,7 @@ from bot.lifecycle import stop_tasks
 from bot.logs import current_job
 from bot.models import GenerationResult, Job, JobState, Progress, StoredImage, utcnow
 from bot.pool import PoolPolicy, check
-from bot.ports import Backend, Inventory
+from bot.ports import Backend, Editor, Inventory, ProgressCallback
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -150,12 +150,9 @@ class Worker:
         started = time.monotonic()
         try:
             try:
-                source = await self._source_bytes(job)
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation racing completion.
                 async with asyncio.timeout(engine.settings.limits.job_timeout_seconds):
-                    result = await self.backend.generate(
-                        job.id, job.request, source, lambda p: self._on_progress(job, p)
-                    )
+                    result = await self._run_on_backend(job)
             finally:
                 await saved  # every later write about this job comes after the "running" one
         except TimeoutError:
@@ -209,6 +206,22 @@ class Worker:
         if self._notice:  # keep telling the user why the job moved, whatever the backend reports
             progress = progress.model_copy(update={"note": " · ".join(filter(None, [progress.note, self._notice]))})
         self.engine.notifier.publish(job, presenter.running(job, progress))
+
+    async def _run_on_backend(self, job: Job) -> GenerationResult:
+        """`edit()` for an edit (references read from the store: a restart changes nothing), else `generate()`."""
+        report: ProgressCallback = lambda p: self._on_progress(job, p)  # noqa: E731
+        if job.request.kind != "edit":
+            return await self.backend.generate(job.id, job.request, await self._source_bytes(job), report)
+        if not self.backend.capabilities.edits:
+            raise BackendError.of("backend.no_edits", name=self.backend.name)
+        sources = [await self._stored_bytes(image_id) for image_id in job.request.reference_image_ids]
+        return await cast(Editor, self.backend).edit(job.id, job.request, sources, report)
+
+    async def _stored_bytes(self, image_id: str) -> bytes:
+        image = await self.engine.store.image(image_id)
+        if image is None:
+            raise BackendError.of("backend.source_gone")
+        return await self.engine.files.read(image.path)
 
     async def _source_bytes(self, job: Job) -> bytes | None:
         image_id = job.request.source_image_id

@@ -11,6 +11,7 @@ from bot import presenter
 from bot.errors import InvalidRequest, NotFound, NotPermitted
 from bot.i18n import t
 from bot.models import Job, JobState, StoredImage
+from bot.quota import request_cost
 from bot.replies import Action, Reply, parse_button_id
 from commands.blocked import check_blocked
 from commands.context import Invocation, Services, administers, is_bot_admin, language_for, require_not_banned
@@ -109,12 +110,7 @@ async def press(services: Services, invocation: Invocation, button_id: str) -> R
             parent_index=index,
             upscale_factor=factor,
         )
-    cost = (
-        preset.cost(10, request.width, request.height, 1)
-        if request.kind == "upscale"
-        else preset.cost(request.steps, request.width, request.height, request.count, hires=request.hires is not None)
-    )
-    await precheck_quota(services, invocation, cost)
+    await precheck_quota(services, invocation, request_cost(preset, request))  # an edit's references count too
     return await submit(services, invocation, preset, request, priority=1)
 
 

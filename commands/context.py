@@ -60,6 +60,7 @@ class Invocation:
     source_image: bytes | None = None
     locale: str | None = None  # the platform's language code for this user (Telegram) or interaction (Discord)
     labels: dict[str, str] = field(default_factory=dict)  # option name → as the user typed it ("--n")
+    reference_images: list[bytes] = field(default_factory=list)  # /edit: the images it refers to, in order
 
     def label(self, option: str) -> str:
         """The option as the user named it, for messages (`--n`; the option's own name on slash commands)."""

@@ -14,6 +14,7 @@ from commands.actions import press
 from commands.admin import admin
 from commands.cancel import cancel
 from commands.context import Invocation, Services, language_for
+from commands.edit import edit
 from commands.gallery import gallery
 from commands.help import help_command
 from commands.history import history, show
@@ -33,6 +34,7 @@ Handler = Callable[[Services, Invocation, dict[str, object]], Awaitable[Reply]]
 
 HANDLERS: dict[str, Handler] = {
     "imagine": imagine,
+    "edit": edit,
     "cancel": cancel,
     "queue": queue,
     "history": history,

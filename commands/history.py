@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot import presenter
 from bot.errors import NotFound
 from bot.i18n import t
-from bot.models import JobState
+from bot.models import Job, JobState
 from bot.replies import Reply
 from commands.actions import load_job
 from commands.context import Invocation, Services, language_for
@@ -20,7 +20,7 @@ async def history(services: Services, invocation: Invocation, options: dict[str,
         return Reply(text=t(lang, "history.empty"), private=True)
     lines = [
         f"{job.id} · {job.created_at:%Y-%m-%d %H:%M} · {t(lang, f'state.{job.state.value}')} · {job.request.preset} · "
-        f"“{presenter.short_prompt(job.request.user_prompt, 60)}”"
+        f"{await _edit_mark(services, job, lang)}“{presenter.short_prompt(job.request.user_prompt, 60)}”"
         for job in jobs
     ]
     return Reply(text=t(lang, "history.title") + "\n" + "\n".join(lines), private=True)
@@ -39,4 +39,30 @@ async def show(services: Services, invocation: Invocation, options: dict[str, ob
     images = await services.store.images(job.id)
     if not images:
         raise NotFound.of("error.images_deleted", job=job.id)
-    return presenter.result(job, images)
+    reply = presenter.result(job, images)
+    if job.request.kind == "edit":
+        reply.text += "\n" + await edit_line(services, job, await language_for(services, invocation))
+    return reply
+
+
+async def edit_line(services: Services, job: Job, lang: str) -> str:
+    """An edit's instruction and its references' hashes (sha256, first 12 hex digits), in order."""
+    hashes = await reference_hashes(services, job)
+    instruction = presenter.short_prompt(job.request.user_prompt, 300)
+    return t(lang, "edit.shown", count=len(hashes), hashes=", ".join(hashes), instruction=instruction)
+
+
+async def reference_hashes(services: Services, job: Job) -> list[str]:
+    """The sha256 (first 12 hex digits) of each reference, in order; a source id starts with its hash too."""
+    hashes = []
+    for image_id in job.request.reference_image_ids:
+        image = await services.store.image(image_id)
+        hashes.append(image.sha256[:12] if image is not None else image_id.removeprefix("src-")[:12])
+    return hashes
+
+
+async def _edit_mark(services: Services, job: Job, lang: str) -> str:
+    if job.request.kind != "edit":
+        return ""
+    hashes = await reference_hashes(services, job)
+    return t(lang, "edit.history_mark", count=len(hashes), hashes=", ".join(hashes)) + " · "

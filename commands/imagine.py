@@ -16,7 +16,7 @@ from bot.loras import parse_picks
 from bot.models import Destination, GenerationRequest, Job, JobKind, StoredImage
 from bot.ports import QuotaLimits
 from bot.presets import Preset
-from bot.quota import limits_for
+from bot.quota import limits_for, request_cost
 from bot.replies import Reply
 from commands.blocked import check_blocked
 from commands.context import Invocation, Services, is_bot_admin, language_for, prefs_for, require_not_banned
@@ -103,9 +103,7 @@ async def submit(
     limit = services.settings.limits.max_queued_per_user
     if queued >= limit:  # an early answer; the binding check is in the store, atomic with the insert
         raise InvalidRequest.of("error.too_many_queued", count=queued, limit=limit)
-    cost = preset.cost(request.steps, request.width, request.height, request.count, hires=request.hires is not None)
-    if request.kind == "upscale":
-        cost = preset.cost(10, request.width, request.height, 1)
+    cost = request_cost(preset, request)  # an edit's references count (bot/quota.py)
     destination = await destination_for(services, invocation)
     job = Job(request=request, destination=destination, cost=cost, priority=priority)
     ticket = await services.engine.submit(job, await quota_limits(services, invocation), max_queued=limit)

@@ -10,7 +10,7 @@ from commands.registry import CommandSpec, OptionSpec
 # Options whose real bounds come from the preset (max_steps, max_images): /imagine checks them once, with
 # the preset's numbers, instead of here with the registry's absolute caps (which would give two different
 # "1 to N" messages for the same option).
-PRESET_BOUNDED = frozenset({("imagine", "steps"), ("imagine", "count")})
+PRESET_BOUNDED = frozenset({("imagine", "steps"), ("imagine", "count"), ("edit", "steps"), ("edit", "count")})
 
 
 def _limits(option: OptionSpec) -> dict[str, object] | None:

@@ -96,7 +96,8 @@ def split_options(spec: CommandSpec, body: str, labels: dict[str, str] | None = 
             raise InvalidRequest.of("error.option_twice", flag=match.group(1))
         options[option.name] = value
         labels[option.name] = "--" + match.group(1)
-    text = " ".join(" ".join(free).split()) if spec.name != "imagine" else " ".join(free).strip()
+    prose = spec.name in ("imagine", "edit")  # a prompt or an instruction keeps its line breaks
+    text = " ".join(free).strip() if prose else " ".join(" ".join(free).split())
     positional = spec.positional
     if text:
         if positional is None:

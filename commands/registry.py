@@ -78,6 +78,35 @@ IMAGINE = CommandSpec(
     ),
 )
 
+EDIT = CommandSpec(
+    name="edit",
+    description="Edit images by instruction (reply to or attach 1–3 images)",
+    usage=(
+        '/edit <instruction> [--preset p] [--ar 16:9] [--seed n] [--steps n] [--n count] [--neg "…"]'
+        " (reply to 1–3 images, or --job <id> --image n)"
+    ),
+    options=(
+        OptionSpec(
+            "instruction",
+            "string",
+            "What to change, e.g. “make it night” or “put the cat from image 2 on the sofa”",
+            required=True,
+            positional=True,
+        ),
+        OptionSpec("negative", "string", "What to avoid", flags=("neg",)),
+        OptionSpec("preset", "string", "Edit preset (see /presets)", autocomplete=True),
+        OptionSpec("aspect", "choice", "Aspect ratio (default: the first image's)", flags=("ar",), choices=ASPECTS),
+        OptionSpec("seed", "integer", "Seed for a repeatable edit", minimum=0, maximum=MAX_SEED),
+        OptionSpec("steps", "integer", "Sampling steps", minimum=1, maximum=500),
+        OptionSpec("count", "integer", "How many results", flags=("n",), minimum=1, maximum=10),
+        OptionSpec("reference", "attachment", "The image to change"),
+        OptionSpec("reference2", "attachment", "A second reference image"),
+        OptionSpec("reference3", "attachment", "A third reference image"),
+        OptionSpec("job", "string", "Edit a result of this job instead (with image)"),
+        OptionSpec("image", "integer", "Which image of that job (from 1)", minimum=1, maximum=10),
+    ),
+)
+
 ADMIN = CommandSpec(
     name="admin",
     description="Server administration",
@@ -138,6 +167,7 @@ SETTINGS = CommandSpec(
 
 COMMANDS: tuple[CommandSpec, ...] = (
     IMAGINE,
+    EDIT,
     CommandSpec("cancel", "Cancel a queued or running job (yours, or the last one)", (JOB,), usage="/cancel [job]"),
     CommandSpec("queue", "Show the queue of this server", usage="/queue"),
     CommandSpec("history", "Your recent jobs", usage="/history"),

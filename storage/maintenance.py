@@ -111,7 +111,8 @@ async def prune(db: Database, files: FileRemover, older_than_days: int) -> int:
         async with conn.execute(
             "SELECT id, path FROM images WHERE kind = 'source' AND created_at < ? AND id NOT IN "
             "(SELECT json_extract(request, '$.source_image_id') FROM jobs "
-            "WHERE json_extract(request, '$.source_image_id') IS NOT NULL)",
+            "WHERE json_extract(request, '$.source_image_id') IS NOT NULL) AND id NOT IN "
+            "(SELECT refs.value FROM jobs, json_each(jobs.request, '$.reference_image_ids') AS refs)",  # edits
             (cutoff,),
         ) as cursor:
             sources = [(row["id"], row["path"]) for row in await cursor.fetchall()]

@@ -86,6 +86,7 @@ class ComfyUIBackend:
             max_batch=8,
             edits=self.edit_workflow is not None,
             variations=True,  # add_variation
+            max_references=self.max_references,
         )
         # A bearer token is only for a reverse proxy in front of ComfyUI, which has no auth of its own.
         self._headers = bearer_headers(secrets)  # the WebSocket needs them too

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from adapters.backends.downloads import download_image, plain_client, same_origin
 from adapters.backends.http import bearer_client
-from adapters.backends.openai_uploads import INSTRUCTION_EDITS, edit_files
+from adapters.backends.openai_uploads import INSTRUCTION_EDITS, MAX_IMAGES, edit_files
 from bot.errors import BackendError, BackendUnavailable
 from bot.models import GeneratedImage, GenerationRequest, GenerationResult
 from bot.ports import BackendHealth, Capabilities, ProgressCallback
@@ -77,6 +77,7 @@ class OpenAIImagesBackend:
             cancel=False,
             max_batch=MAX_N.get(self.model, 10),
             edits=bool(INSTRUCTION_EDITS.match(self.model)),  # dall-e-2 only inpaints where a mask is transparent
+            max_references=MAX_IMAGES if INSTRUCTION_EDITS.match(self.model) else 0,
         )
         base = url.rstrip("/")
         self._base = base if base.endswith("/v1") else f"{base}/v1"
