@@ -27,6 +27,9 @@ class TelegramConfig(BaseModel):
     # A send whose answer comes too late is sent again (a duplicate): uploads get far longer than other calls.
     read_timeout_seconds: float = Field(default=30.0, gt=0, description="answer timeout of ordinary calls")
     upload_timeout_seconds: float = Field(default=120.0, gt=0, description="answer timeout of photo uploads")
+    album_wait_seconds: float = Field(
+        default=1.0, ge=0, le=10, description="/edit on an album: wait this long after its last item for more"
+    )
     flood_time_scale: float = Field(
         default=1.0, gt=0, le=1, description="shrinks the bot's own flood-limit windows (1 = Telegram's; simulators)"
     )

@@ -33,7 +33,9 @@ from commands.imagine import (
     store_source,
     submit,
 )
-from commands.parser import clean_text
+from commands.options import coerce
+from commands.parser import clean_text, parse
+from commands.registry import EDIT
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,22 @@ async def edit_preset(services: Services, invocation: Invocation, name: str | No
     if not editing:
         raise InvalidRequest.of("edit.no_presets")
     return editing[0]
+
+
+async def refusal_before_download(
+    services: Services, invocation: Invocation, text: str, bot_username: str | None, count: int
+) -> str | None:
+    """What /edit would refuse about `count` images (too many for the preset, a preset that cannot edit), in the
+    user's language, so an adapter downloads nothing that would be refused; None: go on (dispatch says the rest)."""
+    try:
+        command = parse(text, bot_username)
+        if command is None or command.name != EDIT.name:
+            return None
+        options = coerce(EDIT, command.options, command.labels)
+        check_count(await edit_preset(services, invocation, _text(options, "preset")), count)
+    except UserError as exc:
+        return exc.localized(await language_for(services, invocation))
+    return None
 
 
 def check_count(preset: Preset, count: int) -> None:

@@ -17,4 +17,6 @@ async def help_command(services: Services, invocation: Invocation, options: dict
             continue
         lines.append(f"{spec.usage or '/' + spec.name} — {t(lang, f'command.{spec.name}')}")
     lines.append(t(lang, "help.buttons"))
+    if invocation.platform == "console":  # a terminal has no attachments: images are given by path
+        lines.append(t(lang, "edit.console_help"))
     return Reply(text="\n".join(lines), private=True)

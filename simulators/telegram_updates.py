@@ -6,6 +6,9 @@
   linked channel's posts are forwarded into its discussion group automatically (`from` = the service user
   777000 "Telegram", `is_automatic_forward`, `forward_origin`).
 - Documents carry the `mime_type` and `file_name` the sending client declared, whatever the bytes are.
+- An album (media group, 2-10 photos, or 2-10 documents: the two do not mix) arrives as one message per item,
+  each its own update sharing a `media_group_id`; the album's caption is the first item's. Privacy mode judges
+  each message alone, so in a group only the captioned item of a `/command` album reaches a privacy-mode bot.
 - getUpdates: an update is confirmed (forgotten by the server) once getUpdates is called with a higher
   offset, and until then every call returns it again, also to a new process after a crash. A newer call
   ends one still held with 409 Conflict (the server serves one poller at a time).
@@ -13,6 +16,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -131,3 +135,46 @@ async def send_document(
     message.document = stored.file_id
     await sim._deliver_message(message)
     return message
+
+
+@dataclass(frozen=True)
+class AlbumItem:
+    """One item of an album a user sends: a photo, or a document with the type and name its client declared."""
+
+    data: bytes
+    mime_type: str | None = None  # None: a photo; otherwise a document
+    file_name: str = "file"
+
+
+async def send_album(
+    sim: TelegramSimulator,
+    chat_id: int,
+    user_id: int,
+    items: list[AlbumItem],
+    caption: str | None = None,
+    reply_to: int | None = None,
+) -> list[ChatMessage]:
+    """A user sends an album: one message (and update) per item, one shared media_group_id, the caption on the first."""
+    from simulators.telegram_state import photo_facts
+
+    if not 2 <= len(items) <= 10:
+        raise ValueError("an album has 2 to 10 items")
+    if len({item.mime_type is None for item in items}) > 1:
+        raise ValueError("Telegram clients do not mix photos and files in one album")
+    group = str(10**17 + secrets.randbelow(10**17))
+    messages = []
+    for number, item in enumerate(items):
+        message = sim.new_message(chat_id, False, user_id)
+        message.media_group_id, message.reply_to = group, reply_to
+        message.caption = caption if number == 0 else None
+        if item.mime_type is None:
+            message.photo = photo_facts(item.data)
+            message.photo_file = sim.store_file(item.data).file_id
+        else:
+            stored = sim.store_file(item.data, "documents", item.file_name.rsplit(".", 1)[-1])
+            stored.mime_type, stored.path = item.mime_type, f"documents/{stored.file_id}/{item.file_name}"
+            message.document = stored.file_id
+        messages.append(message)
+    for message in messages:  # the client uploads them all, then the server delivers them one by one
+        await sim._deliver_message(message)
+    return messages

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +36,15 @@ class Bench:
     data_dir: Path
     config: TelegramConfig
     overrides: dict[str, Any] = field(default_factory=dict)
+    more_backends: Callable[[], list[Any]] = list  # built anew at each open (a restart closes the old ones)
     app: App | None = None
     platform: TelegramPlatform | None = None
 
     async def open(self) -> None:
         settings = make_settings(self.data_dir, **self.overrides)
         self.platform = create(settings, SecretStr(self.sim.token), self.config)
-        self.app = await build_app(settings, [self.platform.outbound], backends=[self.backend])
+        backends = [self.backend, *self.more_backends()]
+        self.app = await build_app(settings, [self.platform.outbound], backends=backends)
         await self.app.start()
         await self.platform.start(self.app.services)
 

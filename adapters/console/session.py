@@ -6,14 +6,20 @@ import asyncio
 import logging
 import sys
 
+from adapters.console.images import read_images, take_paths
 from adapters.console.outbound import ConsoleOutbound
 from adapters.console.reader import LineReader
+from bot.errors import InvalidRequest, UserError
 from bot.i18n import t
 from bot.models import DeliveryState, Destination
 from bot.replies import Reply
-from commands.context import Invocation, Services
+from commands.context import Invocation, Services, language_for
 from commands.dispatch import dispatch_button, dispatch_text
 from commands.parser import is_command
+from commands.registry import EDIT, IMAGINE
+
+EDIT_NAMES = {EDIT.name, *EDIT.aliases}
+IMAGINE_NAMES = {IMAGINE.name, *IMAGINE.aliases}
 
 PROMPT = "imagebridge> "
 
@@ -49,7 +55,7 @@ class ConsoleSession:
         if not line:
             return None
         if is_command(line):
-            reply = await dispatch_text(self.services, self.invocation(), line)
+            reply = await self.command(line)
         elif ":" in line.split()[0]:
             reply = await dispatch_button(self.services, self.invocation(), engine_id(line.split()[0]))
         else:
@@ -59,6 +65,26 @@ class ConsoleSession:
                 self.jobs.append(reply.job_id)
             self.outbound.show(reply)
         return reply
+
+    async def command(self, line: str) -> Reply | None:
+        """A typed command; `--image <path>` options become the images of /edit or /imagine (img2img)."""
+        invocation = self.invocation()
+        line, paths = take_paths(line)
+        name = line.split(maxsplit=1)[0][1:].lower()
+        if paths and name in EDIT_NAMES | IMAGINE_NAMES:
+            try:
+                if name in IMAGINE_NAMES and len(paths) > 1:
+                    raise InvalidRequest.of("edit.console_one_image")
+                images = await read_images(paths, self.services.settings.limits.max_source_bytes)
+            except UserError as exc:
+                return Reply.error(exc.localized(await language_for(self.services, invocation)))
+            if name in EDIT_NAMES:
+                invocation.reference_images = images
+            else:
+                invocation.source_image = images[0]
+        elif paths:
+            line = f"{line} --image {paths[0]}"  # the command's own answer: it has no such option
+        return await dispatch_text(self.services, invocation, line)
 
     async def interact(self, reader: LineReader | None = None) -> None:
         """Read commands until /quit or the end of input; at the end of input, wait for this session's jobs."""

@@ -18,7 +18,8 @@ from telegram.ext import (
     filters,
 )
 
-from adapters.telegram.inbound import IMAGINE_NAMES, TelegramInbound
+from adapters.telegram.albums import InAlbum
+from adapters.telegram.inbound import EDIT_NAMES, IMAGINE_NAMES, TelegramInbound
 from adapters.telegram.membership import ChatWatch
 from adapters.telegram.outbound import TelegramOutbound
 from adapters.telegram.updates import DurableUpdateQueue
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["TelegramPlatform", "create"]
 
-CAPTION_COMMAND = r"^/(?:" + "|".join(sorted(IMAGINE_NAMES)) + r")(?:@\w+)?(?:\s|$)"
+CAPTION_COMMAND = r"^/(?:" + "|".join(sorted(IMAGINE_NAMES | EDIT_NAMES)) + r")(?:@\w+)?(?:\s|$)"
 
 
 class TelegramPlatform:
@@ -66,6 +67,10 @@ class TelegramPlatform:
             MessageHandler((filters.PHOTO | filters.Document.ALL) & caption, inbound.on_caption, block=False),
         ]
         app.add_handlers(commands)
+        # Album items, the captioned one too (a group of its own runs beside the command handlers): /edit
+        # gathers an album from them. Recorded in the inbox like commands, so an album outlives a restart.
+        album = MessageHandler(InAlbum(), inbound.on_album_item, block=False)
+        app.add_handler(album, group=-1)
         app.add_handler(CallbackQueryHandler(inbound.on_button, block=False))
         ChatWatch(services, self.outbound).install(app)  # removed, blocked, upgraded to supergroup
         await self.outbound.seed_pacer()  # what the previous run just sent still counts against flood limits
@@ -73,7 +78,7 @@ class TelegramPlatform:
         await app.bot.set_my_commands(published_commands())
         # Commands go to the inbox before getUpdates confirms them; those left from the last run are replayed.
         self.updates.inbox = services.inbox
-        self.updates.wanted = lambda update: any(handler.check_update(update) for handler in commands)
+        self.updates.wanted = lambda update: any(handler.check_update(update) for handler in [*commands, album])
         await app.start()
         await self.updates.replay(app.bot)
         assert app.updater is not None

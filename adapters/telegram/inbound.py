@@ -12,6 +12,7 @@ from telegram.constants import ChatID
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from adapters.telegram.albums import Albums, download, refuse_before_download
 from adapters.telegram.outbound import TelegramOutbound
 from adapters.telegram.render import MAX_ANSWER, cut
 from adapters.telegram.updates import handling
@@ -21,11 +22,13 @@ from bot.models import Destination
 from bot.replies import Action, Reply, Tone, parse_button_id
 from commands.context import Invocation, Services, language_for
 from commands.dispatch import dispatch_button, dispatch_text
-from commands.registry import IMAGINE
+from commands.edit import refusal_before_download
+from commands.registry import EDIT, IMAGINE
 
 log = logging.getLogger(__name__)
 
 IMAGINE_NAMES = {IMAGINE.name, *IMAGINE.aliases}
+EDIT_NAMES = {EDIT.name, *EDIT.aliases}
 NAME = re.compile(r"^/([A-Za-z0-9_]+)")
 NEW_JOB_ACTIONS = {Action.REROLL, Action.VARY, Action.UPSCALE}
 ADMIN_CACHE_SECONDS = 60.0
@@ -42,6 +45,7 @@ class TelegramInbound:
         self.config = config
         self.bot_username = bot_username
         self._admins: dict[tuple[int, int], tuple[float, bool]] = {}
+        self.albums = Albums(config.album_wait_seconds)
 
     def chat_allowed(self, chat: Chat) -> bool:
         return not self.config.allowed_chats or chat.id in self.config.allowed_chats
@@ -124,6 +128,31 @@ class TelegramInbound:
         except TelegramError as exc:
             return Reply.error(t(lang, "platform.telegram_download_failed", reason=exc.message))
 
+    async def edit_images(
+        self, invocation: Invocation, text: str, image: Message | None, arrived: bool, bot: Any
+    ) -> list[bytes] | Reply:
+        """The images an /edit refers to: the replied-to (or captioned) photo or image file, with the rest of its
+        album (`arrived`: the album is still arriving). Refusals come before anything is downloaded."""
+        if image is None:
+            return []
+        members = await self.albums.complete(image) if arrived else self.albums.members(image)
+        lang = await language_for(self.services, invocation)
+        files = refuse_before_download(members, lang, self.config.max_download_bytes)
+        if isinstance(files, Reply):
+            return files
+        refusal = await refusal_before_download(self.services, invocation, text, self.bot_username, len(files))
+        return Reply.error(refusal) if refusal else await download(files, bot, lang)
+
+    async def on_album_item(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Remember an album item, for an /edit caption that waits for the rest or a later /edit reply."""
+        message = update.effective_message
+        if message is None or not self.allowed(message.chat, message.from_user):
+            return
+        self.albums.add(message)
+        if not NAME.match(message.caption or ""):  # a command item's inbox row is its command handler's
+            async with handling(self.services.inbox, message):
+                pass
+
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or message.text is None:
@@ -136,9 +165,11 @@ class TelegramInbound:
         if message is None or message.caption is None:
             return
         async with handling(self.services.inbox, message):
-            await self._command(message, message.caption, message, context)
+            await self._command(message, message.caption, message, context, arrived=True)
 
-    async def _command(self, message: Message, text: str, image: Message | None, context: Any) -> None:
+    async def _command(
+        self, message: Message, text: str, image: Message | None, context: Any, arrived: bool = False
+    ) -> None:
         chat, user = message.chat, message.from_user
         if user is None or not self.chat_allowed(chat) or await self.on_behalf_of_chat(message):
             return
@@ -155,10 +186,16 @@ class TelegramInbound:
                 await self.outbound.send_text(chat.id, source, message.message_id)
                 return
             invocation.source_image = source
+        if name in EDIT_NAMES:
+            images = await self.edit_images(invocation, text, image, arrived, context.bot)
+            if isinstance(images, Reply):
+                await self.outbound.send_text(chat.id, images, message.message_id)
+                return
+            invocation.reference_images = images
         reply = await dispatch_text(self.services, invocation, text, self.bot_username)
         if reply is None:
             return
-        queued = name in IMAGINE_NAMES and reply.job_id is not None and reply.tone is not Tone.ERROR
+        queued = name in IMAGINE_NAMES | EDIT_NAMES and reply.job_id is not None and reply.tone is not Tone.ERROR
         await self.answer(chat.id, reply, message.message_id, queued)
 
     async def answer(self, chat_id: int, reply: Reply, reply_to: int | None, queued: bool) -> None:
