@@ -99,11 +99,12 @@ def refuse_before_download(members: list[Message], lang: str, max_bytes: int) ->
     files = []
     for number, member in enumerate(members, start=1):
         item = image_of(member)
+        if item is None:  # a text message: nothing to edit (the core says what /edit needs)
+            continue
         if isinstance(item, tuple) and len(members) == 1:
             return Reply.error(t(lang, "telegram.not_an_image", name=item[0], mime=item[1]))
-        if isinstance(item, tuple) or item is None:
-            name, mime = item if isinstance(item, tuple) else ("?", "unknown type")
-            return Reply.error(t(lang, "edit.telegram_not_image", number=number, name=name, mime=mime))
+        if isinstance(item, tuple):
+            return Reply.error(t(lang, "edit.telegram_not_image", number=number, name=item[0], mime=item[1]))
         if item.file_size and item.file_size > max_bytes:
             return Reply.error(t(lang, "error.image_too_large", size=item.file_size / 1e6, limit=max_bytes / 1e6))
         files.append(item)
