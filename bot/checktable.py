@@ -24,7 +24,7 @@ def cell(preset: Preset, checked: Checked) -> tuple[str, str]:
     if not checked.health.ok:
         reason = serves(preset, view.name, view.kind)
         return ("no", reason.text()) if reason else ("down", checked.health.detail or "not answering")
-    reason = why_not(Need(preset), view)
+    reason = why_not(Need.typical(preset), view)  # an edit preset as an edit
     if reason is not None:
         return "no", reason.text()
     return ("yes", "") if view.inventory is not None else ("yes*", "")

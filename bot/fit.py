@@ -50,6 +50,13 @@ class Need:
         return (self.preset.name, self.kind, self.count, self.variation, self.loras, self.references)
 
     @classmethod
+    def typical(cls, preset: Preset) -> Need:
+        """What a preset is for: an edit with as many references as it takes, or one txt2img image."""
+        if preset.max_references > 0:
+            return cls(preset, "edit", references=preset.max_references)
+        return cls(preset)
+
+    @classmethod
     def of(cls, preset: Preset, request: GenerationRequest) -> Need:
         return cls(
             preset=preset,

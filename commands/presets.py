@@ -18,6 +18,8 @@ async def presets(services: Services, invocation: Invocation, options: dict[str,
     lines = []
     for preset in allowed:
         mark = t(lang, "presets.default") if preset.name == default else ""
+        if preset.max_references:
+            mark += t(lang, "edit.preset_mark", count=preset.max_references)
         width, height = preset.size(None)
         lines.append(
             t(

@@ -201,3 +201,25 @@ async def test_retention_keeps_the_references_of_a_kept_edit(build: Build) -> No
     job = await app.services.store.get(reply.job_id or "")
     assert job is not None
     assert all([await app.services.store.image(image_id) for image_id in job.request.reference_image_ids])
+
+
+def test_check_judges_an_edit_preset_as_an_edit() -> None:
+    from bot.checktable import Checked, preset_table
+    from bot.fit import BackendView
+    from bot.ports import BackendHealth, Inventory
+    from bot.presets import Preset
+
+    kontext = Preset(name="kontext", backend="comfyui", checkpoint="flux1-dev-kontext.safetensors", max_references=1)
+    qwen = Preset(name="qwen", backend="comfyui", checkpoint="qwen_image_edit.safetensors", max_references=3)
+    inventory = Inventory(checkpoints=frozenset({"sd15.safetensors"}))  # edit models are the workflow's, not listed
+    one = Capabilities(edits=True, max_references=1)
+    view = BackendView("kontext-gpu", "comfyui", one, inventory)
+    lines, nowhere = preset_table([kontext, qwen], [Checked(view, BackendHealth(ok=True, inventory=inventory))])
+    assert nowhere == ["qwen"] and any("at most 1 reference images and the edit has 3" in line for line in lines)
+
+
+async def test_presets_lists_what_each_edit_preset_takes(build: Build) -> None:
+    app = await build()
+    reply = await dispatch_text(app.services, invocation(), "/presets")
+    assert reply is not None and "qwen (/edit: 1 to 3 images)" in reply.text
+    assert "kontext (/edit: 1 image)" in reply.text
