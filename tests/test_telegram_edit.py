@@ -167,3 +167,25 @@ async def test_reroll_of_an_edit_after_a_restart(editing: Bench, comfy: ComfyUIS
     assert job.state is JobState.SUCCEEDED and job.request.kind == "edit"
     assert job.request.reference_image_ids == references and job.request.parent_job_id == first
     assert uploaded(comfy) == [RED, BLUE]
+
+
+async def test_in_a_group_an_album_the_bot_cannot_see_whole_is_explained(
+    editing: Bench, comfy: ComfyUISimulator
+) -> None:
+    await editing.open()
+    items = [AlbumItem(png(64, 64, colour)) for colour in (RED, BLUE, GREEN)]
+    await send_album(editing.sim, GROUP, 5, items, caption="/edit@test_bot put image 2 into image 1 --preset qwen")
+    text = await refused(editing, GROUP, "only the first image of that album")
+    assert "reply to one of my messages" in text and editing.sim.count("getFile") == 0
+    await nothing_queued(editing)
+    mine = editing.sim.visible(GROUP)[-1]  # replies to the bot reach it under privacy mode: the whole album arrives
+    album = await send_album(
+        editing.sim,
+        GROUP,
+        5,
+        items,
+        caption="/edit@test_bot put image 2 into image 1 --preset qwen",
+        reply_to=mine.message_id,
+    )
+    await edit_job(editing, GROUP, album[-1].message_id)
+    assert uploaded(comfy) == [RED, BLUE, GREEN]

@@ -137,6 +137,8 @@ class TelegramInbound:
             return []
         members = await self.albums.complete(image) if arrived else self.albums.members(image)
         lang = await language_for(self.services, invocation)
+        if arrived and image.media_group_id is not None and len(members) == 1:  # an album has 2 or more items
+            return Reply.error(t(lang, "edit.telegram_album_unseen"))
         files = refuse_before_download(members, lang, self.config.max_download_bytes)
         if isinstance(files, Reply):
             return files
