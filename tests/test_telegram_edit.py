@@ -109,8 +109,13 @@ async def test_edit_by_reply_to_an_album_of_image_files(editing: Bench, comfy: C
     album = await send_album(editing.sim, PRIVATE, PRIVATE, items)
     await editing.sim.wait_for(lambda: editing.sim.polls.confirmed.issuperset({2}))  # the bot has seen both items
     sent = await editing.sim.send_text(PRIVATE, PRIVATE, "/edit swap them --preset qwen", album[1].message_id)
-    await edit_job(editing, PRIVATE, sent.message_id)
+    job_id = await edit_job(editing, PRIVATE, sent.message_id)
     assert uploaded(comfy) == [BLUE, GREEN]
+    await send_album(editing.sim, PRIVATE, PRIVATE, items, caption="/notacommand here")
+    await editing.sim.send_text(PRIVATE, PRIVATE, "/show " + job_id)  # handled after the album's items
+    await editing.sim.wait_for(lambda: len([m for m in editing.sim.visible(PRIVATE) if m.photo]) >= 2)
+    assert editing.app is not None and editing.app.services.inbox is not None
+    assert await editing.app.services.inbox.pending("telegram") == []  # album items are settled, not replayed
 
 
 async def test_a_fourth_image_is_refused_before_any_download(editing: Bench) -> None:

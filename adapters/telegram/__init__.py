@@ -19,7 +19,7 @@ from telegram.ext import (
 )
 
 from adapters.telegram.albums import InAlbum
-from adapters.telegram.inbound import EDIT_NAMES, IMAGINE_NAMES, TelegramInbound
+from adapters.telegram.inbound import CAPTION_COMMAND, TelegramInbound
 from adapters.telegram.membership import ChatWatch
 from adapters.telegram.outbound import TelegramOutbound
 from adapters.telegram.updates import DurableUpdateQueue
@@ -32,8 +32,6 @@ from commands.registry import COMMANDS
 log = logging.getLogger(__name__)
 
 __all__ = ["TelegramPlatform", "create"]
-
-CAPTION_COMMAND = r"^/(?:" + "|".join(sorted(IMAGINE_NAMES | EDIT_NAMES)) + r")(?:@\w+)?(?:\s|$)"
 
 
 class TelegramPlatform:

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 IMAGINE_NAMES = {IMAGINE.name, *IMAGINE.aliases}
 EDIT_NAMES = {EDIT.name, *EDIT.aliases}
+# A photo or file whose caption runs a command (img2img, /edit)
+CAPTION_COMMAND = r"^/(?:" + "|".join(sorted(IMAGINE_NAMES | EDIT_NAMES)) + r")(?:@\w+)?(?:\s|$)"
 NAME = re.compile(r"^/([A-Za-z0-9_]+)")
 NEW_JOB_ACTIONS = {Action.REROLL, Action.VARY, Action.UPSCALE}
 ADMIN_CACHE_SECONDS = 60.0
@@ -151,7 +153,7 @@ class TelegramInbound:
         if message is None or not self.allowed(message.chat, message.from_user):
             return
         self.albums.add(message)
-        if not NAME.match(message.caption or ""):  # a command item's inbox row is its command handler's
+        if not re.match(CAPTION_COMMAND, message.caption or ""):  # a command item's inbox row is its handler's
             async with handling(self.services.inbox, message):
                 pass
 
