@@ -194,3 +194,13 @@ async def test_in_a_group_an_album_the_bot_cannot_see_whole_is_explained(
     )
     await edit_job(editing, GROUP, album[-1].message_id)
     assert uploaded(comfy) == [RED, BLUE, GREEN]
+
+
+async def test_edit_by_the_caption_of_one_photo_in_a_group(editing: Bench, comfy: ComfyUISimulator) -> None:
+    await editing.open()
+    photo = await editing.sim.send_photo(
+        GROUP, 5, png(64, 96, GREEN), caption="/edit@test_bot make it snow --preset kontext"
+    )
+    job_id = await edit_job(editing, GROUP, photo.message_id)
+    job = await stored_job(editing, job_id)
+    assert uploaded(comfy) == [GREEN] and job.request.height > job.request.width  # the photo's 2:3 shape
