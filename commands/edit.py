@@ -24,7 +24,6 @@ from commands.imagine import (
     allowed_presets,
     build_request,
     check_prompt,
-    check_source,
     precheck_quota,
     preset_size,
     random_seed,
@@ -56,9 +55,7 @@ async def edit(services: Services, invocation: Invocation, options: dict[str, ob
     count = _bounded(invocation, options, "count", 1, preset.max_images, preset.name, "error.count_range")
     negative = _text(options, "negative")
     await check_blocked(services, invocation, instruction, negative)
-    negative_text = preset.render_negative(clean_text(negative) if negative is not None else None)
-    if len(negative_text) > services.settings.limits.max_prompt_chars:
-        raise InvalidRequest.of("error.negative_too_long", limit=services.settings.limits.max_prompt_chars)
+    negative_text = _negative(services, preset, negative)
     services.engine.router.check(preset, "edit", count, instruction, references=len(images))
     seed = int(options["seed"]) if "seed" in options else random_seed()  # type: ignore[call-overload]
     await precheck_quota(services, invocation, preset.cost(steps, width, height, count, references=len(images)))
@@ -149,7 +146,6 @@ async def check_images(services: Services, invocation: Invocation, images: list[
     sizes = []
     for number, data in enumerate(images, start=1):
         try:
-            check_source(services, data)
             size = check_source_image(data, max_bytes=limits.max_source_bytes, max_pixels=limits.max_source_pixels)
             sizes.append(size)
         except UserError as exc:
@@ -177,6 +173,13 @@ def _bounded(
     if not 1 <= value <= maximum:
         raise InvalidRequest.of(key, option=invocation.label(name), preset=preset, maximum=maximum, value=value)
     return value
+
+
+def _negative(services: Services, preset: Preset, negative: str | None) -> str:
+    text = preset.render_negative(clean_text(negative) if negative is not None else None)
+    if len(text) > services.settings.limits.max_prompt_chars:
+        raise InvalidRequest.of("error.negative_too_long", limit=services.settings.limits.max_prompt_chars)
+    return text
 
 
 def _text(options: dict[str, object], name: str) -> str | None:

@@ -223,3 +223,19 @@ async def test_presets_lists_what_each_edit_preset_takes(build: Build) -> None:
     reply = await dispatch_text(app.services, invocation(), "/presets")
     assert reply is not None and "qwen (/edit: 1 to 3 images)" in reply.text
     assert "kontext (/edit: 1 image)" in reply.text
+
+
+async def test_the_text_form_edits_image_n_of_a_job(build: Build) -> None:
+    editor = FakeEditor()
+    app = await build(editor)
+    first = await dispatch_text(app.services, invocation(), "/imagine two barns --preset sd15 --n 2")
+    assert first is not None
+    await done(app, first)
+    reply = await dispatch_text(app.services, invocation(), f"/edit paint it blue --job {first.job_id} --image 2")
+    assert reply is not None
+    await done(app, reply)
+    assert editor.edits[0][1].parent_index == 1 and editor.edits[0][1].preset == "qwen"  # the first edit preset
+    wrong = await dispatch_text(app.services, invocation(), f"/edit paint it --job {first.job_id} --image 3")
+    assert wrong is not None and wrong.tone is Tone.ERROR and "images 1 to 2" in wrong.text
+    lone = await dispatch_text(app.services, invocation(), "/edit paint it --image 2")
+    assert lone is not None and lone.tone is Tone.ERROR and "--job" in lone.text
