@@ -173,6 +173,9 @@ async def test_edit_of_a_stored_result_follows_the_show_rule_and_rerolls_after_a
     assert rerun[1].kind == "edit" and rerun[1].reference_image_ids == request.reference_image_ids
     assert rerun[1].parent_job_id == reply.job_id
     assert rerun[2] == editor.edits[0][2]
+    original, rerolled = [await app.services.store.get(r.job_id or "") for r in (reply, reroll)]
+    assert original is not None and rerolled is not None
+    assert rerolled.cost == original.cost == app.services.settings.presets["qwen"].cost(4, 512, 512, 1, references=1)
 
 
 async def test_show_and_history_give_the_instruction_and_the_hashes(build: Build) -> None:
