@@ -9,9 +9,11 @@ from collections.abc import Sequence
 
 from bot import presenter
 from bot.logs import current_job
-from bot.models import DeliveryState, Job, StoredImage
+from bot.models import DeliveryState, Job, JobState, StoredImage
 from bot.notify import StatusNotifier
 from bot.ports import ChatRecords, JobStore, Outbound, Undeliverable
+from bot.privacy import DirectClosed, DirectOutbound, hides, sent_notice
+from bot.replies import Reply
 from bot.routing import Router
 
 log = logging.getLogger(__name__)
@@ -52,29 +54,92 @@ class Delivery:
             await self.notifier.finish(job.id)
             if images is None:
                 images = await self.store.images(job.id)
+            outcome: DeliveryState | None
             try:
-                if (job.destination.platform, job.destination.channel_id) in self.gone_chats:
-                    raise Undeliverable(f"the bot was removed from chat {job.destination.channel_id}")
-                delivered = await outbound.deliver(job, presenter.final(job, images, self.router.offered(job)))
+                if hides(job) and job.state is JobState.SUCCEEDED and images:
+                    outcome = await self._deliver_private(outbound, job, images)
+                else:
+                    if self._channel_gone(job):
+                        raise Undeliverable(f"the bot was removed from chat {job.destination.channel_id}")
+                    reply = presenter.final(job, images, self.router.offered(job))
+                    outcome = DeliveryState.DELIVERED if await outbound.deliver(job, reply) else None
             except Undeliverable as exc:
                 await self.give_up(job, str(exc))
                 return False
             except Exception:
                 log.exception("delivery of job %s failed; will retry", job.id)
-                delivered = False
-            if delivered:
-                job.delivery = DeliveryState.DELIVERED
-                await self.store.set_delivery(job.id, DeliveryState.DELIVERED)
+                outcome = None
+            if outcome is not None:
+                job.delivery = outcome
+                await self.store.set_delivery(job.id, outcome)
                 self._delivery_failures.pop(job.id, None)
                 self._next_delivery.pop(job.id, None)
                 self.finished_event(job.id).set()
             else:
                 await self._delivery_failed(job)
-            return delivered
+            return outcome is DeliveryState.DELIVERED
         finally:
             self._delivering.discard(job.id)
             current_job.reset(marker)
             self.worker_changed.set()  # drain() waits for deliveries under way too
+
+    def _channel_gone(self, job: Job) -> bool:
+        return (job.destination.platform, job.destination.channel_id) in self.gone_chats
+
+    async def _deliver_private(
+        self, outbound: Outbound, job: Job, images: Sequence[StoredImage]
+    ) -> DeliveryState | None:
+        """The result to the owner's private chat, then a word in the channel (which may be gone: the DM is not).
+
+        A private chat that refuses the bot holds the result: it is kept (and charged: it was made), the channel
+        is told how to get it, and nothing is retried until the user asks with /show.
+        """
+        if not isinstance(outbound, DirectOutbound):
+            raise Undeliverable(f"{job.destination.platform} has no private chats")
+        try:
+            sent = await outbound.deliver_direct(job, presenter.final(job, images, self.router.offered(job)))
+        except DirectClosed as closed:
+            log.info("job %s: the user's private chat refuses the bot; result held for /show", job.id)
+            await self._tell_channel(outbound, job, Reply(text=closed.instructions, job_id=job.id))
+            return DeliveryState.HELD
+        if not sent:
+            return None
+        await self._tell_channel(outbound, job, sent_notice(job))
+        return DeliveryState.DELIVERED
+
+    async def _tell_channel(self, outbound: Outbound, job: Job, notice: Reply) -> None:
+        """The channel's status message becomes the notice (best effort: the result itself is safe)."""
+        if self._channel_gone(job):
+            return
+        try:
+            await outbound.deliver(job, notice)
+        except Exception as exc:  # Undeliverable included: the user has (or can fetch) the result anyway
+            log.warning("job %s: could not tell the channel about its private result: %s", job.id, exc)
+
+    async def send_privately(self, job: Job) -> bool:
+        """/show of a private result outside its owner's private chat: post it there once more.
+
+        Raises DirectClosed when that chat refuses the bot. A held result counts as delivered once it is there.
+        """
+        outbound = self.outbounds.get(job.destination.platform)
+        if not isinstance(outbound, DirectOutbound):
+            return False
+        images = await self.store.images(job.id)
+        try:
+            sent = await outbound.deliver_direct(
+                job, presenter.final(job, images, self.router.offered(job)), again=True
+            )
+        except Undeliverable as exc:
+            log.warning("job %s: /show could not post it privately: %s", job.id, exc)
+            return False
+        if sent and job.delivery is DeliveryState.HELD:
+            await self.mark_shown(job)
+        return sent
+
+    async def mark_shown(self, job: Job) -> None:
+        """A held private result reached its owner (/show): it counts as delivered."""
+        job.delivery = DeliveryState.DELIVERED
+        await self.store.set_delivery(job.id, DeliveryState.DELIVERED)
 
     async def _delivery_failed(self, job: Job) -> None:
         """Back off (×4 each time); after MAX_DELIVERY_ATTEMPTS stop trying and say so in the log."""

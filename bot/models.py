@@ -40,6 +40,7 @@ class DeliveryState(StrEnum):
     PENDING = "pending"  # final outcome stored, not yet shown to the user
     DELIVERED = "delivered"
     UNDELIVERABLE = "undeliverable"  # the platform refused it repeatedly (bot removed from the chat…)
+    HELD = "held"  # a private result the user's private chat refused (DMs closed): kept, shown by /show
 
 
 JobKind = Literal["txt2img", "img2img", "upscale", "edit"]
@@ -57,6 +58,7 @@ class Destination(BaseModel):
     user_name: str = ""
     source_message_id: str | None = None
     locale: str = "en"  # the language of the job's messages (bot.i18n.LANGUAGES)
+    private: bool = False  # results go to the user's private chat (DM); the channel is only told it is done
 
     @property
     def queue_key(self) -> str:

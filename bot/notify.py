@@ -10,11 +10,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.lifecycle import stop_tasks
 from bot.models import Job
 from bot.ports import Outbound
+from bot.privacy import hides
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class StatusNotifier:
         outbound = self._outbounds.get(job.destination.platform)
         if outbound is None:
             return
+        if hides(job) and reply.images:  # a private job's previews would show the channel its image
+            reply = replace(reply, images=[])
         slot = self._slots.get(job.id)
         if slot is None:
             slot = self._slots[job.id] = _Slot(job=job, outbound=outbound)

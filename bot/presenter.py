@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from bot.i18n import t
 from bot.models import Job, JobState, Progress, StoredImage
+from bot.privacy import hides
 from bot.replies import Action, Button, ImageAttachment, Reply, Tone
 
 BUTTONS_PER_ROW = 5
@@ -15,6 +16,13 @@ BUTTONS_PER_ROW = 5
 def short_prompt(text: str, limit: int = 180) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def shown_prompt(job: Job, limit: int = 180, lang: str | None = None) -> str:
+    """The prompt as a shared channel may see it: a private job's stays out (bot.privacy)."""
+    if hides(job):
+        return t(lang or lang_of(job), "private.prompt")
+    return short_prompt(job.request.user_prompt, limit)
 
 
 def lang_of(job: Job) -> str:
@@ -49,7 +57,7 @@ def queued(job: Job, position: int | None, eta: float | None, paused: bool = Fal
         "queued.text",
         where=where,
         wait=wait,
-        prompt=short_prompt(request.user_prompt),
+        prompt=shown_prompt(job),
         preset=request.preset,
         width=request.width,
         height=request.height,
@@ -63,7 +71,7 @@ def expanded(jobs: Sequence[Job], position: int | None, eta: float | None, pause
     """The answer to a prompt that became several jobs (wildcards): the list, then the first job's place."""
     first = queued(jobs[0], position, eta, paused)
     lines = [t(lang_of(jobs[0]), "queued.expanded", count=len(jobs))]
-    lines += [f"· {job.id}: {short_prompt(job.request.user_prompt)}" for job in jobs]
+    lines += [f"· {job.id}: {shown_prompt(job)}" for job in jobs]
     return replace(first, text="\n".join([*lines, "", first.text]))
 
 
@@ -86,7 +94,7 @@ def running(job: Job, progress: Progress) -> Reply:
         parts.append(t(lang, progress.note_key, **progress.note_params))
     if progress.note:
         parts.append(progress.note)
-    text = " · ".join(parts) + t(lang, "running.footer", prompt=short_prompt(job.request.user_prompt), job=job.id)
+    text = " · ".join(parts) + t(lang, "running.footer", prompt=shown_prompt(job), job=job.id)
     images = [ImageAttachment(filename=f"{job.id}-preview.jpg", data=progress.preview)] if progress.preview else []
     return Reply(text=text, images=images, buttons=cancel_row(job), job_id=job.id)
 

@@ -17,6 +17,7 @@ from commands.blocked import check_blocked
 from commands.context import Invocation, Services, administers, is_bot_admin, language_for, require_not_banned
 from commands.imagine import build_request, precheck_quota, random_seed, resolve_preset, submit
 from commands.loras import lora_button
+from commands.private import press_private
 from commands.settings import setting_button
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ async def press(services: Services, invocation: Invocation, button_id: str) -> R
     if action is Action.SETTING:  # not a job: the id holds a /settings key and the choice's place
         return await setting_button(services, invocation, job_id, index)
     job = await load_job(services, invocation, job_id)
+    invocation = await press_private(services, invocation, job, action)  # private jobs: only in the owner's DM
     if action is Action.CANCEL:
         return await cancel_job(services, invocation, job)
     if action is Action.INFO:

@@ -61,6 +61,7 @@ class Invocation:
     locale: str | None = None  # the platform's language code for this user (Telegram) or interaction (Discord)
     labels: dict[str, str] = field(default_factory=dict)  # option name → as the user typed it ("--n")
     reference_images: list[bytes] = field(default_factory=list)  # /edit: the images it refers to, in order
+    private: bool | None = None  # --private / private:False for this command; None: the user's /settings
 
     def label(self, option: str) -> str:
         """The option as the user named it, for messages (`--n`; the option's own name on slash commands)."""

@@ -9,6 +9,7 @@ from bot.models import Job, JobState
 from bot.replies import Reply
 from commands.actions import load_job
 from commands.context import Invocation, Services, language_for
+from commands.private import history_prompt, show_private
 
 HISTORY_SIZE = 10
 
@@ -20,7 +21,7 @@ async def history(services: Services, invocation: Invocation, options: dict[str,
         return Reply(text=t(lang, "history.empty"), private=True)
     lines = [
         f"{job.id} · {job.created_at:%Y-%m-%d %H:%M} · {t(lang, f'state.{job.state.value}')} · {job.request.preset} · "
-        f"{await _edit_mark(services, job, lang)}“{presenter.short_prompt(job.request.user_prompt, 60)}”"
+        f"{await _edit_mark(services, job, lang)}“{history_prompt(services, invocation, job, lang)}”"
         for job in jobs
     ]
     return Reply(text=t(lang, "history.title") + "\n" + "\n".join(lines), private=True)
@@ -28,6 +29,8 @@ async def history(services: Services, invocation: Invocation, options: dict[str,
 
 async def show(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     job = await load_job(services, invocation, str(options.get("job", "")).strip())
+    if job.destination.private and (private := await show_private(services, invocation, job)) is not None:
+        return private  # a private job is shown only in its owner's private chat (commands/private.py)
     if job.state is not JobState.SUCCEEDED:
         position, eta = services.engine.place(job.id)
         if job.state is JobState.QUEUED:

@@ -112,8 +112,13 @@ async def submit(
 
 
 async def destination_for(services: Services, invocation: Invocation) -> Destination:
-    """Where the job's messages go, in the user's chosen (or the server's, or the platform's) language."""
-    return invocation.destination.model_copy(update={"locale": await language_for(services, invocation)})
+    """Where the job's messages go, in the user's chosen (or the server's, or the platform's) language, and
+    whether its result goes to the user privately (the command's --private, else their /settings)."""
+    private = invocation.private
+    if private is None:
+        private = (await prefs_for(services, invocation)).private
+    locale = await language_for(services, invocation)
+    return invocation.destination.model_copy(update={"locale": locale, "private": private})
 
 
 def build_request(preset: Preset, kind: JobKind, **values: Any) -> GenerationRequest:
@@ -136,6 +141,8 @@ def build_request(preset: Preset, kind: JobKind, **values: Any) -> GenerationReq
 
 async def imagine(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     await require_not_banned(services, invocation)
+    if "private" in options:  # overrides the /settings flag, either way, for this job
+        invocation = replace(invocation, private=bool(options["private"]))
     prompt = check_prompt(services, str(options.get("prompt", "")))
     options = await with_settings(services, invocation, options)  # the command's own options win
     preset = await resolve_preset(services, invocation, _opt_str(options, "preset"))

@@ -21,6 +21,20 @@ def _limits(option: OptionSpec) -> dict[str, object] | None:
     return None
 
 
+TRUE = frozenset({"true", "yes", "on", "1"})
+FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def _boolean(value: object, name: str) -> bool:
+    """A platform's true/false, or the words of the text syntax (`--private=no`)."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE or word in FALSE:
+        return word in TRUE
+    raise InvalidRequest.of("error.option_boolean", name=name, value=_typed(value))
+
+
 def _typed(value: object) -> str:
     """The value as the user typed it (not reformatted: 99999999999999999999, not 1e+20), cut to 40."""
     return str(value).strip()[:40]
@@ -45,6 +59,8 @@ def coerce_value(option: OptionSpec, value: object, label: str | None = None, bo
     name = label or option.name
     if option.type in ("string", "attachment"):
         return value
+    if option.type == "boolean":
+        return _boolean(value, name)
     if option.type == "choice":
         text = str(value).strip()
         chosen = next((choice for choice in option.choices if choice.lower() == text.lower()), None)

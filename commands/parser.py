@@ -56,6 +56,13 @@ def _read_value(rest: str) -> tuple[str, str]:
     return parts[0], parts[1] if len(parts) > 1 else ""
 
 
+def _flag_value(rest: str) -> tuple[str, str]:
+    """A boolean flag's value: only when written `--flag=value`; the word after a bare flag is not its value."""
+    if rest.lstrip().startswith("="):
+        return _read_value(rest)
+    return "true", rest
+
+
 def _words(text: str) -> list[str]:
     """Words of free text, where a quoted phrase counts as one word."""
     words = []
@@ -87,7 +94,10 @@ def split_options(spec: CommandSpec, body: str, labels: dict[str, str] | None = 
             raise InvalidRequest.of(
                 "error.unknown_option", flag=match.group(1), command=spec.name, allowed=allowed or "—"
             )
-        value, rest = _read_value(rest[match.end() :])
+        if option.type == "boolean":  # a bare flag is true; `--private=no` says false
+            value, rest = _flag_value(rest[match.end() :])
+        else:
+            value, rest = _read_value(rest[match.end() :])
         if value == "":
             raise InvalidRequest.of("error.option_needs_value", flag=match.group(1), usage=spec.usage)
         if option.name in options and option.repeatable:

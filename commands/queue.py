@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.i18n import t
-from bot.presenter import duration, short_prompt
+from bot.presenter import duration, shown_prompt
 from bot.replies import Reply
 from commands.context import Invocation, Services, language_for
 
@@ -20,7 +20,7 @@ async def queue(services: Services, invocation: Invocation, options: dict[str, o
         here = job.queue_key == server
         lines.append(
             f"{mark} {job.id} · {job.request.preset} · "
-            + (f"“{short_prompt(job.request.user_prompt, 60)}”" if here else t(lang, "queue.another_server"))
+            + (f"“{shown_prompt(job, 60, lang)}”" if here else t(lang, "queue.another_server"))
         )
     waiting = engine.queued_jobs(server)
     etas = {job_id: eta for job_id, (_, eta) in engine.places([job.id for _, job in waiting[:SHOWN]]).items()}
@@ -32,7 +32,7 @@ async def queue(services: Services, invocation: Invocation, options: dict[str, o
                 position=position,
                 job=job.id,
                 preset=job.request.preset,
-                prompt=short_prompt(job.request.user_prompt, 60),
+                prompt=shown_prompt(job, 60, lang),
                 eta=duration(etas.get(job.id), lang),
             )
         )

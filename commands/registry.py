@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-OptionType = Literal["string", "integer", "number", "attachment", "choice"]
+OptionType = Literal["string", "integer", "number", "attachment", "choice", "boolean"]
 MAX_SEED = 2**32 - 1
 
 
@@ -52,6 +52,9 @@ class CommandSpec:
 
 ASPECTS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16")
 
+# A flag in the text syntax (`--private`, `--private=no`); a true/false option on Discord.
+PRIVATE = OptionSpec("private", "boolean", "Send the result to you privately (DM); overrides /settings")
+
 JOB = OptionSpec("job", "string", "Job id (from the queued message or /history)", positional=True)
 
 IMAGINE = CommandSpec(
@@ -60,7 +63,7 @@ IMAGINE = CommandSpec(
     aliases=("img", "draw"),
     usage=(
         '/imagine <prompt> [--preset p] [--ar 16:9] [--seed n] [--steps n] [--n count] [--neg "…"]'
-        " [--lora name[:weight]]"
+        " [--lora name[:weight]] [--private]"
     ),
     options=(
         OptionSpec("prompt", "string", "What to draw", required=True, positional=True),
@@ -75,6 +78,7 @@ IMAGINE = CommandSpec(
         OptionSpec(
             "lora", "string", "LoRA name[:weight], comma-separated (see /loras)", autocomplete=True, repeatable=True
         ),
+        PRIVATE,
     ),
 )
 
@@ -151,17 +155,17 @@ ADMIN = CommandSpec(
 
 SETTINGS = CommandSpec(
     name="settings",
-    description="Your defaults here: preset, aspect ratio, steps, negative prompt, language",
-    usage="/settings [preset|aspect|steps|negative|language|reset] [value]",
+    description="Your defaults here: preset, aspect ratio, steps, negative prompt, private results, language",
+    usage="/settings [preset|aspect|steps|negative|private|language|reset] [value]",
     options=(
         OptionSpec(
             "key",
             "choice",
             "What to change (no value: back to the default)",
             positional=True,
-            choices=("preset", "aspect", "steps", "negative", "language", "reset"),
+            choices=("preset", "aspect", "steps", "negative", "private", "language", "reset"),
         ),
-        OptionSpec("value", "string", "The new value (en or zh for language)"),
+        OptionSpec("value", "string", "The new value (on or off for private, en or zh for language)"),
     ),
 )
 

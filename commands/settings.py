@@ -1,8 +1,6 @@
-"""/settings: a user's defaults on this server (preset, aspect, steps, negative, language), shown with buttons and
-changed by a button or `/settings key value`; /imagine applies them when the command does not say.
-
-The stored `private` flag waits for private delivery (results by DM): until then it is not offered, so that no
-one believes their results are private when they are not."""
+"""/settings: a user's defaults on this server (preset, aspect, steps, negative, private results, language), shown
+with buttons and changed by a button or `/settings key value`; /imagine applies them when the command does not say
+(`--private` / `private:False` override the private flag for one job)."""
 
 from __future__ import annotations
 
@@ -16,9 +14,11 @@ from bot.presets import Preset
 from bot.replies import Action, Button, Reply
 from commands.context import Invocation, Services, language_for, prefs_for, require_not_banned
 from commands.imagine import allowed_presets, resolve_preset, server_preset
+from commands.options import FALSE, TRUE
 from commands.parser import clean_text
 
-KEYS = ("preset", "aspect", "steps", "negative", "language")
+KEYS = ("preset", "aspect", "steps", "negative", "private", "language")
+SWITCH = ("on", "off")  # the private flag's choices, in button order
 CLEAR = {"-", "none", "default", "reset"}
 
 
@@ -52,15 +52,20 @@ async def _changed(services: Services, invocation: Invocation, prefs: UserPrefs,
         raise InvalidRequest.of("settings.unknown_key", name=key[:20], keys=", ".join((*KEYS, "reset")))
     else:
         cleared = value.lower() in CLEAR or not value
-        change: dict[str, Any] = {key: None if cleared else await _checked(services, invocation, prefs, key, value)}
+        checked = None if cleared else await _checked(services, invocation, prefs, key, value)
+        change: dict[str, Any] = {key: bool(checked) if key == "private" else checked}
         updated = replace(prefs, **change)
     if services.user_settings is not None:
         await services.user_settings.save(updated)
     return updated
 
 
-async def _checked(services: Services, invocation: Invocation, prefs: UserPrefs, key: str, value: str) -> str | int:
+async def _checked(
+    services: Services, invocation: Invocation, prefs: UserPrefs, key: str, value: str
+) -> str | int | bool:
     """The value to store, checked against the preset the setting will be used with."""
+    if key == "private":
+        return _switch(value)
     if key == "preset":
         return (await resolve_preset(services, invocation, value)).name
     if key == "language":
@@ -89,6 +94,13 @@ async def _checked(services: Services, invocation: Invocation, prefs: UserPrefs,
     return steps
 
 
+def _switch(value: str) -> bool:
+    word = value.strip().lower()
+    if word in TRUE or word in FALSE:
+        return word in TRUE
+    raise InvalidRequest.of("settings.bad_private", value=value[:20])
+
+
 async def _preset(services: Services, invocation: Invocation, prefs: UserPrefs) -> Preset:
     """The preset /imagine would use without --preset: the user's (while it can be used here), else the server's."""
     if prefs.preset and await _usable(services, invocation, prefs.preset):
@@ -111,6 +123,8 @@ async def _choices(services: Services, invocation: Invocation, prefs: UserPrefs,
         return list((await _preset(services, invocation, prefs)).aspect_ratios)
     if key == "language":
         return list(LANGUAGES)
+    if key == "private":
+        return list(SWITCH)
     return []
 
 
@@ -124,6 +138,7 @@ async def show(services: Services, invocation: Invocation, prefs: UserPrefs) -> 
         t(lang, "settings.aspect", value=prefs.aspect or unset),
         t(lang, "settings.steps", value=prefs.steps or t(lang, "settings.preset_default", value=preset.steps)),
         t(lang, "settings.negative", value=prefs.negative or unset),
+        t(lang, "settings.private_on" if prefs.private else "settings.private_off"),
         t(lang, "settings.language", value=prefs.language or unset),
         t(lang, "settings.how"),
     ]
@@ -149,5 +164,13 @@ async def _buttons(services: Services, invocation: Invocation, prefs: UserPrefs,
         Button(label=code, action=Action.SETTING, job_id="language", index=i) for i, code in enumerate(LANGUAGES)
     ]
     reset = Button(label=t(lang, "settings.reset_button"), action=Action.SETTING, job_id="reset", danger=True)
-    rows.append([*languages, reset])
+    rows.append([*languages, _private_button(prefs, lang), reset])
     return rows[:5]
+
+
+def _private_button(prefs: UserPrefs, lang: str) -> Button:
+    """One toggle: it turns private results on when they are off, and off when they are on."""
+    label = t(lang, "settings.private_button_off" if prefs.private else "settings.private_button_on")
+    return Button(
+        label=label, action=Action.SETTING, job_id="private", index=SWITCH.index("off" if prefs.private else "on")
+    )

@@ -110,11 +110,12 @@ class SqliteWebStore:
 
     # ---- gallery -------------------------------------------------------------------------------
     @staticmethod
-    def _visible(viewer: Viewer) -> tuple[str, list[object]]:
+    def _visible(viewer: Viewer, shared: str = "1") -> tuple[str, list[object]]:
+        """The viewer's rows: their chats' (those that pass `shared`) and their own."""
         if viewer.admin:
             return "1", []
         marks = ", ".join("?" * len(viewer.servers)) or "NULL"
-        return f"j.platform = ? AND (j.server_id IN ({marks}) OR j.user_id = ?)", [
+        return f"j.platform = ? AND ((j.server_id IN ({marks}) AND {shared}) OR j.user_id = ?)", [
             viewer.platform,
             *viewer.servers,
             viewer.user_id,
@@ -132,7 +133,7 @@ class SqliteWebStore:
         else:
             marks = ", ".join("?" * len(viewer.servers)) or "NULL"
             scopes = [
-                (f"j.platform = ? AND j.server_id IN ({marks})", [viewer.platform, *viewer.servers]),
+                (f"j.platform = ? AND j.server_id IN ({marks}) AND {SHARED}", [viewer.platform, *viewer.servers]),
                 ("j.platform = ? AND j.user_id = ?", [viewer.platform, viewer.user_id]),
             ]
         branches, values = [], []
@@ -149,13 +150,13 @@ class SqliteWebStore:
 
     async def job(self, viewer: Viewer, job_id: str) -> Job | None:
         """The job if this viewer may see it."""
-        where, params = self._visible(viewer)
+        where, params = self._visible(viewer, SHARED)
         row = await self.db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ? AND {where}", (job_id, *params))
         return job_from_row(row) if row else None
 
     async def image(self, viewer: Viewer, image_id: str) -> StoredImage | None:
         """A result image if this viewer may see its job."""
-        where, params = self._visible(viewer)
+        where, params = self._visible(viewer, SHARED)
         row = await self.db.fetchone(
             f"SELECT i.* FROM images i JOIN jobs j ON j.id = i.job_id WHERE i.id = ? AND i.kind = 'result' AND {where}",
             (image_id, *params),
@@ -190,6 +191,9 @@ class SqliteWebStore:
         )
         return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4] or 0), int(r[5])) for r in rows]
 
+
+# A private job (results by DM) is its owner's and the bot admins' only: never in a chat's shared gallery.
+SHARED = "COALESCE(json_extract(j.destination, '$.private'), 0) = 0"
 
 TILE_COLUMNS = (
     "j.id, j.platform, j.server_id, j.user_id, j.preset, j.created_at, j.rowid AS rid, "

@@ -63,7 +63,8 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
 async def test_settings_show_the_defaults_with_buttons(console: Console) -> None:
     text = await console.say("/settings")
     assert "Preset: not set (the server's sdxl)" in text and "Steps: not set (the preset's 25)" in text, text
-    assert "[16:9: set:aspect:6]" in text and "[sd15: set:preset:1]" in text and "rivate" not in text
+    assert "[16:9: set:aspect:6]" in text and "[sd15: set:preset:1]" in text
+    assert "Private results: off" in text and "[🔒 Private: turn on: set:private:1]" in text
     assert "[zh: set:language:2]" in text and "set:reset" in text
 
 

@@ -25,6 +25,8 @@ def _annotation(option: OptionSpec) -> Any:
         low = int(option.minimum) if option.minimum is not None else None
         high = int(option.maximum) if option.maximum is not None else None
         base = app_commands.Range[int, low, high] if low is not None or high is not None else int
+    elif option.type == "boolean":
+        base = bool
     elif option.type == "number":
         base = app_commands.Range[float, option.minimum, option.maximum]
     else:

@@ -22,6 +22,7 @@ from bot.i18n import t
 from bot.lifecycle import uncancelled
 from bot.models import Job
 from bot.ports import ChatRecords, Undeliverable
+from bot.privacy import DirectClosed
 from bot.replies import Reply
 from commands.context import Services
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 # Not the interaction token: it is a credential (it posts as the bot for 15 minutes), so it stays in memory;
 # after a restart the bot token edits the stored channel message instead.
 KEYS = ("discord_app", "discord_issued", "discord_channel", "discord_message")
+DM_MESSAGE = "discord_dm"  # "channel:message" of a private result posted in the user's DM
+CANNOT_SEND = 50007  # "Cannot send messages to this user": DMs closed to the bot
 
 
 @dataclass
@@ -210,6 +213,36 @@ class DiscordOutbound:
             except discord.HTTPException as report:
                 log.warning("could not tell channel %s about job %s: %s", ref.channel_id, job.id, report)
         raise Undeliverable(f"Discord refused the result: {reason}") from exc
+
+    async def deliver_direct(self, job: Job, reply: Reply, *, again: bool = False) -> bool:
+        """A private result in the user's DM (opened with POST /users/@me/channels); see `DirectOutbound`.
+
+        Discord answers 403 / 50007 "Cannot send messages to this user" when the user does not accept DMs from the
+        server's members (or blocked the bot): `DirectClosed`, telling them to allow DMs and use /show there.
+        """
+        if not again and job.messages.get(DM_MESSAGE):
+            return True  # posted before a retry or a restart: not twice
+        client = self.client
+        if client is None:
+            return False
+        try:
+            channel = await client.create_dm(discord.Object(id=int(job.destination.user_id)))
+            rendered = await asyncio.to_thread(render, reply, self.config.upload_limit_bytes)
+            message = await channel.send(**_kwargs(rendered, edit=False))
+        except discord.Forbidden as exc:
+            if exc.code == CANNOT_SEND:
+                raise DirectClosed(t(job.destination.locale, "private.closed_discord", job=job.id)) from exc
+            raise Undeliverable(f"Discord refused the DM: {exc.text or exc.status}") from exc
+        except (discord.HTTPException, TimeoutError, OSError) as exc:
+            if isinstance(exc, discord.HTTPException) and 400 <= exc.status < 500 and exc.status != 429:
+                raise Undeliverable(f"Discord refused the DM: {exc.text or exc.status}") from exc
+            log.warning("DM of job %s failed: %s", job.id, exc)
+            return False
+        if not again:
+            job.messages[DM_MESSAGE] = f"{channel.id}:{message.id}"
+            if self.services is not None:
+                await self.services.store.set_message(job.id, DM_MESSAGE, job.messages[DM_MESSAGE])
+        return True
 
     def _fresh(self, ref: MessageRef) -> bool:
         return bool(ref.token and ref.app_id) and self.clock() - ref.issued < self.config.token_switch_seconds

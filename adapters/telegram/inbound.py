@@ -13,6 +13,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from adapters.telegram.albums import Albums, download, refuse_before_download
+from adapters.telegram.deeplink import start_command
 from adapters.telegram.outbound import TelegramOutbound
 from adapters.telegram.render import MAX_ANSWER, cut
 from adapters.telegram.updates import handling
@@ -182,7 +183,7 @@ class TelegramInbound:
         match = NAME.match(text)
         name = match.group(1).lower() if match else ""
         if name == "start":
-            text = "/help"
+            text = start_command(text)  # a deep link's `show_<job>`, or /help
         invocation = await self.invocation(chat, user, message.message_id, context.bot)
         if name in IMAGINE_NAMES:
             source = await self.source_image(image, context.bot, await language_for(self.services, invocation))

@@ -30,6 +30,7 @@ from bot.i18n import t
 from bot.lifecycle import uncancelled
 from bot.models import Job
 from bot.ports import ChatRecords, JobStore, Undeliverable
+from bot.privacy import DirectClosed
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ STATUS_MEDIA = "telegram_status_media"  # "1" once the status message shows a pr
 RESULTS = "telegram_results"  # "chat_id:id,id,..." of the result messages (for Delete)
 RESULT_PARTS = "telegram_result_parts"  # how many parts of the result (photo, album, keyboard...) were accepted
 ALL_PARTS = "999"
+START_SHOW = "show_"  # /start show_<job>: the deep link that fetches a private result held for the user
 PLATFORM = "telegram"
 SENDS_FLUSH_SECONDS = 1.0  # a crash forgets at most this much of the recent sends the pacer restarts from
 
@@ -277,13 +279,35 @@ class TelegramOutbound:
         self._media.discard(job.id)
         return True
 
+    async def deliver_direct(self, job: Job, reply: Reply, *, again: bool = False) -> bool:
+        """A private result in the user's private chat (its id is the user's id); see `bot.privacy.DirectOutbound`.
+
+        Telegram answers 403 while the user has not started the bot (or has blocked it): `DirectClosed`, with a
+        t.me link whose Start sends `/start show_<job>`.
+        """
+        chat_id = int(job.destination.user_id)
+        record = None if again else (lambda sent, parts: self._record_results(job, sent, parts, chat_id))
+        try:
+            ids = await self.send_images(
+                chat_id, reply, None, record, strict=True, done=([], 0) if again else await self._recorded(job)
+            )
+        except Refused as exc:
+            if exc.gone:
+                raise DirectClosed(self.closed_instructions(job)) from exc
+            raise Undeliverable(exc.message) from exc
+        return ids is not None
+
+    def closed_instructions(self, job: Job) -> str:
+        link = f"https://t.me/{self.bot.username}?start={START_SHOW}{job.id}"
+        return t(job.destination.locale, "private.closed_telegram", job=job.id, link=link, bot=self.bot.username)
+
     async def _report(self, job: Job, reason: str) -> None:
         text = t(job.destination.locale, "delivery.failed", job=job.id, reason=reason[:200])
         await self.send_text(int(job.destination.channel_id), Reply(text=text), _source(job))
 
-    async def _record_results(self, job: Job, ids: list[int], parts: int) -> None:
+    async def _record_results(self, job: Job, ids: list[int], parts: int, chat: int | None = None) -> None:
         """Written right after each part of a result is accepted: a retry or a restart sends only what is left."""
-        chat_id = self.calls.chat(int(job.destination.channel_id))
+        chat_id = self.calls.chat(int(job.destination.channel_id) if chat is None else chat)
         values = {RESULTS: f"{chat_id}:{','.join(map(str, ids))}", RESULT_PARTS: str(parts)}
         job.messages.update(values)
         if isinstance(self.store, ChatRecords):

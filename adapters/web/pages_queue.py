@@ -22,8 +22,8 @@ def visible(viewer: Viewer, job: Job) -> bool:
     destination = job.destination
     if viewer.admin:
         return True
-    return destination.platform == viewer.platform and (
-        destination.server_id in viewer.servers or destination.user_id == viewer.user_id
+    return destination.platform == viewer.platform and (  # a private job is its owner's only (and the admins')
+        (destination.server_id in viewer.servers and not destination.private) or destination.user_id == viewer.user_id
     )
 
 
