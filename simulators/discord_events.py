@@ -60,7 +60,7 @@ async def slash(
     """Send a slash command (or, with `autocomplete=option`, an autocomplete request) through the gateway."""
     where = where or place()
     interaction = sim.new_interaction(channel)
-    wire_options = [{"name": k, "type": 4 if isinstance(v, int) else 3, "value": v} for k, v in (options or {}).items()]
+    wire_options = [{"name": k, "type": _option_type(v), "value": v} for k, v in (options or {}).items()]
     if autocomplete:
         for option in wire_options:
             option["focused"] = option["name"] == autocomplete
@@ -90,6 +90,13 @@ async def click(
     payload["message"] = message.wire(sim.state.app_id)
     await sim.dispatch("INTERACTION_CREATE", payload)
     return interaction
+
+
+def _option_type(value: Any) -> int:
+    """Discord's option types as the values arrive: BOOLEAN 5, INTEGER 4, STRING 3."""
+    if isinstance(value, bool):
+        return 5
+    return 4 if isinstance(value, int) else 3
 
 
 def _command_id(sim: DiscordSimulator, name: str, guild: str | None) -> str:

@@ -231,6 +231,13 @@ class TelegramSimulator:
             self.chats[chat_id] = {"id": chat_id, "type": "supergroup", "title": title or f"group {chat_id}"}
         self.admins[chat_id] = set(admins)
 
+    async def press_start(self, user_id: int, payload: str = "") -> ChatMessage:
+        """The user opens the bot (a `t.me/<bot>?start=<payload>` link) and presses Start: their private chat with
+        the bot exists from now on, and the bot gets `/start <payload>` in it."""
+        if user_id not in self.chats:
+            self.add_chat(user_id)
+        return await self.send_text(user_id, user_id, f"/start {payload}".strip())
+
     async def send_text(self, chat_id: int, user_id: int, text: str, reply_to: int | None = None) -> ChatMessage:
         """A user writes in a chat; the bot gets it if privacy mode lets it through."""
         if len(text) > MAX_TEXT:

@@ -77,6 +77,12 @@ class FaultyTelegramSimulator(TelegramSimulator):
         self.gone[user_id] = FORBIDDEN_BLOCKED
         await self._member_update(user_id, user_id, "kicked")
 
+    async def press_start(self, user_id: int, payload: str = "") -> ChatMessage:
+        """Start (Restart, for a user who blocked the bot) unblocks the bot first: a `my_chat_member` update."""
+        if user_id in self.gone:
+            await self.add_back(user_id, user_id)
+        return await super().press_start(user_id, payload)
+
     async def add_back(self, chat_id: int, by_user: int = 1) -> None:
         """The bot is added to the group again (or unblocked by the user)."""
         description = self.gone.pop(chat_id, "")

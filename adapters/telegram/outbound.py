@@ -299,7 +299,7 @@ class TelegramOutbound:
 
     def closed_instructions(self, job: Job) -> str:
         link = f"https://t.me/{self.bot.username}?start={START_SHOW}{job.id}"
-        return t(job.destination.locale, "private.closed_telegram", job=job.id, link=link, bot=self.bot.username)
+        return t(job.destination.locale, "private.closed_telegram", job=job.id, link=link)
 
     async def _report(self, job: Job, reason: str) -> None:
         text = t(job.destination.locale, "delivery.failed", job=job.id, reason=reason[:200])
