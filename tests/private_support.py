@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.models import GenerationRequest, GenerationResult, Progress
+from bot.models import GeneratedImage, GenerationRequest, GenerationResult, Progress
 from bot.ports import ProgressCallback
 from tests.fakes import FakeBackend, png
 
 
 @dataclass
 class PreviewBackend(FakeBackend):
-    """Sends a progress with a preview image first, then (held until `release`) the result."""
+    """Sends one progress with a preview image (25%), then, once released when `hold`, the result."""
 
     async def generate(
         self, job_id: str, request: GenerationRequest, source: bytes | None, on_progress: ProgressCallback
     ) -> GenerationResult:
+        self.calls.append((job_id, request))
+        self.started.set()
         on_progress(Progress(fraction=0.25, step=1, steps=4, preview=png(64, 64, (10, 10, 200))))
-        return await super().generate(job_id, request, source, on_progress)
+        if self.hold:
+            await self.release.wait()
+        images = [
+            GeneratedImage(data=png(request.width // 8, request.height // 8), seed=request.seed + i)
+            for i in range(request.count)
+        ]
+        return GenerationResult(images=images)

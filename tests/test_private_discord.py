@@ -68,7 +68,7 @@ async def test_a_private_result_goes_to_the_dm_and_the_channel_sees_only_that_it
         run = await slash(sim, "imagine", {"prompt": "a secret heron", "private": True})
         job_id, status = await status_of(process, sim, run.id)
         assert "secret heron" not in status.content and not status.ephemeral
-        await sim.state.wait_until(lambda: "%" in status.content)  # progress shown, its preview not
+        await sim.state.wait_until(lambda: "25%" in status.content)  # progress shown, its preview not
         backend.release.set()
         await done(process, job_id)
 

@@ -27,6 +27,10 @@ def bot_texts(fbench: FaultBench, chat_id: int) -> list[str]:
     return [said(m) for m in fbench.sim.visible(chat_id) if m.from_bot]
 
 
+def group_calls(fbench: FaultBench) -> list[tuple[str, dict[str, object]]]:
+    return [(name, fields) for name, fields in fbench.sim.calls if str(fields.get("chat_id")) == str(GROUP)]
+
+
 def sends_to(fbench: FaultBench, method: str, chat_id: int) -> int:
     return sum(1 for name, fields in fbench.sim.calls if name == method and str(fields.get("chat_id")) == str(chat_id))
 
@@ -39,12 +43,12 @@ async def test_a_private_result_goes_to_the_private_chat_and_the_group_sees_only
     await fbench.sim.send_text(GROUP, PRIVATE, "/imagine@test_bot a secret heron --private")
     job_id = await fbench.job_from(GROUP)
     # The status message follows the job (queued, then progress) without the prompt and without the preview.
-    await fbench.sim.wait_for(lambda: any("%" in text and job_id in text for text in bot_texts(fbench, GROUP)))
+    await fbench.sim.wait_for(lambda: any("25%" in text and job_id in text for text in bot_texts(fbench, GROUP)))
     fbench.backend.release.set()
     await fbench.finished(job_id)
 
     group = bot_texts(fbench, GROUP)
-    assert not any("secret heron" in text for text in group), group
+    assert not any("secret heron" in str(fields) for _, fields in group_calls(fbench)), group  # never, not once
     assert any(f"Job {job_id} for user{PRIVATE} is done: sent to them privately" in text for text in group), group
     assert fbench.sim.bot_photos(GROUP) == [] and sends_to(fbench, "editMessageMedia", GROUP) == 0
     assert not any(m.buttons for m in fbench.sim.visible(GROUP) if m.from_bot)  # not even Cancel is left
