@@ -44,6 +44,8 @@ async def test_a_private_result_goes_to_the_private_chat_and_the_group_sees_only
     job_id = await fbench.job_from(GROUP)
     # The status message follows the job (queued, then progress) without the prompt and without the preview.
     await fbench.sim.wait_for(lambda: any("25%" in text and job_id in text for text in bot_texts(fbench, GROUP)))
+    await fbench.sim.send_text(GROUP, 6, "/queue@test_bot")  # what runs here, as the group sees it
+    await fbench.sim.wait_for(lambda: any("in all" in text for text in bot_texts(fbench, GROUP)))
     fbench.backend.release.set()
     await fbench.finished(job_id)
 
