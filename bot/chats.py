@@ -7,6 +7,7 @@ import logging
 from bot.engine import Engine
 from bot.errors import NotFound
 from bot.ports import AccountStore, ChatRecords, ServerSettings
+from bot.privacy import hides
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,8 @@ async def chat_gone(engine: Engine, platform: str, channel_id: str) -> int:
     Returns how many jobs were cancelled.
     """
     engine.gone_chats.add((platform, channel_id))
-    doomed = engine.active_jobs_in(platform, channel_id)
+    # A private job's result goes to its user's private chat, not here: it goes on (bot.privacy).
+    doomed = [job for job in engine.active_jobs_in(platform, channel_id) if not hides(job)]
     for job in doomed:
         try:
             await engine.cancel(job.id)

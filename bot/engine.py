@@ -20,6 +20,7 @@ from bot.placement import NOWHERE, BatchedPlacement, Place, engine_places, queue
 from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound, QuotaLimits
 from bot.presets import Preset
+from bot.privacy import hides
 from bot.routing import Router
 from bot.scheduler import FairScheduler, QueuedJob
 from bot.settings import Settings
@@ -271,8 +272,12 @@ class Engine(Delivery):
 
         def runs(entry: QueuedJob) -> bool:
             job = self._jobs.get(entry.job_id)
-            if job is not None and (job.destination.platform, job.destination.channel_id) in self.gone_chats:
-                return False  # a job for a chat the bot was removed from waits for its cancel
+            if (
+                job is not None
+                and not hides(job)
+                and (job.destination.platform, job.destination.channel_id) in self.gone_chats
+            ):
+                return False  # a job for a chat the bot was removed from waits for its cancel (not a private one)
             return job is None or self.router.runs(worker, job)
 
         async with self._work:

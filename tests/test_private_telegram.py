@@ -162,3 +162,23 @@ async def test_a_private_job_stays_private_across_a_restart(fbench: FaultBench) 
     assert fbench.sim.bot_photos(GROUP) == [] and sends_to(fbench, "editMessageMedia", GROUP) == 0
     assert not any("patient heron" in text for text in bot_texts(fbench, GROUP))
     assert any("sent to them privately" in text for text in bot_texts(fbench, GROUP))
+
+
+async def test_the_bot_removed_from_the_group_still_delivers_a_private_result_there_was_to_make(
+    fbench: FaultBench,
+) -> None:
+    fbench.backend.hold = True
+    await fbench.open()
+    await fbench.sim.send_text(GROUP, 6, "/imagine@test_bot a public heron")
+    public_job = await fbench.job_from(GROUP)  # running, held
+    sent = await fbench.sim.send_text(GROUP, PRIVATE, "/imagine@test_bot a loyal heron --private")
+    private_job = await fbench.job_from(GROUP, after=sent.message_id)  # waiting behind it
+    await fbench.sim.wait_for(lambda: fbench.backend.started.is_set())
+    await fbench.sim.kick(GROUP)  # the group is gone: its jobs are cancelled, but not the private one
+    await fbench.finished(public_job)
+    await fbench.finished(private_job)  # it still runs, and its result reaches the private chat
+
+    assert any("loyal heron" in said(m) for m in fbench.sim.bot_photos(PRIVATE))
+    assert fbench.delivery(private_job) == "delivered" and fbench.ledger(private_job) == "settled"
+    cancelled = await fbench.app.services.store.get(public_job)  # type: ignore[union-attr]
+    assert cancelled is not None and cancelled.state is JobState.CANCELLED and fbench.ledger(public_job) == "refunded"
