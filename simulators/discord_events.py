@@ -59,6 +59,9 @@ async def slash(
 ) -> SimInteraction:
     """Send a slash command (or, with `autocomplete=option`, an autocomplete request) through the gateway."""
     where = where or place()
+    if where["guild"] is None and sim.state.commands and not _offered(sim, name, "global"):
+        # Discord offers a guild's commands only in that guild: a DM has the global ones only.
+        raise ValueError(f"/{name} is not a global command, so Discord does not offer it in a DM")
     interaction = sim.new_interaction(channel)
     wire_options = [{"name": k, "type": _option_type(v), "value": v} for k, v in (options or {}).items()]
     if autocomplete:
@@ -90,6 +93,10 @@ async def click(
     payload["message"] = message.wire(sim.state.app_id)
     await sim.dispatch("INTERACTION_CREATE", payload)
     return interaction
+
+
+def _offered(sim: DiscordSimulator, name: str, scope: str) -> bool:
+    return any(command["name"] == name for command in sim.state.commands.get(scope, []))
 
 
 def _option_type(value: Any) -> int:

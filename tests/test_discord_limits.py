@@ -134,7 +134,8 @@ async def test_permissions_admin_cancel_and_nsfw(sim: DiscordSimulator, tmp_path
 
 
 async def test_dms_refused_when_not_allowed(sim: DiscordSimulator, tmp_path: Path) -> None:
-    process = await BotProcess.start(make_settings(tmp_path / "data"), [FakeBackend()], sim, allow_dms=False)
+    settings = make_settings(tmp_path / "data")  # global commands: Discord offers no guild command in a DM
+    process = await BotProcess.start(settings, [FakeBackend()], sim, allow_dms=False, guild_ids=[])
     try:
         dm = await slash(sim, "imagine", {"prompt": "hi"}, channel="800", where=place(guild=None))
         answer = await sim.state.wait_until(lambda: response(sim, dm.id))

@@ -42,3 +42,15 @@ async def test_a_dm_opens_once_and_a_closed_one_refuses_with_50007(sim: DiscordS
         assert refused.value.code == 50007 and "Cannot send messages to this user" in str(refused.value)
     finally:
         await process.stop()
+
+
+@pytest.mark.discord
+async def test_a_guild_command_is_not_offered_in_a_dm(sim: DiscordSimulator, tmp_path: Path) -> None:
+    from simulators.discord_events import place, slash
+
+    process = await BotProcess.start(make_settings(tmp_path / "data"), [FakeBackend()], sim)  # guild 500 only
+    try:
+        with pytest.raises(ValueError, match="not a global command"):
+            await slash(sim, "show", {"job": "x"}, channel="800", where=place(guild=None))
+    finally:
+        await process.stop()

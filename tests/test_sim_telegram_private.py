@@ -40,3 +40,28 @@ async def test_a_user_who_never_started_the_bot_cannot_be_written_to(sim_bot: tu
     sim.add_chat(USER)  # the user pressed Start
     sent = await bot.send_message(USER, "your image")
     assert sent.chat.id == USER
+
+
+@pytest.mark.telegram
+async def test_start_opens_the_private_chat_and_unblocks_with_a_member_update() -> None:
+    from simulators.telegram_faults import FaultyTelegramSimulator
+
+    sim = FaultyTelegramSimulator()
+    await sim.start()
+    try:
+        sim.add_chat(GROUP, title="artists")
+        await sim.send_text(GROUP, USER, "hello")
+        bot = Bot(sim.token, base_url=sim.api_base_url, base_file_url=sim.file_base_url)
+        async with bot:
+            start = await sim.press_start(USER, "show_abc")  # the t.me link's Start button
+            assert start.text == "/start show_abc" and sim.chats[USER]["type"] == "private"
+            assert (await bot.send_message(USER, "your image")).chat.id == USER
+            await sim.block(USER)
+            with pytest.raises(Forbidden, match="bot was blocked by the user"):
+                await bot.send_message(USER, "your image")
+            await sim.press_start(USER, "show_abc")  # Restart: unblocked first (my_chat_member), then /start
+            statuses = [u["my_chat_member"]["new_chat_member"]["status"] for u in sim._updates if "my_chat_member" in u]
+            assert statuses == ["kicked", "member"]
+            assert (await bot.send_message(USER, "your image")).chat.id == USER
+    finally:
+        await sim.stop()
