@@ -81,6 +81,8 @@ async def dispatch(services: Services, invocation: Invocation, command: CommandI
     async def run() -> Reply:
         options = coerce(spec, command.options, command.labels)
         labelled = dataclasses.replace(invocation, labels=command.labels) if command.labels else invocation
+        if "private" in options:  # any command that makes results (registry.PRIVATE): overrides /settings
+            labelled = dataclasses.replace(labelled, private=bool(options.pop("private")))
         return await HANDLERS[spec.name](services, labelled, options)
 
     return await _guard(services, invocation, run(), f"/{spec.name}")

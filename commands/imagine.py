@@ -141,8 +141,6 @@ def build_request(preset: Preset, kind: JobKind, **values: Any) -> GenerationReq
 
 async def imagine(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
     await require_not_banned(services, invocation)
-    if "private" in options:  # overrides the /settings flag, either way, for this job
-        invocation = replace(invocation, private=bool(options["private"]))
     prompt = check_prompt(services, str(options.get("prompt", "")))
     options = await with_settings(services, invocation, options)  # the command's own options win
     preset = await resolve_preset(services, invocation, _opt_str(options, "preset"))

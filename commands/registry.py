@@ -52,7 +52,8 @@ class CommandSpec:
 
 ASPECTS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16")
 
-# A flag in the text syntax (`--private`, `--private=no`); a true/false option on Discord.
+# A flag in the text syntax (`--private`, `--private=no`); a true/false option on Discord. Any command that makes
+# results may list it: dispatch turns it into `Invocation.private`, which the job's destination takes.
 PRIVATE = OptionSpec("private", "boolean", "Send the result to you privately (DM); overrides /settings")
 
 JOB = OptionSpec("job", "string", "Job id (from the queued message or /history)", positional=True)
