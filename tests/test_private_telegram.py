@@ -182,3 +182,15 @@ async def test_the_bot_removed_from_the_group_still_delivers_a_private_result_th
     assert fbench.delivery(private_job) == "delivered" and fbench.ledger(private_job) == "settled"
     cancelled = await fbench.app.services.store.get(public_job)  # type: ignore[union-attr]
     assert cancelled is not None and cancelled.state is JobState.CANCELLED and fbench.ledger(public_job) == "refunded"
+
+
+async def test_a_private_album_arrives_whole_in_the_private_chat_and_delete_there_removes_it(
+    fbench: FaultBench,
+) -> None:
+    await fbench.open()
+    job_id = await fbench.imagine(GROUP, PRIVATE, "/imagine@test_bot two secret herons --n 2 --private")
+    photos = fbench.sim.bot_photos(PRIVATE)
+    assert len(photos) == 2 and len({m.media_group_id for m in photos}) == 1 and fbench.sim.bot_photos(GROUP) == []
+    keyboard = next(m for m in fbench.sim.visible(PRIVATE) if f"delete:{job_id}" in m.buttons)
+    await fbench.sim.press(PRIVATE, PRIVATE, keyboard.message_id, f"delete:{job_id}")
+    await fbench.sim.wait_for(lambda: fbench.sim.bot_photos(PRIVATE) == [])
