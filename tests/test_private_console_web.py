@@ -44,6 +44,9 @@ async def test_console_private_flag_is_kept_and_changes_nothing_in_a_terminal(tm
         assert "a quiet lighthouse" in shown and "privately" not in shown  # the result, in the terminal
         refused = await chat.say("ann", "/imagine a lighthouse --private=maybe")
         assert "--private is on or off" in refused.text and refused.job_id is None
+        assert "is private" in (await chat.say("bob", f"/show {job_id}")).text  # bob shares ann's console chat
+        assert (await chat.say("root", f"/show {job_id}")).images  # a bot admin, in their own terminal
+        assert (await chat.say("ann", f"/show {job_id}")).images
 
 
 async def test_the_gallery_shows_a_private_job_only_to_its_owner_and_the_admins(tmp_path: Path) -> None:
