@@ -88,7 +88,7 @@ EDIT = CommandSpec(
     description="Edit images by instruction (reply to or attach 1–3 images)",
     usage=(
         '/edit <instruction> [--preset p] [--ar 16:9] [--seed n] [--steps n] [--n count] [--neg "…"]'
-        " (reply to 1–3 images, or --job <id> --image n)"
+        " [--private] (reply to 1–3 images, or --job <id> --image n)"
     ),
     options=(
         OptionSpec(
@@ -109,6 +109,7 @@ EDIT = CommandSpec(
         OptionSpec("reference3", "attachment", "A third reference image"),
         OptionSpec("job", "string", "Edit a result of this job instead (with image)"),
         OptionSpec("image", "integer", "Which image of that job (from 1)", minimum=1, maximum=10),
+        PRIVATE,
     ),
 )
 

@@ -9,6 +9,8 @@ import pytest
 from bot.models import JobState
 from simulators.telegram_faults import FORBIDDEN_BLOCKED
 from simulators.telegram_state import ChatMessage
+from tests.edit_support import FakeEditor, edit_overrides
+from tests.fakes import png
 from tests.private_support import PreviewBackend
 from tests.telegram_faults_support import FaultBench, fbench
 from tests.test_telegram_support import GROUP, PRIVATE
@@ -194,3 +196,16 @@ async def test_a_private_album_arrives_whole_in_the_private_chat_and_delete_ther
     keyboard = next(m for m in fbench.sim.visible(PRIVATE) if f"delete:{job_id}" in m.buttons)
     await fbench.sim.press(PRIVATE, PRIVATE, keyboard.message_id, f"delete:{job_id}")
     await fbench.sim.wait_for(lambda: fbench.sim.bot_photos(PRIVATE) == [])
+
+
+async def test_an_edit_can_be_private_too(fbench: FaultBench) -> None:
+    fbench.overrides = {**fbench.overrides, **edit_overrides()}
+    fbench.more_backends = lambda: [FakeEditor()]
+    await fbench.open()
+    photo = await fbench.sim.send_photo(GROUP, PRIVATE, png(96, 64))
+    sent = await fbench.sim.send_text(GROUP, PRIVATE, "/edit@test_bot make it night --private", photo.message_id)
+    job_id = await fbench.job_from(GROUP, sent.message_id)
+    await fbench.finished(job_id)
+    assert any("make it night" in said(m) for m in fbench.sim.bot_photos(PRIVATE))
+    assert fbench.sim.bot_photos(GROUP) == [] and not any("make it night" in t for t in bot_texts(fbench, GROUP))
+    assert any("sent to them privately" in text for text in bot_texts(fbench, GROUP))
