@@ -15,17 +15,31 @@ from aiohttp import WSMsgType, web
 from simulators.discord_commands import InvalidCommand, check_commands
 from simulators.discord_dms import DirectMessages
 from simulators.discord_guilds import SimGuild
+from simulators.discord_modals import FormError, check_modal, check_response_type
 from simulators.discord_ratelimit import Limited, RateLimits
-from simulators.discord_state import CALLBACK_DEADLINE, UPLOAD_LIMIT, Recorded, SimInteraction, SimMessage, SimState
+from simulators.discord_state import (
+    CALLBACK_DEADLINE,
+    UPLOAD_LIMIT,
+    Recorded,
+    SimInteraction,
+    SimMessage,
+    SimState,
+    image_facts,
+)
 
 log = logging.getLogger(__name__)
 API = "/api/v10"
 
 
 class SimError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(self, status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.errors = status, code, message, errors
+
+    @classmethod
+    def form(cls, error: FormError) -> SimError:
+        """400 / 50035 "Invalid Form Body" with the `errors` tree Discord sends."""
+        return cls(400, 50035, "Invalid Form Body", error.errors())
 
 
 def _check_choices(choices: Any) -> list[dict[str, Any]]:
@@ -138,10 +152,17 @@ class DiscordSimulator:
     # ---- REST ------------------------------------------------------------------------------------
 
     async def _cdn(self, request: web.Request) -> web.Response:
-        data = self.state.attachments.get(request.match_info["name"])
+        name = request.match_info["name"]
+        data, kind = self.state.attachments.get(name), self.state.attachment_types.get(name, "image/png")
+        if data is None:  # a file the bot uploaded: m<message id>-<index>-<filename>
+            message_id, _, rest = name[1:].partition("-")
+            message = self.state.messages.get(message_id)
+            index = rest.partition("-")[0]
+            if message is not None and not message.deleted and index.isdigit() and int(index) < len(message.files):
+                data, kind = message.files[int(index)][1], "application/octet-stream"
         if data is None:
             return web.Response(status=404)
-        return web.Response(body=data, content_type="image/png")
+        return web.Response(body=data, content_type=kind)
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         payload, files = await _read_body(request)
@@ -163,6 +184,8 @@ class DiscordSimulator:
             status, body = (204, None) if result is None else (200, result)
         except SimError as exc:
             status, body = exc.status, {"code": exc.code, "message": exc.message}
+            if exc.errors is not None:
+                body["errors"] = exc.errors
             if exc.status == 429:
                 retry = self.state.retry_after_now or self.state.retry_after
                 self.state.retry_after_now = 0.0
@@ -194,7 +217,11 @@ class DiscordSimulator:
                 check_commands(items)
             except InvalidCommand as exc:
                 raise SimError(400, 50035, f"Invalid Form Body: {exc}") from exc
-            self.state.commands[key] = [{**c, "id": self.state.snowflake(), "application_id": app} for c in items]
+            self.state.commands[key] = [
+                {**c, "type": c.get("type", 1), "description": c.get("description") or "",
+                 "id": self.state.snowflake(), "application_id": app}
+                for c in items
+            ]  # fmt: skip  # a context-menu command reads back with description "" (application-commands.mdx)
             return self.state.commands[key]
         if parts[0] == "interactions" and parts[-1] == "callback":
             return self._callback(parts[1], parts[2], rec)
@@ -225,14 +252,20 @@ class DiscordSimulator:
             raise SimError(404, 10062, "Unknown interaction")
         kind = rec.payload.get("type")
         data = rec.payload.get("data") or {}
-        if interaction.autocomplete != (kind == 8):  # type 8 answers autocomplete, and nothing else does
-            raise SimError(400, 50035, f"Invalid Form Body: type: interaction response type {kind} is not valid here")
+        try:
+            check_response_type(interaction.kind, kind, interaction.source_message_id is not None)
+            if kind == 9:
+                check_modal(data)
+        except FormError as exc:
+            raise SimError.form(exc) from exc
         interaction.answered = True
-        result: dict[str, Any] = {"interaction": {"id": interaction_id, "type": 2}}
+        result: dict[str, Any] = {"interaction": {"id": interaction_id, "type": interaction.kind}}
         if kind == 8:
             interaction.choices = _check_choices(data.get("choices"))
             return None
-        if kind in (4, 5):
+        if kind == 9:
+            interaction.modal = data  # the user now sees it; `submit_modal` sends what they typed
+        elif kind in (4, 5):
             _check_message(data, rec.files)
             message = self._new_message(interaction.channel_id, data, rec.files)
             message.ephemeral = bool((data.get("flags") or 0) & 64)
@@ -283,7 +316,7 @@ class DiscordSimulator:
         return message.wire(self.state.app_id)
 
     def _new_message(self, channel_id: str, data: dict[str, Any], files: list[tuple[str, bytes]]) -> SimMessage:
-        message = SimMessage(id=self.state.snowflake(), channel_id=channel_id)
+        message = SimMessage(id=self.state.snowflake(), channel_id=channel_id, cdn=self.url)
         self._edit(message, data, files)
         message.edits = 0
         self.state.messages[message.id] = message
@@ -299,16 +332,22 @@ class DiscordSimulator:
             kept = {str(a.get("id")) for a in data.get("attachments", []) if not str(a.get("id")).isdigit()}
             message.files = [(n, d) for n, d in message.files if n in kept] + files
         message.allowed_mentions = data.get("allowed_mentions", message.allowed_mentions)
+        if "embeds" in data:
+            message.embeds = list(data["embeds"] or [])
 
     # ---- injection -------------------------------------------------------------------------------
 
-    def new_interaction(self, channel_id: str, source_message_id: str | None = None) -> SimInteraction:
+    def new_interaction(
+        self, channel_id: str, source_message_id: str | None = None, kind: int = 2, user_id: str = ""
+    ) -> SimInteraction:
         interaction = SimInteraction(
             id=self.state.snowflake(),
             token="tok" + secrets.token_hex(16),
             channel_id=channel_id,
             created=self.state.now(),
             source_message_id=source_message_id,
+            kind=kind,
+            user_id=user_id,
         )
         self.state.interactions[interaction.id] = interaction
         return interaction
@@ -318,11 +357,18 @@ class DiscordSimulator:
         guild = self.state.guilds[guild_id] = SimGuild(guild_id, roles=dict(roles or {}))
         return guild
 
-    def add_attachment(self, name: str, data: bytes) -> dict[str, Any]:
-        self.state.attachments[name] = data
+    def add_attachment(self, name: str, data: bytes, content_type: str | None = None) -> dict[str, Any]:
+        """A file a user uploaded: its attachment object (content type and image size as Discord reports them)."""
+        facts = image_facts(name, data)
+        if content_type is not None:
+            facts["content_type"] = content_type
+        attachment_id = self.state.snowflake()
+        key = f"a{attachment_id}-{name}"  # two uploads may share a file name
+        self.state.attachments[key] = data
+        self.state.attachment_types[key] = facts["content_type"]
         return {
-            "id": self.state.snowflake(), "filename": name, "size": len(data), "content_type": "image/png",
-            "url": f"{self.url}/cdn/{name}", "proxy_url": f"{self.url}/cdn/{name}",
+            "id": attachment_id, "filename": name, "size": len(data),
+            "url": f"{self.url}/cdn/{key}", "proxy_url": f"{self.url}/cdn/{key}", **facts,
         }  # fmt: skip
 
 

@@ -4,6 +4,10 @@ Names (and their localizations) are 1–32 characters of letters, digits, `-`, `
 letter has a lowercase form; descriptions 1–100; at most 25 options and 25 choices; no autocomplete together
 with choices; at most 8000 characters of names, descriptions and values per command; localization keys must
 be Discord locales; option names unique within a command in every locale.
+
+USER (2) and MESSAGE (3) commands — the context menu — take mixed case and spaces in their names (1–32
+characters), no description (an empty string at most) and no options; at most 15 of each type per scope, and
+names are unique per type (a slash `edit` and a message command `Edit image` do not clash).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ LOCALES = frozenset(
     }
 )
 MAX_COMMANDS = 100
+MAX_MENU_COMMANDS = 15  # per type (USER, MESSAGE) and scope
 MAX_OPTIONS = 25
 MAX_CHOICES = 25
 MAX_TOTAL = 8000
@@ -109,7 +114,25 @@ def _check_option(where: str, option: dict[str, Any], seen: dict[str, set[str]])
     return total
 
 
+def menu_name(name: object) -> TypeGuard[str]:
+    """A USER or MESSAGE command's name: 1-32 characters, any case, spaces allowed."""
+    return isinstance(name, str) and 1 <= len(name) <= 32 and name == name.strip() and name.isprintable()
+
+
+def _check_menu(where: str, command: dict[str, Any]) -> None:
+    if not menu_name(command.get("name")):
+        raise InvalidCommand(f"{where}.name: Command name is invalid ({command.get('name')!r})")
+    if command.get("description"):
+        raise InvalidCommand(f"{where}.description: Context menu commands cannot have description")
+    if command.get("options"):
+        raise InvalidCommand(f"{where}.options: Context menu commands cannot have options")
+    _check_localized(f"{where}.name_localizations", command.get("name_localizations"), menu_name)
+
+
 def check_command(where: str, command: dict[str, Any]) -> None:
+    if command.get("type", 1) in (2, 3):
+        _check_menu(where, command)
+        return
     name = command.get("name")
     if not valid_name(name):
         raise InvalidCommand(f"{where}.name: Command name is invalid ({name!r})")
@@ -134,11 +157,15 @@ def check_commands(items: Any) -> None:
     """Raise InvalidCommand for the first thing Discord would refuse in a bulk overwrite."""
     if not isinstance(items, list):
         raise InvalidCommand("body: must be an array of commands")
-    if len(items) > MAX_COMMANDS:
+    if sum(1 for command in items if isinstance(command, dict) and command.get("type", 1) == 1) > MAX_COMMANDS:
         raise InvalidCommand(f"body: Must be {MAX_COMMANDS} or fewer in length.")
-    names: set[str] = set()
+    names: set[tuple[int, str]] = set()
     for index, command in enumerate(items):
         check_command(str(index), command)
-        if command["name"] in names:
+        key = (int(command.get("type", 1)), command["name"])
+        if key in names:
             raise InvalidCommand(f"{index}.name: Application command names must be unique")
-        names.add(command["name"])
+        names.add(key)
+    for kind in (2, 3):
+        if sum(1 for type_, _ in names if type_ == kind) > MAX_MENU_COMMANDS:
+            raise InvalidCommand(f"body: Maximum number of context menu commands reached ({MAX_MENU_COMMANDS})")

@@ -11,11 +11,13 @@ MANAGE_GUILD = 1 << 5
 BASIC = (1 << 10) | (1 << 11) | (1 << 15)  # view channel, send messages, attach files
 
 
-def _user(user_id: str) -> dict[str, Any]:
+def user_json(user_id: str) -> dict[str, Any]:
     return {"id": user_id, "username": f"user{user_id}", "discriminator": "0", "avatar": None, "global_name": None}
 
 
-def _base(sim: DiscordSimulator, interaction: SimInteraction, kind: int, place: dict[str, Any]) -> dict[str, Any]:
+def base_payload(
+    sim: DiscordSimulator, interaction: SimInteraction, kind: int, place: dict[str, Any]
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "id": interaction.id, "type": kind, "token": interaction.token, "version": 1,
         "application_id": sim.state.app_id, "channel_id": interaction.channel_id,
@@ -24,14 +26,14 @@ def _base(sim: DiscordSimulator, interaction: SimInteraction, kind: int, place: 
     }  # fmt: skip
     guild, user = place["guild"], place["user"]
     if guild is None:
-        payload["user"] = _user(user)
-        payload["channel"] = {"id": interaction.channel_id, "type": 1, "recipients": [_user(user)]}
+        payload["user"] = user_json(user)
+        payload["channel"] = {"id": interaction.channel_id, "type": 1, "recipients": [user_json(user)]}
         payload["context"] = 1
         return payload
     perms = BASIC | (MANAGE_GUILD if place["admin"] else 0)
     payload["guild_id"] = guild
     payload["member"] = {
-        "user": _user(user), "roles": place["roles"], "flags": 0, "joined_at": "2025-01-01T00:00:00+00:00",
+        "user": user_json(user), "roles": place["roles"], "flags": 0, "joined_at": "2025-01-01T00:00:00+00:00",
         "permissions": str(perms), "deaf": False, "mute": False,
     }  # fmt: skip
     payload["channel"] = {
@@ -56,27 +58,37 @@ async def slash(
     where: dict[str, Any] | None = None,
     attachment: tuple[str, bytes] | None = None,
     autocomplete: str | None = None,
+    files: dict[str, tuple[str, bytes] | tuple[str, bytes, str]] | None = None,
 ) -> SimInteraction:
-    """Send a slash command (or, with `autocomplete=option`, an autocomplete request) through the gateway."""
+    """Send a slash command (or, with `autocomplete=option`, an autocomplete request) through the gateway.
+
+    `attachment` fills the `image` option; `files` fills attachment options by name with (filename, bytes[,
+    content type]): each becomes an ATTACHMENT (11) option whose value is the id of an entry in
+    `resolved.attachments`, as Discord sends a command with uploads."""
     where = where or place()
     if where["guild"] is None and sim.state.commands and not _offered(sim, name, "global"):
         # Discord offers a guild's commands only in that guild: a DM has the global ones only.
         raise ValueError(f"/{name} is not a global command, so Discord does not offer it in a DM")
-    interaction = sim.new_interaction(channel)
+    interaction = sim.new_interaction(channel, kind=4 if autocomplete else 2, user_id=where["user"])
     wire_options = [{"name": k, "type": _option_type(v), "value": v} for k, v in (options or {}).items()]
     if autocomplete:
         for option in wire_options:
             option["focused"] = option["name"] == autocomplete
-    data: dict[str, Any] = {"id": _command_id(sim, name, where["guild"]), "name": name, "type": 1}
+    data: dict[str, Any] = {"id": command_id(sim, name, where["guild"]), "name": name, "type": 1}
+    uploads = dict(files or {})
     if attachment is not None:
-        info = sim.add_attachment(*attachment)
-        wire_options.append({"name": "image", "type": 11, "value": info["id"]})
-        data["resolved"] = {"attachments": {info["id"]: info}}
+        uploads["image"] = attachment
+    resolved: dict[str, Any] = {}
+    for option_name, upload in uploads.items():
+        info = sim.add_attachment(*upload)
+        wire_options.append({"name": option_name, "type": 11, "value": info["id"]})
+        resolved[info["id"]] = info
+    if resolved:
+        data["resolved"] = {"attachments": resolved}
     data["options"] = wire_options
     if where["guild"] is not None and where["guild"] in sim.state.commands:
         data["guild_id"] = where["guild"]
-    interaction.autocomplete = bool(autocomplete)
-    payload = _base(sim, interaction, 4 if autocomplete else 2, where)
+    payload = base_payload(sim, interaction, interaction.kind, where)
     payload["data"] = data
     await sim.dispatch("INTERACTION_CREATE", payload)
     return interaction
@@ -87,8 +99,9 @@ async def click(
 ) -> SimInteraction:
     """Press a button on a message."""
     message = sim.state.messages[message_id]
-    interaction = sim.new_interaction(message.channel_id, source_message_id=message_id)
-    payload = _base(sim, interaction, 3, where or place())
+    where = where or place()
+    interaction = sim.new_interaction(message.channel_id, source_message_id=message_id, kind=3, user_id=where["user"])
+    payload = base_payload(sim, interaction, 3, where)
     payload["data"] = {"custom_id": custom_id, "component_type": 2}
     payload["message"] = message.wire(sim.state.app_id)
     await sim.dispatch("INTERACTION_CREATE", payload)
@@ -106,9 +119,9 @@ def _option_type(value: Any) -> int:
     return 4 if isinstance(value, int) else 3
 
 
-def _command_id(sim: DiscordSimulator, name: str, guild: str | None) -> str:
+def command_id(sim: DiscordSimulator, name: str, guild: str | None, kind: int = 1) -> str:
     for key in (guild or "global", "global"):
         for command in sim.state.commands.get(key, []):
-            if command["name"] == name:
+            if command["name"] == name and command.get("type", 1) == kind:
                 return str(command["id"])
     return "1"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from PIL import Image
 
 from simulators.discord_guilds import SimGuild
 
@@ -15,6 +18,13 @@ DISCORD_EPOCH_MS = 1420070400000
 TOKEN_LIFETIME = 15 * 60
 CALLBACK_DEADLINE = 3.0
 UPLOAD_LIMIT = 10 * 1024 * 1024
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+}
 
 
 @dataclass
@@ -30,6 +40,9 @@ class Recorded:
 
 @dataclass
 class SimMessage:
+    """A message as Discord stores it: the bot's (author None, `files` it uploaded) or a user's (`author`, and
+    `attachments` / `embeds` as Discord describes them). The bot's files are served from the simulator's CDN."""
+
     id: str
     channel_id: str
     content: str = ""
@@ -39,22 +52,37 @@ class SimMessage:
     deleted: bool = False
     edits: int = 0
     allowed_mentions: Any = None
+    author: dict[str, Any] | None = None  # None: the bot
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # a user's uploads (attachment objects)
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    cdn: str = ""  # the simulator's base URL, for the bot's files
 
     def custom_ids(self) -> list[list[str]]:
         return [[c.get("custom_id", "") for c in row.get("components", [])] for row in self.components]
 
+    def file_key(self, index: int) -> str:
+        return f"m{self.id}-{index}-{self.files[index][0]}"
+
+    def _files_json(self) -> list[dict[str, Any]]:
+        files = []
+        for index, (name, data) in enumerate(self.files):
+            url = f"{self.cdn}/cdn/{self.file_key(index)}" if self.cdn else f"http://x/{name}"
+            item = {"id": f"{self.id}{index}", "filename": name, "size": len(data), "url": url, "proxy_url": url}
+            files.append({**item, **image_facts(name, data)})
+        return files
+
     def wire(self, app_id: str) -> dict[str, Any]:
+        author = self.author or {
+            "id": app_id, "username": "imagebridge", "discriminator": "0", "avatar": None, "bot": True
+        }  # fmt: skip
         return {
             "id": self.id,
             "channel_id": self.channel_id,
             "type": 0,
             "content": self.content,
-            "author": {"id": app_id, "username": "imagebridge", "discriminator": "0", "avatar": None, "bot": True},
-            "attachments": [
-                {"id": f"{self.id}{i}", "filename": n, "size": len(d), "url": f"http://x/{n}", "proxy_url": "x"}
-                for i, (n, d) in enumerate(self.files)
-            ],
-            "embeds": [],
+            "author": author,
+            "attachments": self._files_json() + self.attachments,
+            "embeds": self.embeds,
             "components": self.components,
             "flags": 64 if self.ephemeral else 0,
             "timestamp": "2026-01-01T00:00:00+00:00",
@@ -65,6 +93,20 @@ class SimMessage:
             "mention_roles": [],
             "pinned": False,
         }
+
+
+def image_facts(name: str, data: bytes) -> dict[str, Any]:
+    """`content_type`, `width` and `height` as Discord reports them for an uploaded file (sizes for images only)."""
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    content_type = CONTENT_TYPES.get(suffix, "application/octet-stream")
+    facts: dict[str, Any] = {"content_type": content_type}
+    if content_type.startswith("image/"):
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                facts.update(width=image.width, height=image.height)
+        except Exception:  # Discord still labels it by its name; it has no size
+            pass
+    return facts
 
 
 @dataclass
@@ -79,7 +121,14 @@ class SimInteraction:
     ephemeral: bool = False
     source_message_id: str | None = None
     choices: list[dict[str, Any]] | None = None
-    autocomplete: bool = False  # an APPLICATION_COMMAND_AUTOCOMPLETE (type 4): only a type 8 answer fits it
+    kind: int = 2  # 2 command, 3 component, 4 autocomplete, 5 modal submit: which callback types fit (modals.py)
+    modal: dict[str, Any] | None = None  # the modal this interaction was answered with (callback type 9)
+    user_id: str = ""
+
+    @property
+    def autocomplete(self) -> bool:
+        """An APPLICATION_COMMAND_AUTOCOMPLETE (type 4): only a type 8 answer fits it."""
+        return self.kind == 4
 
 
 class SimState:
@@ -94,6 +143,7 @@ class SimState:
         self.requests: list[Recorded] = []
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.attachments: dict[str, bytes] = {}
+        self.attachment_types: dict[str, str] = {}  # CDN name -> content type served
         self.guilds: dict[str, SimGuild] = {"500": SimGuild("500")}  # the servers the bot is in
         self.rate_limit_left = 0
         self.retry_after = 0.05
