@@ -32,6 +32,7 @@ from bot.settings import BackendConfig, SecretSource, Settings, load_settings
 from commands.context import Services
 from storage.accounts import SqliteAccountStore
 from storage.db import Database
+from storage.edit_prompts import SqliteEditPrompts
 from storage.files import DiskImageFiles
 from storage.inbox import SqliteInbox
 from storage.jobs import SqliteJobStore
@@ -130,6 +131,7 @@ async def build_app(
         on_quota_denied=metrics.record_quota_denial,
         inbox=SqliteInbox(db),
         user_settings=SqliteUserSettings(db),
+        edit_prompts=SqliteEditPrompts(db),
     )
     if settings.web.enabled:
         _add_web(services, db, secrets, ops)

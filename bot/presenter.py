@@ -125,17 +125,21 @@ ALL_ACTIONS = frozenset(Action)
 
 
 def result_buttons(job: Job, count: int, offered: frozenset[Action] = ALL_ACTIONS) -> list[list[Button]]:
-    """Reroll / info / delete, then V1… and U1… rows; only the actions some backend can serve (`offered`)."""
+    """Reroll / info / delete (and Edit for one image), then V1…, U1… and E1… rows; only the actions some backend
+    can serve (`offered`). Discord shows 5 rows at most: for more than 5 images the E rows are Telegram's only."""
     lang = lang_of(job)
     first = [
         Button(t(lang, "button.reroll"), Action.REROLL, job.id),
         Button(t(lang, "button.info"), Action.INFO, job.id),
         Button(t(lang, "button.delete"), Action.DELETE, job.id, danger=True),
     ]
+    if count == 1:  # one image: "Edit" beside Reroll; several: an E1… row after the V and U rows
+        first.append(Button(t(lang, "button.edit"), Action.EDIT, job.id, 0))
     rows: list[list[Button]] = [[button for button in first if button.action in offered]]
     if job.request.kind == "upscale":
         return rows
-    for action, letter in ((Action.VARY, "V"), (Action.UPSCALE, "U")):
+    letters = ((Action.VARY, "V"), (Action.UPSCALE, "U"), *(((Action.EDIT, "E"),) if count > 1 else ()))
+    for action, letter in letters:
         if action not in offered:
             continue
         buttons = [Button(f"{letter}{i + 1}", action, job.id, i) for i in range(count)]

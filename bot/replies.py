@@ -19,6 +19,7 @@ class Action(StrEnum):
     INFO = "info"
     LORA = "lora"  # `lora:preset:index` from /loras: answers with the --lora text to use
     SETTING = "set"  # `set:key[:index]` from /settings: picks the key's index-th choice, or clears the key
+    EDIT = "edit"  # `edit:job:index`: asks for an instruction (Discord modal, Telegram reply prompt), then /edit
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Reply:
     tone: Tone = Tone.INFO
     job_id: str | None = None
     remove_message: bool = False  # the message the button was on should go (Delete)
+    asks_instruction: str | None = None  # an Edit button id: the adapter asks the user for the instruction
 
     @classmethod
     def error(cls, text: str) -> Reply:

@@ -1,4 +1,4 @@
-"""Buttons on a finished job: reroll, vary, upscale, delete, info, and cancel on a queued one.
+"""Buttons on a finished job: reroll, vary, upscale, edit, delete, info, and cancel on a queued one.
 
 The job is read back from the store, so a button works after a restart and in any process.
 """
@@ -12,12 +12,13 @@ from bot.errors import InvalidRequest, NotFound, NotPermitted
 from bot.i18n import t
 from bot.models import Job, JobState, StoredImage
 from bot.quota import request_cost
-from bot.replies import Action, Reply, parse_button_id
+from bot.replies import Action, Button, Reply, parse_button_id
 from commands.blocked import check_blocked
 from commands.context import Invocation, Services, administers, is_bot_admin, language_for, require_not_banned
 from commands.imagine import build_request, precheck_quota, random_seed, resolve_preset, submit
 from commands.loras import lora_button
 from commands.private import press_private
+from commands.registry import CommandInput
 from commands.settings import setting_button
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ async def press(services: Services, invocation: Invocation, button_id: str) -> R
         return presenter.info(job, await services.store.images(job.id), await language_for(services, invocation))
     if action is Action.DELETE:
         return await delete(services, invocation, job)
+    if action is Action.EDIT:
+        return await ask_instruction(services, invocation, job, index)
     if job.state is not JobState.SUCCEEDED:
         raise InvalidRequest.of("error.not_finished", job=job.id, state=job.state.value)
     preset = await resolve_preset(services, invocation, job.request.preset)
@@ -137,3 +140,20 @@ async def delete(services: Services, invocation: Invocation, job: Job) -> Reply:
     log.info("job %s images deleted by %s:%s", job.id, invocation.platform, invocation.user_id)
     lang = await language_for(services, invocation)
     return Reply(text=t(lang, "delete.done", job=job.id), private=True, job_id=job.id, remove_message=True)
+
+
+async def ask_instruction(services: Services, invocation: Invocation, job: Job, index: int | None) -> Reply:
+    """The Edit button: check the image is there for this user, then have the adapter ask what to change."""
+    if job.state is not JobState.SUCCEEDED:
+        raise InvalidRequest.of("error.not_finished", job=job.id, state=job.state.value)
+    await pick_image(services, job, index)
+    button = Button("", Action.EDIT, job.id, index).id
+    lang = await language_for(services, invocation)
+    text = t(lang, "edit_prompt.ask", index=(index or 0) + 1, job=job.id)
+    return Reply(text=text, private=True, job_id=job.id, asks_instruction=button)
+
+
+def edit_input(button_id: str, instruction: str) -> CommandInput:
+    """The /edit an Edit button's instruction runs: that job's image, read from the store (access as /show)."""
+    _, job_id, index = parse_button_id(button_id)
+    return CommandInput("edit", {"instruction": instruction, "job": job_id, "image": (index or 0) + 1})

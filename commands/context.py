@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from bot.edit_prompts import EditPrompts
 from bot.engine import Engine
 from bot.errors import NotPermitted
 from bot.i18n import language
@@ -47,6 +48,7 @@ class Services:
     inbox: Inbox | None = None  # platform adapters keep received commands here until handled
     user_settings: UserSettingsStore | None = None  # /settings; None: every user has the defaults
     sign_in: SignInLinks | None = None  # /gallery links; None when [web] is off
+    edit_prompts: EditPrompts | None = None  # the Edit button's reply prompts (Telegram); None: not remembered
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from simulators.telegram_markup import forced_reply_targets
 from simulators.telegram_methods import METHODS, Params
 from simulators.telegram_state import (
     MAX_TEXT,
@@ -30,7 +31,7 @@ from simulators.telegram_updates import CONFLICT, STAND_IN_USERS, PollLog
 
 log = logging.getLogger(__name__)
 
-JSON_FIELDS = {"reply_markup", "media", "commands", "allowed_updates", "reply_parameters", "scope"}
+JSON_FIELDS = {"reply_markup", "media", "commands", "allowed_updates", "reply_parameters", "scope", "entities"}
 INT_FIELDS = {"chat_id", "message_id", "user_id", "offset", "timeout", "limit", "reply_to_message_id"}
 
 
@@ -183,8 +184,9 @@ class TelegramSimulator:
         }
         if message.text is not None:
             body["text"] = message.text
-            if entities := command_entities(message.text):
-                body["entities"] = entities
+            entities = command_entities(message.text) + message.entities
+            if entities:
+                body["entities"] = sorted(entities, key=lambda entity: int(entity["offset"]))
         if message.caption is not None:
             body["caption"] = message.caption
             if entities := command_entities(message.caption):
@@ -213,7 +215,7 @@ class TelegramSimulator:
         body.update(message.on_behalf)
         if message.media_group_id:
             body["media_group_id"] = message.media_group_id
-        if message.reply_markup:
+        if message.reply_markup and "inline_keyboard" in message.reply_markup:  # a Message shows inline keyboards only
             body["reply_markup"] = message.reply_markup
         if message.reply_to is not None and depth == 0:
             replied = self.messages.get((message.chat_id, message.reply_to))
@@ -282,6 +284,12 @@ class TelegramSimulator:
             }
         )
         return query_id
+
+    def forced_reply_for(self, message: ChatMessage) -> set[int] | None:
+        """Whose Telegram client opens a reply to this bot message (ForceReply): None for everyone in the chat."""
+        replied = self.messages.get((message.chat_id, message.reply_to or 0))
+        usernames = {f"user{user}": user for user in self.seen_users}  # user_json names every user user<id>
+        return forced_reply_targets(message, replied, usernames)
 
     def visible(self, chat_id: int) -> list[ChatMessage]:
         """The bot's messages a user in the chat sees now, oldest first."""

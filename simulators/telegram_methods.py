@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from simulators.telegram_markup import CANT_PARSE, check_entities, check_markup
 from simulators.telegram_state import (
     MAX_CALLBACK_DATA,
     MAX_CAPTION,
@@ -61,15 +62,18 @@ def _text(value: Any, limit: int, what: str) -> str:
 
 
 def _plain(params: Params) -> None:
-    """The bot sends plain text: formatting (parse_mode, entities, text_mention links) is not modelled here."""
-    for name in ("parse_mode", "entities", "caption_entities"):
+    """The bot sends plain text: formatting (parse_mode, entities other than text_mention) is not modelled here."""
+    for name in ("parse_mode", "caption_entities"):
         if params.fields.get(name):
             raise ApiError(400, f"Bad Request: {name} is not modelled by this simulator")
 
 
-def _markup(value: Any) -> dict[str, Any] | None:
+def _markup(value: Any, inline_only: bool = False) -> dict[str, Any] | None:
     if not value:
         return None
+    if not isinstance(value, dict):
+        raise ApiError(400, CANT_PARSE)
+    check_markup(value, inline_only=inline_only)
     for row in value.get("inline_keyboard", []):
         for button in row:
             data = button.get("callback_data")
@@ -126,9 +130,11 @@ async def send_message(sim: TelegramSimulator, params: Params) -> Any:
     if not text.strip():
         raise ApiError(400, "Bad Request: message text is empty")
     markup = _markup(params.fields.get("reply_markup"))
+    entities = check_entities(text, params.fields["entities"]) if params.fields.get("entities") else []
     _flood(sim, chat_id, "sendMessage")
     message = sim.new_message(chat_id, True, sim.bot_id)
     message.text, message.reply_markup, message.reply_to = text, markup, _reply_to(params)
+    message.entities = entities
     return sim.message_json(message)
 
 
@@ -205,7 +211,7 @@ async def edit_message_text(sim: TelegramSimulator, params: Params) -> Any:
     text = _text(params.fields.get("text"), MAX_TEXT, "message")
     if not text.strip():
         raise ApiError(400, "Bad Request: message text is empty")
-    markup = _markup(params.fields.get("reply_markup"))
+    markup = _markup(params.fields.get("reply_markup"), inline_only=True)
     if text == message.text and markup == message.reply_markup:
         raise ApiError(400, NOT_MODIFIED)
     _flood(sim, chat_id, "editMessageText")
@@ -223,7 +229,7 @@ async def edit_message_caption(sim: TelegramSimulator, params: Params) -> Any:
     if message.photo is None and message.document is None:
         raise ApiError(400, "Bad Request: there is no caption in the message to edit")
     caption = _text(params.fields.get("caption"), MAX_CAPTION, "message caption")
-    markup = _markup(params.fields.get("reply_markup"))
+    markup = _markup(params.fields.get("reply_markup"), inline_only=True)
     if caption == (message.caption or "") and markup == message.reply_markup:
         raise ApiError(400, NOT_MODIFIED)
     _flood(sim, chat_id, "editMessageCaption")
@@ -243,7 +249,7 @@ async def edit_message_media(sim: TelegramSimulator, params: Params) -> Any:
     data = params.upload(media.get("media"))
     size = check_photo(data)
     caption = _text(media.get("caption"), MAX_CAPTION, "message caption")
-    markup = _markup(params.fields.get("reply_markup"))
+    markup = _markup(params.fields.get("reply_markup"), inline_only=True)
     _flood(sim, chat_id, "editMessageMedia")
     message.text, message.photo, message.photo_file = None, size, sim.store_file(data).file_id
     message.caption, message.reply_markup = caption or None, markup
@@ -256,7 +262,7 @@ async def edit_message_reply_markup(sim: TelegramSimulator, params: Params) -> A
     message = sim.message(chat_id, params.int("message_id"))
     if not message.from_bot:
         raise ApiError(400, "Bad Request: message can't be edited")
-    markup = _markup(params.fields.get("reply_markup"))
+    markup = _markup(params.fields.get("reply_markup"), inline_only=True)
     if markup == message.reply_markup:
         raise ApiError(400, NOT_MODIFIED)
     _flood(sim, chat_id, "editMessageReplyMarkup")

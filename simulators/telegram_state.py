@@ -109,6 +109,7 @@ class ChatMessage:
     deleted: bool = False
     edits: int = 0
     on_behalf: dict[str, Any] = field(default_factory=dict)  # sender_chat / is_automatic_forward (updates.py)
+    entities: list[dict[str, Any]] = field(default_factory=list)  # text_mention entities the bot sent (markup.py)
 
     @property
     def buttons(self) -> list[str]:
