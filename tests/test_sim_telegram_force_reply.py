@@ -62,16 +62,16 @@ async def test_a_selective_force_reply_targets_the_mentioned_user(sim_bot: tuple
 
 async def test_bad_markups_and_entities_are_refused(sim_bot: tuple[TelegramSimulator, Bot]) -> None:
     sim, bot = sim_bot
-    with pytest.raises(BadRequest, match="(?i)can't parse reply keyboard markup json object"):
+    with pytest.raises(BadRequest, match=r"(?i)can't parse reply keyboard markup json object"):
         await bot.send_message(GROUP, "x", reply_markup=ForceReply(input_field_placeholder="p" * 65))
     sent = await bot.send_message(GROUP, "x")
-    with pytest.raises(BadRequest, match="(?i)can't parse reply keyboard markup json object"):
+    with pytest.raises(BadRequest, match=r"(?i)can't parse reply keyboard markup json object"):
         await bot.edit_message_text("y", GROUP, sent.message_id, reply_markup=ForceReply())  # type: ignore[arg-type]
     keys = InlineKeyboardMarkup([[InlineKeyboardButton("Edit", callback_data="edit:abc:0")]])
     await bot.edit_message_text("y", GROUP, sent.message_id, reply_markup=keys)
-    with pytest.raises(BadRequest, match="(?i)beyond the end"):
+    with pytest.raises(BadRequest, match=r"(?i)beyond the end"):
         await bot.send_message(GROUP, "Al", entities=[MessageEntity("text_mention", 0, 5, user=User(1, "A", False))])
-    with pytest.raises(BadRequest, match="(?i)not modelled"):
+    with pytest.raises(BadRequest, match=r"(?i)not modelled"):
         await bot.send_message(GROUP, "bold", entities=[MessageEntity("bold", 0, 4)])
     assert [name for name, _, _ in sim.errors] == ["sendMessage", "editMessageText", "sendMessage", "sendMessage"]
 
