@@ -117,6 +117,8 @@ class Router:
     def offered(self, job: Job) -> frozenset[Action]:
         """The result buttons some backend can serve for this job."""
         actions = {Action.INFO, Action.DELETE}
+        if self.can_edit():  # an edit runs on an edit preset, whatever made the image
+            actions.add(Action.EDIT)
         preset = self.presets.get(job.request.preset)
         if preset is None:
             return frozenset(actions)
@@ -131,6 +133,14 @@ class Router:
         if self.can_run(Need(preset, "upscale")):
             actions.add(Action.UPSCALE)
         return frozenset(actions)
+
+    def can_edit(self) -> bool:
+        """Some edit preset (max_references > 0) can run an edit of one image: the Edit button is offered."""
+        return any(
+            self.can_run(Need(preset, "edit", 1, references=1))
+            for preset in self.presets.values()
+            if preset.max_references > 0
+        )
 
     def retry_black(self, job: Job, worker: Worker) -> str | None:
         """One retry after an all-black result, never with the same backend and seed: another backend that can

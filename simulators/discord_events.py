@@ -69,6 +69,7 @@ async def slash(
     if where["guild"] is None and sim.state.commands and not _offered(sim, name, "global"):
         # Discord offers a guild's commands only in that guild: a DM has the global ones only.
         raise ValueError(f"/{name} is not a global command, so Discord does not offer it in a DM")
+    _check_offered(sim, name, where["guild"], [*(options or {}), *(files or {}), *(["image"] if attachment else [])])
     interaction = sim.new_interaction(channel, kind=4 if autocomplete else 2, user_id=where["user"])
     wire_options = [{"name": k, "type": _option_type(v), "value": v} for k, v in (options or {}).items()]
     if autocomplete:
@@ -117,6 +118,17 @@ def _option_type(value: Any) -> int:
     if isinstance(value, bool):
         return 5
     return 4 if isinstance(value, int) else 3
+
+
+def _check_offered(sim: DiscordSimulator, name: str, guild: str | None, given: list[str]) -> None:
+    """The Discord client sends only options the registered command has (no fourth file where it takes three)."""
+    for key in (guild or "global", "global"):
+        for command in sim.state.commands.get(key, []):
+            if command["name"] == name and command.get("type", 1) == 1:
+                offered = {option["name"] for option in command.get("options") or []}
+                if unknown := [option for option in given if option not in offered]:
+                    raise ValueError(f"/{name} has no option {unknown}: the Discord client cannot send it")
+                return
 
 
 def command_id(sim: DiscordSimulator, name: str, guild: str | None, kind: int = 1) -> str:

@@ -9,9 +9,11 @@ import discord
 from discord import app_commands
 
 from adapters.discord.commands import CatalogTranslator, add_commands
+from adapters.discord.edits import MENU_PREFIX, edit_menu
 from adapters.discord.handlers import InteractionHandler
 from adapters.discord.render import NO_MENTIONS, JobButton
 from bot.config_discord import DiscordConfig
+from bot.replies import Action
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ class ImageBridgeClient(discord.Client):
         self.handler = handler
         self.tree: app_commands.CommandTree[ImageBridgeClient] = app_commands.CommandTree(self)
         add_commands(self.tree, handler.on_command, handler.complete)
+        self.tree.add_command(edit_menu(handler.edits))  # the message menu "Edit image"
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(JobButton)  # buttons keep working after a restart
@@ -49,3 +52,11 @@ class ImageBridgeClient(discord.Client):
 
     async def on_job_button(self, interaction: discord.Interaction[Any], button_id: str) -> None:
         await self.handler.on_button(interaction, button_id)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Modal submits, by custom id: an edit instruction typed after a restart still reaches its edit."""
+        if interaction.type is discord.InteractionType.modal_submit:
+            data: Any = interaction.data or {}
+            custom_id = str(data.get("custom_id", ""))
+            if custom_id.startswith((f"{Action.EDIT.value}:", MENU_PREFIX)):
+                await self.handler.edits.on_submit(interaction)

@@ -9,6 +9,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord.edits import EditFlows, attachment_source
 from adapters.discord.outbound import DiscordOutbound
 from adapters.discord.render import render
 from adapters.discord.roles import RoleNames
@@ -20,11 +21,12 @@ from commands.context import Invocation, Services
 from commands.dispatch import dispatch, dispatch_button
 from commands.imagine import allowed_presets
 from commands.loras import lora_choices
-from commands.registry import CommandInput
+from commands.registry import BY_NAME, CommandInput
 
 log = logging.getLogger(__name__)
 
 NEW_JOB_ACTIONS = {Action.REROLL, Action.VARY, Action.UPSCALE}
+NEW_JOB_COMMANDS = {"imagine", "edit"}
 
 
 class InteractionHandler:
@@ -36,6 +38,7 @@ class InteractionHandler:
         self.outbound = outbound
         configured = [*config.admin_roles, *services.settings.quota.roles]
         self.roles = RoleNames(configured, config.guild_ids)
+        self.edits = EditFlows(self)
 
     def invocation(self, interaction: discord.Interaction[Any], source: bytes | None = None) -> Invocation:
         user = interaction.user
@@ -63,27 +66,38 @@ class InteractionHandler:
             locale=str(interaction.locale or interaction.guild_locale or "") or None,
         )
 
-    def _refused(self, interaction: discord.Interaction[Any]) -> Reply | None:
+    def refused(self, interaction: discord.Interaction[Any]) -> Reply | None:
         if interaction.guild_id is None and not self.config.allow_dms:
             return Reply.error(t(language(str(interaction.locale or "")), "platform.discord_no_dms"))
         return None
 
     async def on_command(self, interaction: discord.Interaction[Any], name: str, values: dict[str, Any]) -> None:
-        refused = self._refused(interaction)
+        refused = self.refused(interaction)
         if refused is not None:
-            await self._answer(interaction, refused, new_job=False)
+            await self.answer(interaction, refused, new_job=False)
             return
         options = {key: value for key, value in values.items() if value is not None}
-        attachment = options.pop("image", None)
-        if name == "imagine":
+        spec = BY_NAME.get(name)
+        files = [
+            options.pop(o.name) for o in (spec.options if spec else ()) if o.type == "attachment" and o.name in options
+        ]
+        if name in NEW_JOB_COMMANDS:
             self.outbound.expect(interaction)
-        work = asyncio.create_task(self._run_command(interaction, name, options, attachment))
-        await self._answer_when_done(interaction, work, new_job=name == "imagine", thinking=True)
+        work = asyncio.create_task(self._run_command(interaction, name, options, files))
+        await self.answer_when_done(interaction, work, new_job=name in NEW_JOB_COMMANDS, thinking=True)
 
     async def _run_command(
-        self, interaction: discord.Interaction[Any], name: str, options: dict[str, Any], attachment: Any
+        self, interaction: discord.Interaction[Any], name: str, options: dict[str, Any], files: list[Any]
     ) -> Reply:
+        if name == "edit":  # 1-3 images, each checked like an img2img source (edits.py)
+            images = await self.edits.download(interaction, [attachment_source(file) for file in files])
+            if isinstance(images, Reply):
+                return images
+            invocation = self.invocation(interaction)
+            invocation.reference_images = images
+            return await dispatch(self.services, invocation, CommandInput(name, options))
         source: bytes | None = None
+        attachment = files[0] if files else None
         if isinstance(attachment, discord.Attachment):
             limit = self.services.settings.limits.max_source_bytes
             if attachment.size > limit:
@@ -98,18 +112,21 @@ class InteractionHandler:
         return await dispatch(self.services, self.invocation(interaction, source), CommandInput(name, options))
 
     async def on_button(self, interaction: discord.Interaction[Any], button_id: str) -> None:
-        refused = self._refused(interaction)
+        refused = self.refused(interaction)
         if refused is not None:
-            await self._answer(interaction, refused, new_job=False)
+            await self.answer(interaction, refused, new_job=False)
             return
         try:
             action = parse_button_id(button_id)[0]
         except ValueError:
             action = Action.INFO
+        if action is Action.EDIT:  # a modal must be the first answer: no deferring
+            await self.edits.ask(interaction, button_id)
+            return
         if action in NEW_JOB_ACTIONS:
             self.outbound.expect(interaction)
         work = asyncio.create_task(dispatch_button(self.services, self.invocation(interaction), button_id))
-        await self._answer_when_done(interaction, work, new_job=action in NEW_JOB_ACTIONS, thinking=False)
+        await self.answer_when_done(interaction, work, new_job=action in NEW_JOB_ACTIONS, thinking=False)
 
     async def complete(
         self, interaction: discord.Interaction[Any], option: str, current: str
@@ -132,16 +149,16 @@ class InteractionHandler:
             if wanted in p.name.lower()
         ][:25]
 
-    async def _answer_when_done(
+    async def answer_when_done(
         self, interaction: discord.Interaction[Any], work: asyncio.Task[Reply], new_job: bool, thinking: bool
     ) -> None:
         done, _ = await asyncio.wait({work}, timeout=self.config.respond_within_seconds)
         if not done:  # slow (a download, a busy database): acknowledge now, answer with a follow-up
             await self.outbound.defer(interaction, thinking)
         reply = await work
-        await self._answer(interaction, reply, new_job=new_job)
+        await self.answer(interaction, reply, new_job=new_job)
 
-    async def _answer(self, interaction: discord.Interaction[Any], reply: Reply, new_job: bool) -> None:
+    async def answer(self, interaction: discord.Interaction[Any], reply: Reply, new_job: bool) -> None:
         if new_job and reply.job_id is not None and reply.tone is not Tone.ERROR:
             return  # the job's status message is the outbound's: it answers the interaction with the first status
         self.outbound.forget(interaction)
