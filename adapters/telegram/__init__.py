@@ -19,6 +19,7 @@ from telegram.ext import (
 )
 
 from adapters.telegram.albums import InAlbum
+from adapters.telegram.edit_prompt import EditPromptFlow
 from adapters.telegram.inbound import CAPTION_COMMAND, TelegramInbound
 from adapters.telegram.membership import ChatWatch
 from adapters.telegram.outbound import TelegramOutbound
@@ -78,6 +79,7 @@ class TelegramPlatform:
         self.updates.inbox = services.inbox
         self.updates.wanted = lambda update: any(handler.check_update(update) for handler in [*commands, album])
         await app.start()
+        EditPromptFlow(inbound, services).install(app, self.updates)  # replies to the Edit button's prompts
         await self.updates.replay(app.bot)
         assert app.updater is not None
         await app.updater.start_polling(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Chat, Message, Update, User
 from telegram.constants import ChatID
@@ -26,6 +26,9 @@ from commands.dispatch import dispatch_button, dispatch_text
 from commands.edit import refusal_before_download
 from commands.registry import EDIT, IMAGINE
 
+if TYPE_CHECKING:
+    from adapters.telegram.edit_prompt import EditPromptFlow
+
 log = logging.getLogger(__name__)
 
 IMAGINE_NAMES = {IMAGINE.name, *IMAGINE.aliases}
@@ -39,6 +42,8 @@ ADMIN_CACHE_SECONDS = 60.0
 
 class TelegramInbound:
     """PTB handlers; each update runs as its own task, validates, enqueues, answers and returns."""
+
+    prompts: EditPromptFlow | None = None  # the Edit button's reply prompts, once installed
 
     def __init__(
         self, services: Services, outbound: TelegramOutbound, config: TelegramConfig, bot_username: str
@@ -230,6 +235,10 @@ class TelegramInbound:
                 await self.outbound.call(query.message.chat.id if query.message else 0, query.answer, 3)
 
     async def _answer_button(self, query: Any, reply: Reply, chat_id: int, message_id: int) -> bool:
+        if reply.asks_instruction is not None and self.prompts is not None:  # Edit: a reply prompt (edit_prompt.py)
+            await self.outbound.call(chat_id, query.answer, 3)
+            await self.prompts.ask(query.message.chat, query.from_user, reply, message_id)
+            return True
         try:
             action = parse_button_id(query.data or "")[0]
         except ValueError:
