@@ -110,6 +110,8 @@ async def test_edit_of_three_images_keeps_their_order(bench: Bench) -> None:
 async def test_a_fourth_image_cannot_be_sent(bench: Bench) -> None:
     edit = next(c for c in bench.sim.state.commands["500"] if c["name"] == "edit" and c["type"] == 1)
     assert [o["name"] for o in edit["options"] if o["type"] == 11] == ["reference", "reference2", "reference3"]
+    zh = [o["name_localizations"]["zh-CN"] for o in edit["options"] if o["type"] == 11]
+    assert edit["name_localizations"]["zh-CN"] == "改图" and zh == ["图片", "图片2", "图片3"]
     files = {name: (f"{name}.png", png(8, 8)) for name in ("reference", "reference2", "reference3", "reference4")}
     with pytest.raises(ValueError, match="cannot send"):
         await slash(bench.sim, "edit", {"instruction": "x"}, files=files)

@@ -100,12 +100,14 @@ class EditFlows:
     def _lang(self, interaction: discord.Interaction[Any]) -> str:
         return language(str(interaction.locale or ""))
 
-    async def _modal(self, interaction: discord.Interaction[Any], custom_id: str, index: int) -> None:
+    async def _modal(self, interaction: discord.Interaction[Any], custom_id: str, index: int | None) -> None:
+        """The instruction form; its title names the image (the Edit button) or is the menu's name."""
         lang = self._lang(interaction)
         limit = min(4000, self.handler.services.settings.limits.max_prompt_chars)
+        title = t(lang, "edit_prompt.modal_title", index=index) if index else t(lang, "edit_prompt.menu")
         modal = InstructionModal(
             custom_id,
-            t(lang, "edit_prompt.modal_title", index=index),
+            title,
             t(lang, "edit_prompt.modal_label"),
             t(lang, "edit_prompt.placeholder"),
             limit,
@@ -134,7 +136,7 @@ class EditFlows:
         self._menus = {key: value for key, value in self._menus.items() if now - value[0] < MENU_KEEP_SECONDS}
         custom_id = f"{MENU_PREFIX}{interaction.id}"
         self._menus[custom_id] = (now, sources[:MAX_IMAGES])
-        await self._modal(interaction, custom_id, 1)
+        await self._modal(interaction, custom_id, None)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         """A submitted instruction modal: run the edit it stands for."""
