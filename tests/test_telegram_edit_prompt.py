@@ -5,11 +5,9 @@ on another chat's job sends no prompt."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -66,15 +64,12 @@ async def bench(plain_bench: Bench) -> AsyncIterator[EditBench]:
 
 
 async def press_edit(bench: EditBench, user: int, keys: ChatMessage, data: str) -> ChatMessage:
-    """Press Edit; the prompt the bot sends, once it is remembered."""
+    """Press Edit; the prompt the bot sends (the press is answered once the prompt is sent and remembered)."""
     before = max(m.message_id for m in bench.sim.visible(GROUP))
     remembered = await bench.prompts()
     query = await bench.sim.press(GROUP, user, keys.message_id, data)
     await bench.sim.wait_for(lambda: query in bench.sim.callback_answers)
-    await bench.sim.wait_for(lambda: any(m.message_id > before for m in bench.sim.visible(GROUP)))
-    async with asyncio.timeout(10):
-        while await bench.prompts() == remembered:  # the prompt is stored right after Telegram took it
-            await asyncio.sleep(0.01)
+    assert await bench.prompts() == remembered + 1
     return next(m for m in bench.sim.visible(GROUP) if m.message_id > before)
 
 
@@ -131,3 +126,14 @@ async def test_a_forged_press_on_another_chats_job_sends_no_prompt(bench: EditBe
     answer = bench.sim.callback_answers[query]
     assert answer.get("show_alert") in ("True", "true", True) and job_id[:8] in str(answer.get("text"))
     assert len(bench.sim.visible(ELSEWHERE)) == shown and await bench.prompts() == 0
+
+
+async def test_e2_under_a_two_image_result_edits_the_second_image(bench: EditBench) -> None:
+    await bench.open()
+    job_id = await bench.imagine(GROUP, OWNER, "/imagine@test_bot two foxes --n 2")
+    keys = keyboard_message(bench, GROUP, job_id)
+    assert {f"edit:{job_id}:0", f"edit:{job_id}:1"} <= set(keys.buttons) and f"edit:{job_id}" not in keys.buttons
+    prompt = await press_edit(bench, OWNER, keys, f"edit:{job_id}:1")
+    assert "image 2" in (prompt.text or "")
+    await reply_and_finish(bench, OWNER, prompt, "only the left one")
+    assert bench.editor.edits[0][1].parent_index == 1

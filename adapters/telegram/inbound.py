@@ -236,8 +236,8 @@ class TelegramInbound:
 
     async def _answer_button(self, query: Any, reply: Reply, chat_id: int, message_id: int) -> bool:
         if reply.asks_instruction is not None and self.prompts is not None:  # Edit: a reply prompt (edit_prompt.py)
-            await self.outbound.call(chat_id, query.answer, 3)
             await self.prompts.ask(query.message.chat, query.from_user, reply, message_id)
+            await self.outbound.call(chat_id, query.answer, 3)  # the spinner stops once the prompt is there
             return True
         try:
             action = parse_button_id(query.data or "")[0]
