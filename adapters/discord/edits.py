@@ -168,7 +168,7 @@ class EditFlows:
         lang, limit = self._lang(interaction), self.handler.services.settings.limits.max_source_bytes
         for number, source in enumerate(sources, start=1):
             if not source.is_image:
-                mime = source.content_type or "unknown type"
+                mime = source.content_type or "?"  # Discord did not say; the name shows what it is
                 return Reply.error(
                     t(lang, "edit_prompt.discord_not_an_image", number=number, name=source.name, mime=mime)
                 )
@@ -190,5 +190,5 @@ def edit_menu(flows: EditFlows) -> app_commands.ContextMenu:
     async def callback(interaction: discord.Interaction[Any], message: discord.Message) -> None:
         await flows.menu(interaction, message)
 
-    name = app_commands.locale_str("Edit image", key="edit_prompt.menu")
+    name = app_commands.locale_str(t("en", "edit_prompt.menu"), key="edit_prompt.menu")
     return app_commands.ContextMenu(name=name, callback=callback)
