@@ -148,8 +148,10 @@ async def ask_instruction(services: Services, invocation: Invocation, job: Job, 
         raise InvalidRequest.of("error.not_finished", job=job.id, state=job.state.value)
     await pick_image(services, job, index)
     button = Button("", Action.EDIT, job.id, index).id
-    lang = await language_for(services, invocation)
-    text = t(lang, "edit_prompt.ask", index=(index or 0) + 1, job=job.id)
+    lang, number = await language_for(services, invocation), (index or 0) + 1
+    if invocation.platform == "console":  # no form and no replies in a terminal: the command to type instead
+        return Reply(text=t(lang, "edit_prompt.console", index=number, job=job.id), private=True, job_id=job.id)
+    text = t(lang, "edit_prompt.ask", index=number, job=job.id)
     return Reply(text=text, private=True, job_id=job.id, asks_instruction=button)
 
 
