@@ -208,3 +208,14 @@ async def test_the_edit_button_is_offered_only_where_some_backend_edits(tmp_path
                 await process.stop()
     finally:
         await sim.stop()
+
+
+async def test_an_edit_press_too_slow_for_a_form_is_acknowledged_and_explained(bench: Bench) -> None:
+    sim = bench.sim
+    job_id, result = await imagine_result(bench)
+    assert bench.process is not None and bench.process.platform.client is not None
+    handler = bench.process.platform.client.handler
+    handler.config = handler.config.model_copy(update={"respond_within_seconds": 1e-6})  # any check is slower
+    pressed = await click(sim, result.id, f"edit:{job_id}:0")
+    said = await sim.state.wait_until(lambda: [m for m in sim.state.visible() if "Press Edit again" in m.content])
+    assert not pressed.late and pressed.answered and pressed.modal is None and len(said) == 1

@@ -117,7 +117,15 @@ class EditFlows:
 
     async def ask(self, interaction: discord.Interaction[Any], button_id: str) -> None:
         """The Edit button: the same checks as any button, then a modal, which must be the first answer."""
-        reply = await dispatch_button(self.handler.services, self.handler.invocation(interaction), button_id)
+        check = dispatch_button(self.handler.services, self.handler.invocation(interaction), button_id)
+        work = asyncio.create_task(check)
+        done, _ = await asyncio.wait({work}, timeout=self.handler.config.respond_within_seconds)
+        if not done:  # too late for a form, which must be the first answer: acknowledge, then say so
+            await self.handler.outbound.defer(interaction, thinking=True)
+            await work
+            await self.handler.answer(interaction, Reply.error(t(self._lang(interaction), "edit_prompt.busy")), False)
+            return
+        reply = work.result()
         if reply.asks_instruction is None:
             await self.handler.answer(interaction, reply, new_job=False)
             return
