@@ -270,6 +270,7 @@ class DiscordSimulator:
             message = self._new_message(interaction.channel_id, data, rec.files)
             message.ephemeral = bool((data.get("flags") or 0) & 64)
             interaction.response_id, interaction.ephemeral = message.id, message.ephemeral
+            interaction.loading = kind == 5
             result["interaction"].update(response_message_id=message.id, response_message_ephemeral=message.ephemeral)
             result["resource"] = {"type": kind, "message": message.wire(self.state.app_id)}
         elif kind == 7 and interaction.source_message_id:
@@ -280,15 +281,25 @@ class DiscordSimulator:
         return result
 
     def _webhook(self, token: str, rest: list[str], rec: Recorded) -> Any:
+        """Followups (POST) and edits of the interaction's messages (receiving-and-responding.mdx, "Create
+        Followup Message": right after a DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, a followup edits the loading
+        message instead, and keeps its ephemeral state)."""
         if self.state.token_expired(token):
             raise SimError(401, 50027, "Invalid Webhook Token")
         interaction = next(i for i in self.state.interactions.values() if i.token == token)
         if not rest and rec.method == "POST":
             _check_message(rec.payload, rec.files)
+            loading = self.state.messages.get(interaction.response_id or "") if interaction.loading else None
+            interaction.loading = False
+            if loading is not None:  # the first followup after a deferral edits the loading message, flags kept
+                self._edit(loading, rec.payload, rec.files)
+                return loading.wire(self.state.app_id)
             message = self._new_message(interaction.channel_id, rec.payload, rec.files)
             message.ephemeral = bool((rec.payload.get("flags") or 0) & 64)
             return message.wire(self.state.app_id)
         target = interaction.response_id if rest[1] == "@original" else rest[1]
+        if rest[1] == "@original" and rec.method in ("PATCH", "DELETE"):
+            interaction.loading = False  # the loading message got its content, or is gone
         message = self.state.messages.get(target or "")
         if message is None or message.deleted:
             raise SimError(404, 10008, "Unknown Message")

@@ -124,6 +124,7 @@ class SimInteraction:
     kind: int = 2  # 2 command, 3 component, 4 autocomplete, 5 modal submit: which callback types fit (modals.py)
     modal: dict[str, Any] | None = None  # the modal this interaction was answered with (callback type 9)
     user_id: str = ""
+    loading: bool = False  # answered with DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE (5) and not yet followed up
 
     @property
     def autocomplete(self) -> bool:

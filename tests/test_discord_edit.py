@@ -218,4 +218,5 @@ async def test_an_edit_press_too_slow_for_a_form_is_acknowledged_and_explained(b
     handler.config = handler.config.model_copy(update={"respond_within_seconds": 1e-6})  # any check is slower
     pressed = await click(sim, result.id, f"edit:{job_id}:0")
     said = await sim.state.wait_until(lambda: [m for m in sim.state.visible() if "Press Edit again" in m.content])
-    assert not pressed.late and pressed.answered and pressed.modal is None and len(said) == 1
+    assert not pressed.late and pressed.answered and pressed.modal is None and len(said) == 1 and said[0].ephemeral
+    assert said[0].id == pressed.response_id  # the followup filled the loading message

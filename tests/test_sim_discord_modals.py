@@ -268,3 +268,17 @@ def test_message_commands_take_mixed_case_and_spaces_but_no_description() -> Non
         check_commands([{"name": f"Menu {n}", "type": 3} for n in range(16)])
     with pytest.raises(InvalidCommand, match="name"):
         check_commands([{"name": "x" * 33, "type": 3}])
+
+
+async def test_the_first_followup_after_a_deferral_fills_the_loading_message(sim: DiscordSimulator) -> None:
+    interaction = sim.new_interaction("700", kind=3, user_id="42")
+    status, body = await callback(sim, interaction.id, interaction.token, {"type": 5, "data": {"flags": 64}})
+    loading = body["interaction"]["response_message_id"]
+    async with aiohttp.ClientSession() as session:
+        url = f"{sim.url}/api/v10/webhooks/{sim.state.app_id}/{interaction.token}?wait=1"
+        async with session.post(url, json={"content": "done", "flags": 0}) as response:
+            first = await response.json()
+        async with session.post(url, json={"content": "more", "flags": 0}) as response:
+            second = await response.json()
+    assert status == 200 and first["id"] == loading and first["flags"] == 64  # edited in place, still private
+    assert sim.state.messages[loading].content == "done" and second["id"] != loading and second["flags"] == 0

@@ -121,7 +121,7 @@ class EditFlows:
         work = asyncio.create_task(check)
         done, _ = await asyncio.wait({work}, timeout=self.handler.config.respond_within_seconds)
         if not done:  # too late for a form, which must be the first answer: acknowledge, then say so
-            await self.handler.outbound.defer(interaction, thinking=True)
+            await interaction.response.defer(ephemeral=True, thinking=True)  # the followup keeps it private
             await work
             await self.handler.answer(interaction, Reply.error(t(self._lang(interaction), "edit_prompt.busy")), False)
             return
