@@ -19,52 +19,16 @@ from simulators.discord_modals import FormError, check_modal, check_response_typ
 from simulators.discord_ratelimit import Limited, RateLimits
 from simulators.discord_state import (
     CALLBACK_DEADLINE,
-    UPLOAD_LIMIT,
     Recorded,
     SimInteraction,
     SimMessage,
     SimState,
     image_facts,
 )
+from simulators.discord_wire import SimError, check_choices, check_message, read_body
 
 log = logging.getLogger(__name__)
 API = "/api/v10"
-
-
-class SimError(Exception):
-    def __init__(self, status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.errors = status, code, message, errors
-
-    @classmethod
-    def form(cls, error: FormError) -> SimError:
-        """400 / 50035 "Invalid Form Body" with the `errors` tree Discord sends."""
-        return cls(400, 50035, "Invalid Form Body", error.errors())
-
-
-def _check_choices(choices: Any) -> list[dict[str, Any]]:
-    """APPLICATION_COMMAND_AUTOCOMPLETE_RESULT: at most 25 choices, names 1-100 characters, values up to 100."""
-    if not isinstance(choices, list) or len(choices) > 25:
-        raise SimError(400, 50035, "Invalid Form Body: data.choices: Must be 25 or fewer in length.")
-    for choice in choices:
-        name, value = str(choice.get("name", "")), choice.get("value")
-        if not 1 <= len(name) <= 100 or (isinstance(value, str) and len(value) > 100):
-            raise SimError(400, 50035, "Invalid Form Body: data.choices: Must be between 1 and 100 in length.")
-    return choices
-
-
-def _check_message(payload: dict[str, Any], files: list[tuple[str, bytes]]) -> None:
-    if len(payload.get("content") or "") > 2000:
-        raise SimError(400, 50035, "content: Must be 2000 or fewer in length.")
-    for name, data in files:
-        if len(data) > UPLOAD_LIMIT:
-            raise SimError(413, 40005, f"Request entity too large ({name})")
-    for row in payload.get("components") or []:
-        if len(row.get("components", [])) > 5:
-            raise SimError(400, 50035, "components: at most 5 buttons per row")
-        for item in row.get("components", []):
-            if len(item.get("custom_id", "")) > 100:
-                raise SimError(400, 50035, "custom_id: Must be 100 or fewer in length.")
 
 
 class DiscordSimulator:
@@ -165,7 +129,7 @@ class DiscordSimulator:
         return web.Response(body=data, content_type=kind)
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
-        payload, files = await _read_body(request)
+        payload, files = await read_body(request)
         record = Recorded(request.method, request.path[len(API) :], payload, files)
         self.state.requests.append(record)
         limit_headers: dict[str, str] = {}
@@ -261,12 +225,12 @@ class DiscordSimulator:
         interaction.answered = True
         result: dict[str, Any] = {"interaction": {"id": interaction_id, "type": interaction.kind}}
         if kind == 8:
-            interaction.choices = _check_choices(data.get("choices"))
+            interaction.choices = check_choices(data.get("choices"))
             return None
         if kind == 9:
             interaction.modal = data  # the user now sees it; `submit_modal` sends what they typed
         elif kind in (4, 5):
-            _check_message(data, rec.files)
+            check_message(data, rec.files)
             message = self._new_message(interaction.channel_id, data, rec.files)
             message.ephemeral = bool((data.get("flags") or 0) & 64)
             interaction.response_id, interaction.ephemeral = message.id, message.ephemeral
@@ -274,7 +238,7 @@ class DiscordSimulator:
             result["interaction"].update(response_message_id=message.id, response_message_ephemeral=message.ephemeral)
             result["resource"] = {"type": kind, "message": message.wire(self.state.app_id)}
         elif kind == 7 and interaction.source_message_id:
-            _check_message(data, rec.files)
+            check_message(data, rec.files)
             self._edit(self.state.messages[interaction.source_message_id], data, rec.files)
         elif kind == 6:
             interaction.response_id = interaction.source_message_id
@@ -288,7 +252,7 @@ class DiscordSimulator:
             raise SimError(401, 50027, "Invalid Webhook Token")
         interaction = next(i for i in self.state.interactions.values() if i.token == token)
         if not rest and rec.method == "POST":
-            _check_message(rec.payload, rec.files)
+            check_message(rec.payload, rec.files)
             loading = self.state.messages.get(interaction.response_id or "") if interaction.loading else None
             interaction.loading = False
             if loading is not None:  # the first followup after a deferral edits the loading message, flags kept
@@ -307,7 +271,7 @@ class DiscordSimulator:
 
     def _channel(self, channel_id: str, rest: list[str], rec: Recorded) -> Any:
         if not rest and rec.method == "POST":
-            _check_message(rec.payload, rec.files)
+            check_message(rec.payload, rec.files)
             refused = self.dms.refusal(channel_id)
             if refused is not None:
                 raise SimError(*refused)
@@ -322,7 +286,7 @@ class DiscordSimulator:
             message.deleted = True
             return None
         if rec.method == "PATCH":
-            _check_message(rec.payload, rec.files)
+            check_message(rec.payload, rec.files)
             self._edit(message, rec.payload, rec.files)
         return message.wire(self.state.app_id)
 
@@ -381,21 +345,3 @@ class DiscordSimulator:
             "id": attachment_id, "filename": name, "size": len(data),
             "url": f"{self.url}/cdn/{key}", "proxy_url": f"{self.url}/cdn/{key}", **facts,
         }  # fmt: skip
-
-
-async def _read_body(request: web.Request) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
-    files: list[tuple[str, bytes]] = []
-    if request.content_type.startswith("multipart/"):
-        payload: dict[str, Any] = {}
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            data = await part.read()  # type: ignore[union-attr]
-            if part.name == "payload_json":  # type: ignore[union-attr]
-                payload = json.loads(data)
-            else:
-                files.append((part.filename or "file", bytes(data)))  # type: ignore[union-attr]
-        return payload, files
-    if request.can_read_body:
-        body = await request.json()
-        return (body if isinstance(body, dict) else {"_list": body}), files
-    return {}, files
