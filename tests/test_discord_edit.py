@@ -220,3 +220,15 @@ async def test_an_edit_press_too_slow_for_a_form_is_acknowledged_and_explained(b
     said = await sim.state.wait_until(lambda: [m for m in sim.state.visible() if "Press Edit again" in m.content])
     assert not pressed.late and pressed.answered and pressed.modal is None and len(said) == 1 and said[0].ephemeral
     assert said[0].id == pressed.response_id  # the followup filled the loading message
+
+
+async def test_a_menu_form_left_open_across_a_restart_asks_to_pick_again(bench: Bench) -> None:
+    sim = bench.sim
+    target = user_message(sim, "700", "43", "our cat", files=[("a.png", png(64, 64, RED))])
+    opened = await message_command(sim, "Edit image", target.id)
+    await sim.state.wait_until(lambda: opened.modal is not None)
+    await bench.restart()  # the message's image links lived in the old process
+    submitted = await submit_modal(sim, opened, {instruction_field(opened): "give it a hat"})
+    message = await sim.state.wait_until(lambda: answer(sim, submitted))
+    assert message.ephemeral and "Pick Edit image on the message again" in message.content
+    assert bench.editor.edits == [] and await bench.count("jobs") == 0
