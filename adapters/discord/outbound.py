@@ -89,6 +89,7 @@ class DiscordOutbound:
         self.services: Services | None = None
         self._refs: dict[str, MessageRef] = {}
         self._pending: dict[str, Pending] = {}  # interaction id -> an interaction that may queue a job
+        self._thinking: set[str] = set()  # deferred with a public "thinking…" message, which a followup fills
 
     def min_interval(self, job: Job) -> float:
         return self.default_interval if self.interval is None else self.interval
@@ -108,6 +109,8 @@ class DiscordOutbound:
         async with pending.lock:
             if not interaction.response.is_done():
                 await interaction.response.defer(thinking=thinking)
+                if thinking:
+                    self._thinking.add(str(interaction.id))
 
     async def respond(self, interaction: discord.Interaction[Any], rendered: Rendered, private: bool) -> int | None:
         """Answer an interaction (its first response, or a follow-up once it was deferred); the message id."""
@@ -120,6 +123,10 @@ class DiscordOutbound:
                 if not interaction.response.is_done():
                     callback = await interaction.response.send_message(ephemeral=private, **kwargs)
                     return callback.message_id
+                loading = str(interaction.id) in self._thinking
+                self._thinking.discard(str(interaction.id))
+                if private and loading:  # the followup would fill the public loading message, flags ignored
+                    await interaction.delete_original_response()
                 message = await interaction.followup.send(ephemeral=private, wait=True, **kwargs)
                 return message.id
             except discord.HTTPException as exc:
