@@ -12,20 +12,44 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from bot.models import Job, JobState, utcnow
+from bot.models import Job
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
-    from bot.scheduler import FairScheduler, QueuedJob
-    from bot.worker import Worker
+    from bot.scheduler import QueuedJob
 
 Place = tuple[int | None, float | None]  # 1-based position in the fair order, seconds until likely done
 NOWHERE: Place = (None, None)
 HORIZON = 256  # picks replayed one by one; beyond them affinity has long run out of pass-overs
+
+
+class FairOrder(Protocol):
+    """What the forecast asks of the fair queue (bot/scheduler.py)."""
+
+    def walk(self) -> Iterator[QueuedJob]:
+        """Queued jobs in the order repeated fair picks would take them."""
+        ...
+
+    def now(self) -> float:
+        """The queue's clock, on which pass-over seconds are measured."""
+        ...
+
+    def window_for(self, loaded_checkpoint: str | None) -> int:
+        """How many of the next jobs a backend with this checkpoint loaded chooses from."""
+        ...
+
+    def choose(
+        self, candidates: list[QueuedJob], loaded_checkpoint: str | None, overdue: Callable[[QueuedJob], bool]
+    ) -> int:
+        """Which of the candidates a backend with this checkpoint loaded takes."""
+        ...
+
+    def overdue_at(self, passed_over: int, first_passed_at: float | None, now: float) -> bool:
+        """Passed over as often or as long as the bound allows."""
+        ...
 
 
 class BatchedPlacement:
@@ -119,7 +143,7 @@ class Forecast:
         return None if position is None else (position, self.done_in[job_id])
 
 
-def forecast(scheduler: FairScheduler, lanes: Sequence[Lane], horizon: int = HORIZON) -> Forecast:
+def forecast(scheduler: FairOrder, lanes: Sequence[Lane], horizon: int = HORIZON) -> Forecast:
     """Every queued job's place in the order backends will start them, and seconds until it is likely done.
 
     Picks are replayed as the scheduler makes them (bot/scheduler.py `pick`): the backend free first takes,
@@ -180,50 +204,7 @@ def _fair_rest(
             places.add(job.job_id, ahead / lanes)
 
 
-def lanes_of(engine: Engine) -> list[Lane]:
-    """The backends taking jobs (all of them while none is), each with what its current job leaves to do."""
-    workers = [worker for worker in engine.workers if worker.healthy and not worker.drained] or list(engine.workers)
-    now = utcnow()
-    lanes = []
-    for worker in workers:
-        current = worker.current
-        left = 0.0
-        if current is not None:
-            elapsed = (now - current.started_at).total_seconds() if current.started_at else 0.0
-            left = max(0.0, engine.estimate_seconds(current) - elapsed)
-        loaded = current.request.checkpoint if current is not None else worker.loaded_checkpoint
-        lanes.append(Lane(left, loaded, _runs_on(engine, worker)))
-    return lanes
-
-
-def _runs_on(engine: Engine, worker: Worker) -> Callable[[QueuedJob], bool]:
-    def runs(entry: QueuedJob) -> bool:
-        job = engine.active_job(entry.job_id)
-        return job is None or engine.router.runs(worker, job)
-
-    return runs
-
-
-def queue_order(engine: Engine, queued: list[Job], server: str | None) -> list[tuple[int, Job]]:
+def queue_order(places: dict[str, Place], queued: list[Job], server: str | None) -> list[tuple[int, Job]]:
     """Queued jobs by their forecast position, optionally one server's only."""
-    places = engine.places([job.id for job in queued])
     placed = sorted((place[0], job.id, job) for job in queued if (place := places.get(job.id)) and place[0] is not None)
     return [(position, job) for position, _, job in placed if server is None or job.queue_key == server]
-
-
-def engine_places(engine: Engine, job_ids: Collection[str]) -> dict[str, Place]:
-    """Positions and ETAs of the given jobs (queued, or running: no position) from one forecast."""
-    jobs = {job_id: job for job_id in job_ids if (job := engine.active_job(job_id)) is not None}
-    if not jobs:
-        return {}
-    places = forecast(engine.scheduler, lanes_of(engine))
-    found: dict[str, Place] = {}
-    for job_id, job in jobs.items():
-        place = places.place(job_id)
-        if place is not None:
-            found[job_id] = place
-        elif job.state is JobState.RUNNING:
-            found[job_id] = (None, engine.estimate_seconds(job))
-        else:  # on a paused server
-            found[job_id] = (None, None)
-    return found

@@ -93,5 +93,5 @@ async def check(worker: Worker) -> bool:
     worker.consecutive_errors = 0
     worker.loaded_checkpoint = checkpoint_name(health.loaded_model) or worker.loaded_checkpoint
     if worker.set_inventory(health.inventory):
-        await worker.engine.fail_stranded()
+        await worker.work.fail_stranded()
     return True

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection
+from typing import Protocol
 
 from bot import presenter
+from bot.models import Job
 from bot.placement import Place
-
-if TYPE_CHECKING:
-    from bot.engine import Engine
+from bot.replies import Reply
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +37,36 @@ def worth_showing(old: Place, new: Place) -> bool:
     return abs(new_eta - old_eta) >= max(30.0, 0.25 * old_eta)  # the backends ran much faster or slower
 
 
+class Placing(Protocol):
+    """The part of the Jobs port (bot/jobs.py) that position updates read."""
+
+    def is_queued(self, job_id: str) -> bool:
+        """Whether the job still waits in a queue."""
+        ...
+
+    def places(self, job_ids: Collection[str]) -> dict[str, Place]:
+        """Places of several jobs from one forecast."""
+        ...
+
+    def active_job(self, job_id: str) -> Job | None:
+        """The live copy of a queued or running job."""
+        ...
+
+    def is_paused(self, queue_key: str) -> bool:
+        """Whether this server's queue is paused."""
+        ...
+
+
 class PositionUpdates:
     """Re-places the jobs waiting in line when the queue changes and shows those that moved."""
 
-    def __init__(self, engine: Engine, interval: float = REFRESH_SECONDS) -> None:
-        self.engine = engine
+    def __init__(self, jobs: Placing, publish: Callable[[Job, Reply], None], interval: float = REFRESH_SECONDS) -> None:
+        self.jobs = jobs
+        self.publish = publish
         self.interval = interval
         self.shown: dict[str, Place] = {}  # job id -> the place its status message shows
         self.refreshes = 0
         self._changed = asyncio.Event()
-        engine.scheduler.on_change = self.poke
 
     def told(self, job_id: str, place: Place) -> None:
         """The user was just shown this place (the queued reply)."""
@@ -70,18 +90,18 @@ class PositionUpdates:
 
     def refresh(self) -> None:
         """One forecast for every job told its place; publish the places that moved enough."""
-        engine = self.engine
-        for job_id in [job_id for job_id in self.shown if job_id not in engine.scheduler]:
+        jobs = self.jobs
+        for job_id in [job_id for job_id in self.shown if not jobs.is_queued(job_id)]:
             del self.shown[job_id]  # running (its message shows progress now), finished or cancelled
         waiting = list(self.shown)
         if not waiting:
             return
         self.refreshes += 1
-        places = engine.places(waiting)
+        places = jobs.places(waiting)
         for job_id in waiting:
-            job, place = engine.active_job(job_id), places.get(job_id)
+            job, place = jobs.active_job(job_id), places.get(job_id)
             if job is None or place is None or not worth_showing(self.shown[job_id], place):
                 continue
             self.shown[job_id] = place
-            paused = engine.scheduler.is_paused(job.queue_key)
-            engine.notifier.publish(job, presenter.queued(job, place[0], place[1], paused))
+            paused = jobs.is_paused(job.queue_key)
+            self.publish(job, presenter.queued(job, place[0], place[1], paused))

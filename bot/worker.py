@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from bot import presenter
 from bot.errors import BackendError, BackendUnavailable
@@ -19,10 +19,10 @@ from bot.lifecycle import stop_tasks
 from bot.logs import current_job
 from bot.models import GenerationResult, Job, JobState, Progress, StoredImage, utcnow
 from bot.pool import PoolPolicy, check
-from bot.ports import Backend, Editor, Inventory, ProgressCallback
-
-if TYPE_CHECKING:
-    from bot.engine import Engine
+from bot.ports import Backend, Editor, ImageFiles, Inventory, JobStore, ProgressCallback
+from bot.routing import Router
+from bot.settings import Settings
+from bot.worksource import StatusSink, WorkSource
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,24 @@ def black_image_error(job: Job) -> BlackImage:
 class Worker:
     """Runs jobs on one backend, one at a time."""
 
-    def __init__(self, engine: Engine, backend: Backend) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        work: WorkSource,
+        backend: Backend,
+        *,
+        store: JobStore,
+        files: ImageFiles,
+        notifier: StatusSink,
+        router: Router,
+        settings: Settings,
+    ) -> None:
+        self.work = work  # the queue: next job, outcomes
         self.backend = backend
+        self.store = store
+        self.files = files
+        self.notifier = notifier
+        self.router = router
+        self.settings = settings
         self.consecutive_errors = 0
         self.current: Job | None = None
         self.loaded_checkpoint: str | None = None
@@ -76,7 +91,7 @@ class Worker:
 
     @property
     def policy(self) -> PoolPolicy:
-        return self.engine.pool.policy
+        return self.work.pool_policy()
 
     def take_out(self, reason: str) -> None:
         """Out of rotation until a health check passes."""
@@ -96,7 +111,7 @@ class Worker:
         while True:
             if not self.healthy:
                 await self._wait_until_healthy()
-            job = await self.engine.next_job(self)
+            job = await self.work.next_job(self)
             self.current = job
             try:
                 await self.process(job)
@@ -107,17 +122,17 @@ class Worker:
             finally:
                 self.current = None
                 current_job.set(None)
-                self.engine.worker_changed.set()
+                self.work.released()
 
     async def _crashed(self, job: Job) -> None:
         log.exception("job %s: unexpected error in worker %s", job.id, self.backend.name)
         job.state = JobState.FAILED
         job.error = t(presenter.lang_of(job), "backend.crashed", job=job.id)
-        await self.engine.complete(job, [], None)
+        await self.work.complete(job, [], None)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._finishing.discard(task)
-        self.engine.worker_changed.set()
+        self.work.released()
 
     @property
     def busy(self) -> bool:
@@ -133,7 +148,7 @@ class Worker:
 
     async def process(self, job: Job) -> None:
         current_job.set(job.id)  # every log line of this job, and of tasks it starts, carries its id
-        engine = self.engine
+        work = self.work
         job.state = JobState.RUNNING
         job.started_at = utcnow()
         job.attempts += 1
@@ -141,8 +156,8 @@ class Worker:
         job.backend_task_id = job.id
         # The "running" row is written beside the request, not before it: the backend starts at once, and a
         # crash in between leaves the job "queued", which a restart runs again exactly as it would "running".
-        saved = asyncio.get_running_loop().create_task(engine.store.save(job), name=f"running-{job.id}")
-        self._notice = engine.moved_from.pop(job.id, "")
+        saved = asyncio.get_running_loop().create_task(self.store.save(job), name=f"running-{job.id}")
+        self._notice = work.take_move_note(job.id)
         where = presenter.on_backend(job, self.backend.name)
         self._on_progress(job, Progress(note=where))
         if job.request.checkpoint != self.loaded_checkpoint:
@@ -151,13 +166,13 @@ class Worker:
         try:
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation racing completion.
-                async with asyncio.timeout(engine.settings.limits.job_timeout_seconds):
+                async with asyncio.timeout(self.settings.limits.job_timeout_seconds):
                     result = await self._run_on_backend(job)
             finally:
                 await saved  # every later write about this job comes after the "running" one
         except TimeoutError:
             await self.interrupt()
-            timeout = engine.settings.limits.job_timeout_seconds
+            timeout = self.settings.limits.job_timeout_seconds
             await self._failed(job, BackendError.of("backend.timeout", retryable=True, seconds=timeout))
             return
         except BackendUnavailable as exc:
@@ -168,12 +183,12 @@ class Worker:
             return
         self.loaded_checkpoint = job.request.checkpoint
         self.consecutive_errors = 0
-        if job.id in engine.requeue_on_stop:  # interrupted by a shutdown, not by the user
-            await engine.requeue(job)
+        if work.stop_requested(job.id):  # interrupted by a shutdown, not by the user
+            await work.requeue(job)
             return
-        if engine.cancel_requested(job.id) or result.interrupted:
+        if work.cancel_requested(job.id) or result.interrupted:
             job.state = JobState.CANCELLED
-            await engine.complete(job, [], None)
+            await work.complete(job, [], None)
             return
         # Storing and delivering run beside the next generation: the backend never waits on us.
         elapsed = time.monotonic() - started
@@ -182,7 +197,6 @@ class Worker:
         task.add_done_callback(self._finished)
 
     async def _finish(self, job: Job, result: GenerationResult, elapsed: float) -> None:
-        engine = self.engine
         try:
             stored = await self._store_images(job, result)
         except BlackImage as exc:
@@ -195,17 +209,17 @@ class Worker:
             await self._crashed(job)
             return
         per_step = elapsed / max(1, job.request.count) / job.request.step_megapixels
-        engine.note_timing(job.request.preset, per_step)
-        await engine.store.record_timing(job.request.preset, per_step)
+        self.work.note_timing(job.request.preset, per_step)
+        await self.store.record_timing(job.request.preset, per_step)
         job.state = JobState.SUCCEEDED
         job.error = None
         self.completed += 1
-        await engine.complete(job, stored, job.cost)
+        await self.work.complete(job, stored, job.cost)
 
     def _on_progress(self, job: Job, progress: Progress) -> None:
         if self._notice:  # keep telling the user why the job moved, whatever the backend reports
             progress = progress.model_copy(update={"note": " · ".join(filter(None, [progress.note, self._notice]))})
-        self.engine.notifier.publish(job, presenter.running(job, progress))
+        self.notifier.publish(job, presenter.running(job, progress))
 
     async def _run_on_backend(self, job: Job) -> GenerationResult:
         """`edit()` for an edit (references read from the store: a restart changes nothing), else `generate()`."""
@@ -218,19 +232,19 @@ class Worker:
         return await cast(Editor, self.backend).edit(job.id, job.request, sources, report)
 
     async def _stored_bytes(self, image_id: str) -> bytes:
-        image = await self.engine.store.image(image_id)
+        image = await self.store.image(image_id)
         if image is None:
             raise BackendError.of("backend.source_gone")
-        return await self.engine.files.read(image.path)
+        return await self.files.read(image.path)
 
     async def _source_bytes(self, job: Job) -> bytes | None:
         image_id = job.request.source_image_id
         if image_id is None:
             return None
-        image = await self.engine.store.image(image_id)
+        image = await self.store.image(image_id)
         if image is None:
             raise BackendError.of("backend.source_gone")
-        return await self.engine.files.read(image.path)
+        return await self.files.read(image.path)
 
     async def _store_images(self, job: Job, result: GenerationResult) -> list[StoredImage]:
         if not result.images:
@@ -241,7 +255,7 @@ class Worker:
         stored = []
         for index, (image, fact) in enumerate(zip(result.images, facts, strict=True)):
             extension = "png" if fact.format == "PNG" else fact.format.lower()
-            path = await self.engine.files.write(job.id, f"{index + 1}.{extension}", image.data)
+            path = await self.files.write(job.id, f"{index + 1}.{extension}", image.data)
             stored.append(
                 StoredImage(
                     id=f"{job.id}-{index}",
@@ -258,10 +272,10 @@ class Worker:
         return stored
 
     async def _failed(self, job: Job, error: BackendError) -> None:
-        limits = self.engine.settings.limits
-        if self.engine.cancel_requested(job.id):
+        limits = self.settings.limits
+        if self.work.cancel_requested(job.id):
             job.state = JobState.CANCELLED
-            await self.engine.complete(job, [], None)
+            await self.work.complete(job, [], None)
             return
         if error.key == "backend.wrong_checkpoint" and await self._moved_after_recheck(job):
             return
@@ -272,29 +286,28 @@ class Worker:
         if error.retryable and job.attempts < limits.max_attempts:
             log.warning("job %s attempt %d failed on %s: %s; retrying", job.id, job.attempts, self.backend.name, error)
             await asyncio.sleep(limits.retry_backoff_seconds * job.attempts)
-            await self.engine.requeue(job)
+            await self.work.requeue(job)
             return
         log.warning("job %s failed on %s: %s", job.id, self.backend.name, error)
         job.state = JobState.FAILED
         job.error = error.localized(presenter.lang_of(job))  # the job's language; the log line above stays English
-        await self.engine.complete(job, [], None)
+        await self.work.complete(job, [], None)
 
     async def _moved_after_recheck(self, job: Job) -> bool:
         """The backend lacked what its last check listed: read its inventory again, and requeue the job if
         another backend can run it."""
         await check(self)
-        router = self.engine.router
+        router = self.router
         need = router.need(job)
         if need is None or router.runs(self, job) or not router.can_run(need):
             return False
         log.warning("job %s: %s no longer has %s; requeued", job.id, self.backend.name, job.request.checkpoint)
-        await self.engine.requeue(job)
+        await self.work.requeue(job)
         return True
 
     async def _black(self, job: Job, error: BlackImage) -> None:
         """Retry once where it can help (another backend, else a new seed), then explain."""
-        engine = self.engine
-        where = None if engine.cancel_requested(job.id) else engine.router.retry_black(job, self)
+        where = None if self.work.cancel_requested(job.id) else self.router.retry_black(job, self)
         if where is None:
             await self._failed(job, error)
             return
@@ -304,23 +317,23 @@ class Worker:
         else:
             note = t(lang, "fit.black_new_seed", backend=self.backend.name, seed=job.request.seed)
         log.warning("job %s came back black on %s; retrying (%s)", job.id, self.backend.name, where or "new seed")
-        engine.moved_from[job.id] = note
-        await engine.requeue(job)
-        engine.notifier.publish(job, presenter.moving(job, note))
+        self.work.note_move(job.id, note)
+        await self.work.requeue(job)
+        self.notifier.publish(job, presenter.moving(job, note))
 
     async def _unavailable(self, job: Job, error: BackendUnavailable) -> None:
         log.warning("backend %s unavailable during job %s: %s", self.backend.name, job.id, error)
         self.take_out(error.user_message)
         job.attempts -= 1  # the backend never finished it: this attempt does not count
-        others = self.engine.router.others(self, job)
+        others = self.router.others(self, job)
         if others:
             reason = error.localized(presenter.lang_of(job))
-            self.engine.moved_from[job.id] = presenter.moved_note(job, self.backend.name, reason)
+            self.work.note_move(job.id, presenter.moved_note(job, self.backend.name, reason))
             status = presenter.moving(job, reason)
         else:
-            status = presenter.waiting_for_backend(job, self.engine.pool.why_waiting(presenter.lang_of(job)))
-        await self.engine.requeue(job)
-        self.engine.notifier.publish(job, status)
+            status = presenter.waiting_for_backend(job, self.work.why_waiting(presenter.lang_of(job)))
+        await self.work.requeue(job)
+        self.notifier.publish(job, status)
 
     async def _wait_until_healthy(self) -> None:
         delays = self.policy.health_delays
@@ -329,4 +342,4 @@ class Worker:
             await asyncio.sleep(delays[min(attempt, len(delays) - 1)])
             attempt += 1
             if await check(self):
-                await self.engine.wake_workers()
+                await self.work.wake_workers()

@@ -1,0 +1,56 @@
+"""The submit side of the Jobs port (bot/jobs.py): refuse what no backend can run, store the job with its quota
+reservation, queue it and tell the user where it stands. Mixed into the Engine, which owns the state used here."""
+
+from __future__ import annotations
+
+from bot import presenter
+from bot.jobs import Ticket
+from bot.models import Job
+from bot.placement import BatchedPlacement
+from bot.ports import Outbound, QuotaLimits
+from bot.positions import PositionUpdates
+from bot.views import QueueViews
+
+
+class Intake(QueueViews):
+    """Submission: every state change is written to the store before the user is told about it."""
+
+    outbounds: dict[str, Outbound]
+    positions: PositionUpdates
+    _placement: BatchedPlacement
+
+    async def submit(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> Ticket:
+        self.router.check_request(job.request)
+        await self.store.create(job, limits, max_queued)
+        self.gone_chats.discard((job.destination.platform, job.destination.channel_id))  # it talks to us again
+        self._enqueue(job)
+        position, eta = await self._placement.place(job.id)  # before a worker can take it
+        self.positions.told(job.id, (position, eta))
+        paused = self.scheduler.is_paused(job.queue_key)
+        if getattr(self.outbounds.get(job.destination.platform), "owns_status", False):
+            # The status message is the outbound's from its first post: queued, progress and result in one stream.
+            self.notifier.publish(job, presenter.queued(job, position, eta, paused))
+        async with self._work:
+            self._work.notify_all()
+        if self.pool.all_down():
+            reason = self.pool.why_waiting(presenter.lang_of(job))
+            self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
+        return Ticket(job=job, position=position, eta_seconds=eta, paused=paused)
+
+    async def submit_all(self, jobs: list[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> Ticket:
+        for job in jobs:
+            self.router.check_request(job.request)
+        await self.store.create_all(jobs, limits, max_queued)
+        for job in jobs:
+            self._enqueue(job)
+            if self.pool.all_down():
+                reason = self.pool.why_waiting(presenter.lang_of(job))
+                self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
+        position, eta = await self._placement.place(jobs[0].id)
+        paused = self.scheduler.is_paused(jobs[0].queue_key)
+        if getattr(self.outbounds.get(jobs[0].destination.platform), "owns_status", False):
+            # The first job's status message is the command's answer: the list of what the prompt became.
+            self.notifier.publish(jobs[0], presenter.expanded(jobs, position, eta, paused))
+        async with self._work:
+            self._work.notify_all()
+        return Ticket(job=jobs[0], position=position, eta_seconds=eta, paused=paused)
