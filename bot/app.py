@@ -68,8 +68,6 @@ class App:
     stopped: bool = False
 
     async def start(self) -> None:
-        for key in await self.services.accounts.paused_servers():  # type: ignore[attr-defined]
-            self.engine.scheduler.pause(key)
         await self.engine.start()
         if self.ops is not None:
             await self.ops.start()
@@ -118,13 +116,19 @@ async def build_app(
         max_consecutive_errors=settings.pool.max_consecutive_errors,
     )
     engine = Engine(
-        settings=settings, store=store, files=files, backends=backends, outbounds=by_platform, pool_policy=policy
+        settings=settings,
+        store=store,
+        files=files,
+        backends=backends,
+        outbounds=by_platform,
+        pool_policy=policy,
+        pauses=accounts,  # the engine alone holds "paused", kept across restarts here
     )
     metrics, ops = create_ops(settings.metrics, lambda: engine, platforms_status, lambda: count_jobs_by_state(db))
     engine.on_finished = metrics.observe_job
     services = Services(
         settings=settings,
-        engine=engine,
+        jobs=engine,
         store=store,
         files=files,
         accounts=accounts,
@@ -211,7 +215,7 @@ async def _demo_once(app: App, session: ConsoleSession, prompt: str, preset: str
     reply = await session.handle(line)
     if reply is None or reply.job_id is None:
         return 2
-    await app.engine.finished_event(reply.job_id).wait()
+    await app.services.jobs.wait_delivered(reply.job_id)
     job = await app.services.store.get(reply.job_id)
     return 0 if job is not None and job.state.value == "succeeded" else 1
 
@@ -278,7 +282,7 @@ async def run_bot(settings: Settings) -> int:
             len(app.backends),
         )
         await stop.wait()
-        running = sum(1 for worker in app.engine.workers if worker.busy)
+        running = app.engine.busy_workers()
         if running:
             log.info(
                 "stopping: no new jobs; %d running job(s) have %.0f s to finish (Ctrl-C again stops at once)",

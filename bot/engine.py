@@ -145,6 +145,10 @@ class Engine(Intake):
                 worker.current.backend = None
                 await self.store.save(worker.current)
 
+    def busy_workers(self) -> int:
+        """How many backends still run a job or store and deliver one."""
+        return sum(1 for worker in self.workers if worker.busy)
+
     async def stop(self) -> None:
         self.stopping = True
         await stop_tasks(self._tasks)

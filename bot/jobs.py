@@ -77,6 +77,10 @@ class Jobs(Protocol):
         """True while the process shuts down: new jobs are refused."""
         ...
 
+    def is_stopped(self) -> bool:
+        """True once the queue has stopped (the process is exiting): not healthy any more."""
+        ...
+
     def queued_count(self, platform: str, user_id: str) -> int:
         """How many jobs this user has waiting."""
         ...

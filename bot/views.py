@@ -24,10 +24,14 @@ class QueueViews(Dispatch):
     """Snapshots of the queue and the backends, pause and resume, chat changes."""
 
     workers: list[Worker]
+    stopping: bool
     pauses: PauseRecords | None
 
     def is_draining(self) -> bool:
         return self.draining
+
+    def is_stopped(self) -> bool:
+        return self.stopping
 
     def check_runs(
         self, preset: Preset, kind: JobKind, count: int, prompt: str, variation: bool = False, references: int = 0

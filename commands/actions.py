@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 async def load_job(services: Services, invocation: Invocation, job_id: str) -> Job:
     """A job the invoker may see; any other answers as if it did not exist (ids are in every caption)."""
-    job = services.engine.active_job(job_id) or await services.store.get(job_id)
+    job = services.jobs.active_job(job_id) or await services.store.get(job_id)
     if job is None or not visible(services, invocation, job):
         raise NotFound.of("error.no_job", job=job_id[:20])
     return job
@@ -124,7 +124,7 @@ async def cancel_job(services: Services, invocation: Invocation, job: Job) -> Re
         raise NotPermitted.of("error.not_your_job")
     if job.state.is_final:
         raise InvalidRequest.of("error.already_final", job=job.id, state=job.state.value)
-    updated = await services.engine.cancel(job.id)
+    updated = await services.jobs.cancel(job.id)
     lang = await language_for(services, invocation)
     if updated.state is JobState.CANCELLED:
         return Reply(text=t(lang, "cancel.done", job=job.id), private=True, job_id=job.id)

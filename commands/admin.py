@@ -77,15 +77,12 @@ async def admin(services: Services, invocation: Invocation, options: dict[str, o
             raise NotPermitted.of("restricted.drain")
         return await drain(services, action == "drain", str(target or ""), lang)
     if action in ("pause", "resume"):
-        server.paused = action == "pause"
-        await accounts.save_server(server)
         key = invocation.destination.queue_key
-        if server.paused:
-            services.engine.scheduler.pause(key)
+        if action == "pause":
+            await services.jobs.pause(key)  # kept across restarts by the port itself
         else:
-            services.engine.scheduler.resume(key)
-            await services.engine.wake_workers()
-        return Reply(text=t(lang, "admin.paused" if server.paused else "admin.resumed"))
+            await services.jobs.resume(key)
+        return Reply(text=t(lang, "admin.paused" if action == "pause" else "admin.resumed"))
     if action in ("ban", "unban"):
         # A server admin bans from this server only; the user record (bot-wide) is for the config's admins.
         user_id = _need(target, "user_id", lang)
@@ -147,43 +144,41 @@ async def set_language(services: Services, invocation: Invocation, code: str) ->
 
 async def drain(services: Services, drained: bool, name: str, lang: str) -> Reply:
     """`/admin drain|undrain <backend>`: a drained backend finishes its running job and takes no new ones."""
-    pool = services.engine.pool
-    worker = pool.named(name)
-    if worker is None:
-        names = ", ".join(w.backend.name for w in pool.workers)
+    backend = await services.jobs.set_drained(name, drained)
+    if backend is None:
+        names = ", ".join(known.name for known in services.jobs.backends())
         raise InvalidRequest.of("error.admin_unknown_backend", name=name.strip()[:40] or "-", names=names)
-    worker.drained = drained
-    if not drained:
-        await services.engine.wake_workers()
-    key = "admin.undrained" if not drained else "admin.draining" if worker.current else "admin.drained"
-    return Reply(text=t(lang, key, name=worker.backend.name), private=True)
+    key = "admin.undrained" if not drained else "admin.draining" if backend.current else "admin.drained"
+    return Reply(text=t(lang, key, name=backend.name), private=True)
 
 
 def backend_status(services: Services, lang: str | None = None) -> str:
     """Health, current job, loaded model and work done per backend (health details stay in English)."""
     lines = []
-    for worker in services.engine.workers:
+    for backend in services.jobs.backends():
         state = (
             t(lang, "admin.backend_healthy")
-            if worker.healthy
-            else t(lang, "admin.backend_down", detail=worker.health_detail)
+            if backend.healthy
+            else t(lang, "admin.backend_down", detail=backend.detail)
         )
-        if worker.drained:
-            state += t(lang, "admin.backend_draining" if worker.current else "admin.backend_drained")
+        if backend.drained:
+            state += t(lang, "admin.backend_draining" if backend.current else "admin.backend_drained")
         busy = (
-            t(lang, "admin.backend_running", job=worker.current.id) if worker.current else t(lang, "admin.backend_idle")
+            t(lang, "admin.backend_running", job=backend.current.id)
+            if backend.current
+            else t(lang, "admin.backend_idle")
         )
         lines.append(
             t(
                 lang,
                 "admin.backend_line",
-                name=worker.backend.name,
-                kind=worker.backend.kind,
+                name=backend.name,
+                kind=backend.kind,
                 state=state,
                 busy=busy,
-                model=worker.loaded_checkpoint or t(lang, "admin.backend_unknown"),
-                done=worker.completed,
+                model=backend.loaded or t(lang, "admin.backend_unknown"),
+                done=backend.completed,
             )
         )
-    lines.append(t(lang, "admin.backends_total", count=len(services.engine.scheduler)))
+    lines.append(t(lang, "admin.backends_total", count=services.jobs.queue_length()))
     return "\n".join(lines)

@@ -14,7 +14,7 @@ async def cancel(services: Services, invocation: Invocation, options: dict[str, 
         return await cancel_job(services, invocation, await load_job(services, invocation, job_id))
     mine = [
         job
-        for job in [*services.engine.running_jobs(), *(job for _, job in services.engine.queued_jobs())]
+        for job in [*services.jobs.running_jobs(), *(job for _, job in services.jobs.queued_jobs())]
         if job.destination.platform == invocation.platform and job.destination.user_id == invocation.user_id
     ]
     if not mine:

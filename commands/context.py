@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.edit_prompts import EditPrompts
-from bot.engine import Engine
 from bot.errors import NotPermitted
 from bot.i18n import language
+from bot.jobs import Jobs
 from bot.models import Destination, StoredImage, utcnow
 from bot.ports import AccountStore, ImageFiles, Inbox, JobStore, UserPrefs, UserSettingsStore
 from bot.settings import Settings
@@ -39,7 +39,7 @@ class Services:
     """Everything the commands need, built once by the composition root."""
 
     settings: Settings
-    engine: Engine
+    jobs: Jobs  # the job queue, through its port: never the engine's internals
     store: Store
     files: ImageFiles
     accounts: AccountStore

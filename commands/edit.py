@@ -56,7 +56,7 @@ async def edit(services: Services, invocation: Invocation, options: dict[str, ob
     negative = _text(options, "negative")
     await check_blocked(services, invocation, instruction, negative)
     negative_text = _negative(services, preset, negative)
-    services.engine.router.check(preset, "edit", count, instruction, references=len(images))
+    services.jobs.check_runs(preset, "edit", count, instruction, references=len(images))
     seed = int(options["seed"]) if "seed" in options else random_seed()  # type: ignore[call-overload]
     await precheck_quota(services, invocation, preset.cost(steps, width, height, count, references=len(images)))
     stored = tuple([await store_source(services, data) for data in images])

@@ -31,7 +31,7 @@ def with_loras(preset: Preset, prompt: str, picks: list[Pick]) -> str:
 
 def check_queue_room(services: Services, invocation: Invocation, jobs: int) -> None:
     """An early, clear answer when the expansion cannot fit the user's queue cap (the store checks it again)."""
-    queued = services.engine.queued_count(invocation.platform, invocation.user_id)
+    queued = services.jobs.queued_count(invocation.platform, invocation.user_id)
     limit = services.settings.limits.max_queued_per_user
     if jobs > 1 and queued + jobs > limit:
         raise InvalidRequest.of("error.wildcard_queue", count=jobs, limit=limit, queued=queued)
@@ -59,14 +59,14 @@ async def submit_all(
     """Charge and queue every request in one transaction; the answer lists the jobs."""
     from commands.imagine import destination_for, quota_limits
 
-    if services.engine.draining:
+    if services.jobs.is_draining():
         raise InvalidRequest.of("error.restarting")
     destination = await destination_for(services, invocation)
     jobs = [
         Job(request=r, destination=destination, cost=preset.cost(r.steps, r.width, r.height, r.count)) for r in requests
     ]
     limit = services.settings.limits.max_queued_per_user
-    ticket = await services.engine.submit_all(jobs, await quota_limits(services, invocation), max_queued=limit)
+    ticket = await services.jobs.submit_all(jobs, await quota_limits(services, invocation), max_queued=limit)
     who = f"{invocation.platform}:{invocation.user_id}"
     log.info("%d jobs queued by %s from one prompt (%s)", len(jobs), who, preset.name)
     return presenter.expanded(jobs, ticket.position, ticket.eta_seconds, ticket.paused)

@@ -32,7 +32,7 @@ async def show(services: Services, invocation: Invocation, options: dict[str, ob
     if job.destination.private and (private := await show_private(services, invocation, job)) is not None:
         return private  # a private job is shown only in its owner's private chat (commands/private.py)
     if job.state is not JobState.SUCCEEDED:
-        position, eta = services.engine.place(job.id)
+        position, eta = services.jobs.place(job.id)
         if job.state is JobState.QUEUED:
             return presenter.queued(job, position, eta)
         if job.state is JobState.RUNNING:

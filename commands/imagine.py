@@ -97,16 +97,16 @@ async def submit(
     services: Services, invocation: Invocation, preset: Preset, request: GenerationRequest, *, priority: int = 0
 ) -> Reply:
     """Charge and queue a resolved request; shared by /imagine and the buttons."""
-    if services.engine.draining:
+    if services.jobs.is_draining():
         raise InvalidRequest.of("error.restarting")
-    queued = services.engine.queued_count(invocation.platform, invocation.user_id)
+    queued = services.jobs.queued_count(invocation.platform, invocation.user_id)
     limit = services.settings.limits.max_queued_per_user
     if queued >= limit:  # an early answer; the binding check is in the store, atomic with the insert
         raise InvalidRequest.of("error.too_many_queued", count=queued, limit=limit)
     cost = request_cost(preset, request)  # an edit's references count (bot/quota.py)
     destination = await destination_for(services, invocation)
     job = Job(request=request, destination=destination, cost=cost, priority=priority)
-    ticket = await services.engine.submit(job, await quota_limits(services, invocation), max_queued=limit)
+    ticket = await services.jobs.submit(job, await quota_limits(services, invocation), max_queued=limit)
     log.info("job %s queued by %s:%s (%s, cost %g)", job.id, invocation.platform, invocation.user_id, preset.name, cost)
     return presenter.queued(job, ticket.position, ticket.eta_seconds, ticket.paused)
 
@@ -178,7 +178,7 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     elif "strength" in options:
         raise InvalidRequest.of("error.strength_without_image")
     for variant in found:  # no backend can run one of them: refused, nothing stored
-        services.engine.router.check(preset, kind, count, with_loras(preset, variant.prompt, picks))
+        services.jobs.check_runs(preset, kind, count, with_loras(preset, variant.prompt, picks))
     check_queue_room(services, invocation, len(found))
     cost = preset.cost(steps, width, height, count, hires=kind == "txt2img")
     await precheck_quota(services, invocation, cost * len(found))

@@ -14,11 +14,12 @@ from commands.imagine import resolve_preset
 
 def offered(services: Services, preset: Preset) -> dict[str, LoraChoice]:
     """The preset's LoRAs that some backend able to run the preset reports having (or has not listed yet)."""
-    router = services.engine.router
+    jobs = services.jobs
+    anywhere = not jobs.backends()  # no backend configured: nothing to ask
     return {
         name: choice
         for name, choice in preset.loras.items()
-        if router.can_run(Need(preset, loras=frozenset({choice.file.lower()}))) or not router.workers
+        if anywhere or jobs.can_run(Need(preset, loras=frozenset({choice.file.lower()})))
     }
 
 

@@ -32,7 +32,7 @@ async def show_private(services: Services, invocation: Invocation, job: Job) -> 
     """/show of a private job: None to show it here as usual; otherwise the answer that replaces it."""
     if may_see(services, invocation, job):
         if job.delivery is DeliveryState.HELD and owner_here(job, invocation.destination):
-            await services.engine.mark_shown(job)  # the result the user's closed DMs held is with them now
+            await services.jobs.mark_shown(job)  # the result the user's closed DMs held is with them now
         return None
     lang = await language_for(services, invocation)
     if invocation.user_id != job.destination.user_id:
@@ -40,7 +40,7 @@ async def show_private(services: Services, invocation: Invocation, job: Job) -> 
     if job.state is not JobState.SUCCEEDED:
         return None  # its status, without the prompt (bot.presenter.shown_prompt)
     try:
-        sent = await services.engine.send_privately(job)
+        sent = await services.jobs.send_privately(job)
     except DirectClosed as closed:
         return Reply(text=closed.instructions, private=True, job_id=job.id)
     key = "private.sent_again" if sent else "private.send_failed"

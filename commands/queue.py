@@ -11,19 +11,19 @@ SHOWN = 15
 
 
 async def queue(services: Services, invocation: Invocation, options: dict[str, object]) -> Reply:
-    engine = services.engine
+    jobs = services.jobs
     lang = await language_for(services, invocation)
     server = invocation.destination.queue_key
     lines = []
-    for job in engine.running_jobs():
+    for job in jobs.running_jobs():
         mark = "▶"
         here = job.queue_key == server
         lines.append(
             f"{mark} {job.id} · {job.request.preset} · "
             + (f"“{shown_prompt(job, 60, lang)}”" if here else t(lang, "queue.another_server"))
         )
-    waiting = engine.queued_jobs(server)
-    etas = {job_id: eta for job_id, (_, eta) in engine.places([job.id for _, job in waiting[:SHOWN]]).items()}
+    waiting = jobs.queued_jobs(server)
+    etas = {job_id: eta for job_id, (_, eta) in jobs.places([job.id for _, job in waiting[:SHOWN]]).items()}
     for position, job in waiting[:SHOWN]:
         lines.append(
             t(
@@ -38,8 +38,8 @@ async def queue(services: Services, invocation: Invocation, options: dict[str, o
         )
     if len(waiting) > SHOWN:
         lines.append(t(lang, "queue.more", count=len(waiting) - SHOWN))
-    total = len(engine.scheduler)
-    paused = t(lang, "queue.paused") if engine.scheduler.is_paused(server) else ""
+    total = jobs.queue_length()
+    paused = t(lang, "queue.paused") if jobs.is_paused(server) else ""
     if not lines:
         return Reply(text=t(lang, "queue.empty", count=total, paused=paused), private=True)
     header = t(lang, "queue.header", waiting=len(waiting), total=total, paused=paused)

@@ -86,3 +86,28 @@ async def first_state_job(tmp_path: Path, job_id: str):  # type: ignore[no-untyp
         return job
     finally:
         await app.stop()
+
+
+async def test_a_paused_server_stays_paused_after_a_restart_until_resumed(tmp_path: Path) -> None:
+    # "Paused" has one owner, the Jobs port: /admin pause stores it, and the next start reads it back.
+    settings = make_settings(tmp_path / "data", access={"bot_admins": ["console:boss"]})
+    first = await build_app(settings, [RecordingOutbound()], backends=[FakeBackend()])
+    await first.start()
+    await dispatch_text(first.services, invocation(user="boss"), "/admin pause")
+    reply = await dispatch_text(first.services, invocation(), "/imagine waits for resume")
+    assert reply is not None and reply.job_id
+    await first.stop()
+
+    backend = FakeBackend()
+    second = await build_app(settings, [RecordingOutbound()], backends=[backend])
+    await second.start()
+    try:
+        jobs = second.services.jobs
+        assert jobs.is_paused("console:s1") and jobs.is_queued(reply.job_id)
+        assert jobs.place(reply.job_id) == (None, None)  # on a paused server: no place in line
+        await dispatch_text(second.services, invocation(user="boss"), "/admin resume")
+        await asyncio.wait_for(jobs.wait_delivered(reply.job_id), 5)
+        assert backend.calls and backend.calls[0][0] == reply.job_id
+        assert not (await second.services.accounts.server("console", "s1")).paused
+    finally:
+        await second.stop()

@@ -110,7 +110,7 @@ class ConsoleSession:
         if not pending:
             return
         self.outbound.write(t(None, "console.waiting", count=len(pending)))
-        await asyncio.gather(*(self.services.engine.finished_event(job_id).wait() for job_id in pending))
+        await asyncio.gather(*(self.services.jobs.wait_delivered(job_id) for job_id in pending))
 
     async def _unfinished(self, job_id: str) -> bool:
         job = await self.services.store.get(job_id)

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from adapters.ops.metrics import EngineProvider, OpsMetrics, StateCounts
+from adapters.ops.metrics import JobsProvider, OpsMetrics, StateCounts
 from bot.models import Job
 
 log = logging.getLogger(__name__)
@@ -20,13 +20,13 @@ PlatformsStatus = Callable[[], dict[str, bool]]
 class OpsServer:
     """A small aiohttp server beside the bot, on loopback unless told otherwise.
 
-    `engine_provider` returns the running engine (or None before it exists); `platforms_status` returns
+    `jobs_provider` returns the job queue's port (or None before it exists); `platforms_status` returns
     whether each chat platform is connected. Port 0 picks a free port (see `port` after `start()`).
     """
 
     def __init__(
         self,
-        engine_provider: EngineProvider,
+        jobs_provider: JobsProvider,
         platforms_status: PlatformsStatus,
         port: int,
         host: str = "127.0.0.1",
@@ -34,11 +34,11 @@ class OpsServer:
         metrics: OpsMetrics | None = None,
         state_counts: StateCounts | None = None,
     ) -> None:
-        self.engine_provider = engine_provider
+        self.jobs_provider = jobs_provider
         self.platforms_status = platforms_status
         self.host = host
         self.port = port
-        self.metrics = metrics or OpsMetrics(engine_provider, state_counts)
+        self.metrics = metrics or OpsMetrics(jobs_provider, state_counts)
         self._runner: web.AppRunner | None = None
         self.extra_routes: list[Callable[[web.Application], None]] = []  # e.g. the web gallery's pages
 
@@ -78,22 +78,22 @@ class OpsServer:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether the bot is healthy, and the report /healthz shows."""
-        engine = self.engine_provider()
-        backends = {} if engine is None else {w.backend.name: w.healthy for w in engine.workers}
+        jobs = self.jobs_provider()
+        backends = {} if jobs is None else {backend.name: backend.healthy for backend in jobs.backends()}
         try:
             platforms = dict(self.platforms_status())
         except Exception:
             log.exception("reading the platform status failed")
             platforms = {}
         # Answering at all proves the event loop runs: this handler is a coroutine on it.
-        ok = engine is not None and not engine.stopping and any(backends.values()) and all(platforms.values())
+        ok = jobs is not None and not jobs.is_stopped() and any(backends.values()) and all(platforms.values())
         report: dict[str, Any] = {
             "ok": ok,
             "loop": "alive",
             "platforms": platforms,
             "backends": backends,
-            "queued": 0 if engine is None else len(engine.queued_jobs()),
-            "running": 0 if engine is None else len(engine.running_jobs()),
+            "queued": 0 if jobs is None else len(jobs.queued_jobs()),
+            "running": 0 if jobs is None else len(jobs.running_jobs()),
         }
         return ok, report
 

@@ -1,6 +1,6 @@
 """Prometheus metrics with the official client, on a registry of their own (one per bot, none global).
 
-Values the engine already holds (queue depth, backend health, model switches) are read when scraped by a
+Values the job queue already holds (queue depth, backend health, model switches) are read when scraped by a
 collector; events only seen as they happen (finished jobs, 429s, quota denials) are counted as they come.
 """
 
@@ -19,26 +19,26 @@ from bot.models import Job, JobState
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from bot.engine import Engine
+    from bot.jobs import Jobs
 
 log = logging.getLogger(__name__)
 
-EngineProvider = Callable[[], "Engine | None"]
+JobsProvider = Callable[[], "Jobs | None"]  # the job queue's port, None before it exists
 StateCounts = Callable[[], Awaitable[dict[str, int]]]
 
 GENERATION_BUCKETS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0)
 QUEUE_BUCKETS = (0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0)
 
 
-class EngineCollector(Collector):
-    """Reads the live engine at scrape time: queue depth per server, backend health, model switches, job states."""
+class JobsCollector(Collector):
+    """Reads the live job queue at scrape time: queue depth per server, backend health, model switches, job states."""
 
-    def __init__(self, engine_provider: EngineProvider) -> None:
-        self.engine_provider = engine_provider
+    def __init__(self, jobs_provider: JobsProvider) -> None:
+        self.jobs_provider = jobs_provider
         self.state_counts: dict[str, int] = {}  # refreshed from the database before each scrape
 
     def collect(self) -> Iterator[Metric]:
-        engine = self.engine_provider()
+        jobs = self.jobs_provider()
         depth = GaugeMetricFamily("imagebridge_queue_depth", "Jobs waiting, per server queue.", labels=["server"])
         health = GaugeMetricFamily(
             "imagebridge_backend_healthy", "1 if the backend is in the pool, 0 if not.", labels=["backend", "kind"]
@@ -48,38 +48,38 @@ class EngineCollector(Collector):
             "imagebridge_model_switches", "Checkpoint changes on a backend since start.", labels=["backend"]
         )
         states = GaugeMetricFamily("imagebridge_jobs", "Jobs by state.", labels=["state"])
-        if engine is not None:
+        if jobs is not None:
             per_server: dict[str, int] = {}
-            for _, job in engine.queued_jobs():
+            for _, job in jobs.queued_jobs():
                 per_server[job.queue_key] = per_server.get(job.queue_key, 0) + 1
             for server, count in sorted(per_server.items()):
                 depth.add_metric([server], count)
-            for worker in engine.workers:
-                name = worker.backend.name
-                health.add_metric([name, worker.backend.kind], 1.0 if worker.healthy else 0.0)
-                busy.add_metric([name], 1.0 if worker.current is not None else 0.0)
-                switches.add_metric([name], worker.model_switches)
-            for state, count in self._states(engine).items():
+            for backend in jobs.backends():
+                name = backend.name
+                health.add_metric([name, backend.kind], 1.0 if backend.healthy else 0.0)
+                busy.add_metric([name], 1.0 if backend.current is not None else 0.0)
+                switches.add_metric([name], backend.model_switches)
+            for state, count in self._states(jobs).items():
                 states.add_metric([state], count)
         yield from (depth, health, busy, switches, states)
 
-    def _states(self, engine: Engine) -> dict[str, int]:
+    def _states(self, jobs: Jobs) -> dict[str, int]:
         counts = {state.value: 0 for state in JobState}
         counts.update(self.state_counts)
         # The queue and the workers are the truth for live jobs, whatever the last database count said.
-        counts[JobState.QUEUED.value] = len(engine.queued_jobs())
-        counts[JobState.RUNNING.value] = len(engine.running_jobs())
+        counts[JobState.QUEUED.value] = len(jobs.queued_jobs())
+        counts[JobState.RUNNING.value] = len(jobs.running_jobs())
         return counts
 
 
 class OpsMetrics:
     """All metrics of one bot. Cheap to keep even when no HTTP endpoint serves them."""
 
-    def __init__(self, engine_provider: EngineProvider, state_counts: StateCounts | None = None) -> None:
+    def __init__(self, jobs_provider: JobsProvider, state_counts: StateCounts | None = None) -> None:
         self.registry = CollectorRegistry()
         self._state_counts = state_counts
-        self.engine_collector = EngineCollector(engine_provider)
-        self.registry.register(self.engine_collector)
+        self.jobs_collector = JobsCollector(jobs_provider)
+        self.registry.register(self.jobs_collector)
         self.generation_seconds = Histogram(
             "imagebridge_generation_seconds",
             "Seconds from a job starting on a backend to its outcome being stored.",
@@ -108,7 +108,7 @@ class OpsMetrics:
         )
 
     def observe_job(self, job: Job) -> None:
-        """Record a job that reached its final state (call from Engine.complete)."""
+        """Record a job that reached its final state (the engine calls it as each job ends)."""
         self.finished.labels(job.state.value).inc()
         if job.started_at is not None:
             waited = (job.started_at - job.created_at).total_seconds()
@@ -130,7 +130,7 @@ class OpsMetrics:
         """The Prometheus text exposition, with job counts freshly read from the database."""
         if self._state_counts is not None:
             try:
-                self.engine_collector.state_counts = await self._state_counts()
+                self.jobs_collector.state_counts = await self._state_counts()
             except Exception:
                 log.exception("counting jobs by state failed; serving the last count")
         return generate_latest(self.registry)

@@ -20,11 +20,11 @@ GONE = {"left", "kicked"}
 
 
 class ChatWatch:
-    """Keeps the engine's view of Telegram chats in step with what Telegram says about them."""
+    """Keeps the job queue's view of Telegram chats in step with what Telegram says about them."""
 
     def __init__(self, services: Services, outbound: TelegramOutbound) -> None:
         self.services = services
-        self.engine = services.engine
+        self.jobs = services.jobs
         self.outbound = outbound
         self._tasks: set[asyncio.Task[int]] = set()
         outbound.calls.on_chat_gone = self.gone
@@ -37,15 +37,14 @@ class ChatWatch:
     async def gone(self, chat_id: int) -> None:
         """403 on a send, or a my_chat_member update: cancel that chat's jobs (in a task of its own, because
         the caller may be one of those jobs' own status updates)."""
-        if (PLATFORM, str(chat_id)) in self.engine.gone_chats:
-            return
-        self.engine.gone_chats.add((PLATFORM, str(chat_id)))
-        task = asyncio.get_running_loop().create_task(chat_gone(self.engine, PLATFORM, str(chat_id)))
+        if not self.jobs.mark_gone(PLATFORM, str(chat_id)):
+            return  # already known: its jobs are being cancelled
+        task = asyncio.get_running_loop().create_task(chat_gone(self.jobs, PLATFORM, str(chat_id)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def moved(self, old: int, new: int) -> None:
-        await chat_moved(self.engine, PLATFORM, str(old), str(new), self.services.accounts)
+        await chat_moved(self.jobs, PLATFORM, str(old), str(new), self.services.accounts)
 
     async def on_my_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         change = update.my_chat_member
@@ -56,7 +55,7 @@ class ChatWatch:
         if status in GONE:
             await self.gone(change.chat.id)
         else:
-            chat_back(self.engine, PLATFORM, str(change.chat.id))
+            chat_back(self.jobs, PLATFORM, str(change.chat.id))
 
     async def on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

@@ -29,7 +29,7 @@ def create(services: Services, db: Database, secrets: SecretSource, served_at: C
     previews = PreviewBoard()
     site = WebSite(services, store, signer, links, previews, Thumbnails(settings.data_dir / "thumbs"))
     services.sign_in = links
-    services.engine.notifier.observers.append(previews.observe)
+    services.jobs.watch_statuses(previews.observe)
     return site
 
 

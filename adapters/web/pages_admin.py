@@ -50,11 +50,11 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
         for key in await site.store.servers(viewer):
             platform, _, server_id = key.partition(":")
             record = await site.services.accounts.server(platform, server_id)
-            servers.append({"key": key, "paused": site.services.engine.scheduler.is_paused(key), "record": record})
+            servers.append({"key": key, "paused": site.services.jobs.is_paused(key), "record": record})
         presets = sorted(site.services.settings.presets)
         backends = [
-            {"name": w.backend.name, "drained": w.drained, "busy": w.current is not None}
-            for w in site.services.engine.workers
+            {"name": backend.name, "drained": backend.drained, "busy": backend.current is not None}
+            for backend in site.services.jobs.backends()
         ]
         return site.render(
             request,

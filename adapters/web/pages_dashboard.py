@@ -53,18 +53,17 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
                     per_user[f"{platform}:{user}"][name] += cost
                     per_server[f"{platform}:{server}"][name] += cost
         left = await quota_left(site, session.platform, session.user_id, viewer.servers)
-        engine = site.services.engine
         workers = [
             {
-                "name": w.backend.name,
-                "kind": w.backend.kind,
-                "healthy": w.healthy,
-                "detail": w.health_detail,
-                "model": w.loaded_checkpoint or "",
-                "switches": w.model_switches,
-                "done": w.completed,
+                "name": backend.name,
+                "kind": backend.kind,
+                "healthy": backend.healthy,
+                "detail": backend.detail,
+                "model": backend.loaded or "",
+                "switches": backend.model_switches,
+                "done": backend.completed,
             }
-            for w in engine.workers
+            for backend in site.services.jobs.backends()
         ]
         chart = Markup(bars(list(per_day.items()), "cost per day"))  # built from escaped parts
         return site.render(

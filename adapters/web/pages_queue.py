@@ -1,6 +1,6 @@
 """The live queue: what runs on each backend (with its latest preview) and what waits, per server.
 
-Read from the engine's own snapshots (running_jobs, queued_jobs, places); updates go out as server-sent events.
+Read through the Jobs port (running_jobs, queued_jobs, places, backends); updates go out as server-sent events.
 """
 
 from __future__ import annotations
@@ -29,26 +29,26 @@ def visible(viewer: Viewer, job: Job) -> bool:
 
 def snapshot(site: WebSite, viewer: Viewer) -> dict[str, Any]:
     """Backends with their running job, and waiting jobs grouped by server, as the viewer may see them."""
-    engine = site.services.engine
-    site.previews.forget_finished({job.id for job in engine.running_jobs()})
+    jobs = site.services.jobs
+    site.previews.forget_finished({job.id for job in jobs.running_jobs()})
     backends = []
-    for worker in engine.workers:
-        job = worker.current if worker.current is not None and visible(viewer, worker.current) else None
+    for backend in jobs.backends():
+        job = backend.current if backend.current is not None and visible(viewer, backend.current) else None
         backends.append(
             {
-                "name": worker.backend.name,
-                "healthy": worker.healthy,
+                "name": backend.name,
+                "healthy": backend.healthy,
                 "job": job,
                 "preview": job is not None and job.id in site.previews.previews,
             }
         )
-    queued = [(place, job) for place, job in engine.queued_jobs() if visible(viewer, job)]
-    places = engine.places([job.id for _, job in queued])
+    queued = [(place, job) for place, job in jobs.queued_jobs() if visible(viewer, job)]
+    places = jobs.places([job.id for _, job in queued])
     servers: dict[str, list[dict[str, Any]]] = {}
     for place, job in queued:
         eta = places.get(job.id, (None, None))[1]
         servers.setdefault(job.queue_key, []).append({"job": job, "position": place, "eta": eta})
-    paused = {key for key in servers if engine.scheduler.is_paused(key)}
+    paused = {key for key in servers if jobs.is_paused(key)}
     return {"backends": backends, "servers": servers, "paused": paused, "version": site.previews.version}
 
 
@@ -78,7 +78,7 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
 
     async def preview(request: web.Request) -> web.Response:
         session, viewer = await site.require(request)
-        job = site.services.engine.active_job(request.match_info["job_id"])
+        job = site.services.jobs.active_job(request.match_info["job_id"])
         data = site.previews.previews.get(job.id) if job is not None and visible(viewer, job) else None
         if data is None:
             raise site.refuse(request, session, 404, "not_found")
