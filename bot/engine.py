@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable, Sequence
 
 from bot.delivery import DELIVERY_RETRY_SECONDS
-from bot.dispatch import DEFAULT_SECONDS_PER_STEP
 from bot.errors import NotFound
 from bot.intake import Intake
 from bot.jobs import PauseRecords, Ticket
@@ -30,7 +29,7 @@ from bot.scheduler import FairScheduler, QueuedJob
 from bot.settings import Settings
 from bot.worker import Worker
 
-__all__ = ["DEFAULT_SECONDS_PER_STEP", "DELIVERY_RETRY_SECONDS", "Engine", "Ticket"]
+__all__ = ["DELIVERY_RETRY_SECONDS", "Engine", "Ticket"]  # read here by tests and older imports
 
 log = logging.getLogger(__name__)
 
