@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from adapters.backends.factory import build_backend as create_backend
 from adapters.console.outbound import ConsoleOutbound
 from adapters.console.session import ConsoleSession
@@ -30,14 +32,22 @@ from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
 from commands.context import Services
-from storage.accounts import SqliteAccountStore
 from storage.db import Database
-from storage.edit_prompts import SqliteEditPrompts
 from storage.files import DiskImageFiles
-from storage.inbox import SqliteInbox
-from storage.jobs import SqliteJobStore
-from storage.maintenance import backup, count_jobs_by_state, prune, retention_loop
-from storage.user_settings import SqliteUserSettings
+from storage.lock import ProcessLock
+from storage.schema import latest_migration
+from storage.stores import (
+    StoreDb,
+    Stores,
+    backup,
+    count_jobs_by_state,
+    edit_prompts,
+    open_database,
+    open_stores,
+    prune,
+    retention_loop,
+    sqlite_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +67,7 @@ class App:
     """Everything one bot process runs."""
 
     settings: Settings
-    db: Database
+    db: StoreDb
     engine: Engine
     services: Services
     backends: list[Backend]
@@ -66,6 +76,7 @@ class App:
     ops: OpsServer | None = None
     maintenance: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: bool = False
+    stores: Stores | None = None  # closing them also releases the SQLite one-process lock
 
     async def start(self) -> None:
         for key in await self.services.accounts.paused_servers():  # type: ignore[attr-defined]
@@ -90,7 +101,7 @@ class App:
         await self.engine.stop()
         for backend in self.backends:
             await backend.aclose()
-        await self.db.close()
+        await (self.stores.close() if self.stores is not None else self.db.close())
 
 
 async def build_app(
@@ -101,12 +112,30 @@ async def build_app(
     backends: Sequence[Backend] | None = None,
     secrets: SecretSource | None = None,
 ) -> App:
-    """Open the database and wire everything; nothing runs until `App.start()`."""
+    """Open the database and wire everything; nothing runs until `App.start()`.
+
+    On SQLite a second bot process on the same database is refused here (storage/lock.py): stop the first,
+    or move to PostgreSQL (`[storage] url`).
+    """
     secrets = secrets or SecretSource()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = await Database.open(settings.data_dir / "imagebridge.sqlite3")
-    store = SqliteJobStore(db)
-    accounts = SqliteAccountStore(db)
+    stores = await open_stores(settings, secrets.get("IMAGEBRIDGE_STORAGE_PASSWORD"))
+    try:
+        return _wire(settings, stores, outbounds, platforms_status, backends, secrets)
+    except BaseException:
+        await stores.close()
+        raise
+
+
+def _wire(
+    settings: Settings,
+    stores: Stores,
+    outbounds: Sequence[Outbound],
+    platforms_status: Callable[[], dict[str, bool]],
+    backends: Sequence[Backend] | None,
+    secrets: SecretSource,
+) -> App:
+    db, store, accounts = stores.db, stores.jobs, stores.accounts
     files = DiskImageFiles(settings.data_dir / "images")
     if backends is None:
         backends = [
@@ -129,9 +158,9 @@ async def build_app(
         files=files,
         accounts=accounts,
         on_quota_denied=metrics.record_quota_denial,
-        inbox=SqliteInbox(db),
-        user_settings=SqliteUserSettings(db),
-        edit_prompts=SqliteEditPrompts(db),
+        inbox=stores.inbox,
+        user_settings=stores.user_settings,
+        edit_prompts=edit_prompts(db),
     )
     if settings.web.enabled:
         _add_web(services, db, secrets, ops)
@@ -148,11 +177,14 @@ async def build_app(
         services=services,
         backends=list(backends),
         outbounds=by_platform,
+        stores=stores,
     )
 
 
-def _add_web(services: Services, db: Database, secrets: SecretSource, ops: OpsServer | None) -> None:
+def _add_web(services: Services, db: StoreDb, secrets: SecretSource, ops: OpsServer | None) -> None:
     """The web gallery shares the ops endpoint's server (and port)."""
+    if not isinstance(db, Database):
+        raise ConfigError("[web] enabled: the web gallery on PostgreSQL ([storage] url) is coming; use SQLite for now")
     if ops is None:
         raise ConfigError("[web] enabled needs [metrics] port: the gallery is served on that port under /gallery")
     from adapters import web
@@ -382,29 +414,56 @@ async def run_simulator(kind: str, port: int, flavour: str, seconds_per_step: fl
 
 
 async def run_db(action: str, path: str | None, days: int | None, settings: Settings) -> int:
-    """`imagebridge db backup PATH` (SQLite online backup) and `imagebridge db prune [--days N]`."""
-    file = settings.data_dir / "imagebridge.sqlite3"
-    if not file.is_file():  # opening would create (and migrate) a new, empty database
-        raise ConfigError(
+    """`imagebridge db migrate|stats|backup PATH|prune [--days N]`, on SQLite or PostgreSQL alike.
+
+    stats and backup only read, so they work while the bot runs; migrate on SQLite refuses while it runs.
+    """
+    password = SecretSource().get("IMAGEBRIDGE_STORAGE_PASSWORD")
+    file, lock = sqlite_path(settings), None
+    if settings.storage.url is None and action != "migrate" and not file.is_file():
+        raise ConfigError(  # opening would create (and migrate) a new, empty database
             f"no database at {file.resolve()}: run this from the bot's folder, or pass the bot's --config "
             "(its data_dir says where the database is)"
         )
-    db = await Database.open(file)
+    if settings.storage.url is None and action == "migrate":
+        lock = ProcessLock(file).acquire()  # never change the schema under a running bot
     try:
-        if action == "backup":
-            if not path:
-                raise ConfigError("db backup: give the file or folder to write the backup to")
-            folder = path.endswith(("/", os.sep))
-            try:
-                print(f"backed up to {await backup(db, Path(path), folder=folder)}")
-            except ValueError as exc:
-                raise ConfigError(f"db backup: {exc}") from exc
-            return 0
-        keep = days if days is not None else settings.retention_days
-        if keep is None:
-            raise ConfigError("db prune: give --days N or set retention_days in the config")
-        removed = await prune(db, DiskImageFiles(settings.data_dir / "images"), keep)
-        print(t("en", "cli.pruned", count=removed, days=t("en", "cli.days", count=keep)))
-        return 0
+        db = await open_database(settings, password, migrate=action == "prune")
+        try:
+            return await _db_action(db, action, path, days, settings, password)
+        finally:
+            await db.close()
     finally:
-        await db.close()
+        if lock is not None:
+            lock.release()
+
+
+async def _db_action(
+    db: StoreDb, action: str, path: str | None, days: int | None, settings: Settings, password: SecretStr | None
+) -> int:
+    if action == "migrate":
+        applied = await db.migrate()
+        print(f"migrations applied: {', '.join(f'{n:03d}' for n in applied) or 'none (up to date)'}")
+        print(f"schema version: {await db.version():03d}")
+        return 0
+    if action == "stats":
+        kind = "PostgreSQL" if settings.storage.url is not None else f"SQLite {sqlite_path(settings).resolve()}"
+        print(f"database: {kind}, schema version {await db.version():03d} (this imagebridge: {latest_migration():03d})")
+        counts = await count_jobs_by_state(db)
+        print("jobs: " + (", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "none"))
+        return 0
+    if action == "backup":
+        if not path:
+            raise ConfigError("db backup: give the file or folder to write the backup to")
+        folder = path.endswith(("/", os.sep))
+        try:
+            print(f"backed up to {await backup(db, Path(path), folder=folder, password=password)}")
+        except ValueError as exc:
+            raise ConfigError(f"db backup: {exc}") from exc
+        return 0
+    keep = days if days is not None else settings.retention_days
+    if keep is None:
+        raise ConfigError("db prune: give --days N or set retention_days in the config")
+    removed = await prune(db, DiskImageFiles(settings.data_dir / "images"), keep)
+    print(t("en", "cli.pruned", count=removed, days=t("en", "cli.days", count=keep)))
+    return 0

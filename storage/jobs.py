@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -17,11 +18,25 @@ from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, NewJob, insert_jobs, muta
 from storage.job_batch import iso as _iso
 
 
-def _dt(value: str | None) -> datetime | None:
+class RowLike(Protocol):
+    """A row of either store, read by column name (sqlite3.Row, asyncpg.Record)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _dt(value: str | datetime | None) -> datetime | None:
+    """SQLite keeps ISO text, PostgreSQL timestamptz (asyncpg gives a datetime): either way a datetime."""
+    if isinstance(value, datetime):
+        return value
     return datetime.fromisoformat(value) if value else None
 
 
-def job_from_row(row: aiosqlite.Row) -> Job:
+def _when(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def job_from_row(row: RowLike) -> Job:
+    """A Job from a row of either store (jsonb comes back from asyncpg as text, like SQLite's)."""
     return Job(
         id=row["id"],
         destination=Destination.model_validate_json(row["destination"]),
@@ -29,7 +44,7 @@ def job_from_row(row: aiosqlite.Row) -> Job:
         state=JobState(row["state"]),
         cost=row["cost"],
         priority=row["priority"],
-        created_at=datetime.fromisoformat(row["created_at"]),
+        created_at=_when(row["created_at"]),
         started_at=_dt(row["started_at"]),
         finished_at=_dt(row["finished_at"]),
         backend=row["backend"],
@@ -41,7 +56,7 @@ def job_from_row(row: aiosqlite.Row) -> Job:
     )
 
 
-def image_from_row(row: aiosqlite.Row) -> StoredImage:
+def image_from_row(row: RowLike) -> StoredImage:
     return StoredImage(
         id=row["id"],
         job_id=row["job_id"],
