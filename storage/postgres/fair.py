@@ -15,6 +15,7 @@ requeue), as `_activate` does, so nobody banks credit while idle.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from bot.models import Job
 from storage.postgres.db import Connection
@@ -34,14 +35,14 @@ WITH q AS (
         SELECT 1 FROM server_settings p WHERE p.platform = j.platform AND p.server_id = j.server_id
         AND COALESCE((p.settings->>'paused')::boolean, FALSE))
 ), per_user AS (
-    SELECT q.*, u_served + SUM(cost) OVER w - cost AS u_start, ROW_NUMBER() OVER w AS u_rank
-    FROM q WINDOW w AS (PARTITION BY platform, server_id, user_id ORDER BY priority DESC, seq
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    SELECT q.*, u_served + COALESCE(SUM(cost) OVER ahead, 0) AS u_start, ROW_NUMBER() OVER w AS u_rank
+    FROM q WINDOW w AS (PARTITION BY platform, server_id, user_id ORDER BY priority DESC, seq),
+                  ahead AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), per_server AS (
-    SELECT per_user.*, s_served + SUM(cost) OVER w - cost AS s_start, ROW_NUMBER() OVER w AS s_rank
+    SELECT per_user.*, s_served + COALESCE(SUM(cost) OVER ahead, 0) AS s_start, ROW_NUMBER() OVER w AS s_rank
     FROM per_user WINDOW w AS (PARTITION BY platform, server_id
-                               ORDER BY u_start, u_rank > 1, CASE WHEN u_rank = 1 THEN u_last END, user_id, u_rank
-                               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                               ORDER BY u_start, u_rank > 1, CASE WHEN u_rank = 1 THEN u_last END, user_id, u_rank),
+                         ahead AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 )
 SELECT id, platform, server_id, user_id, cost, preset, backend, checkpoint, passed_over, first_passed_at
 FROM per_server
@@ -74,7 +75,6 @@ INSERT INTO fair_flows (platform, server_id, user_id, served, last_pick) VALUES 
 ON CONFLICT (platform, server_id, user_id)
 DO UPDATE SET served = fair_flows.served + EXCLUDED.served, last_pick = EXCLUDED.last_pick
 """
-REFUND = "UPDATE fair_flows SET served = served - $4 WHERE platform = $1 AND server_id = $2 AND user_id = $3"
 
 Flow = tuple[str, str, str]  # (platform, server_id, user_id); user_id '' is the server's own flow
 
@@ -106,14 +106,43 @@ async def level_flows(conn: Connection, jobs: Iterable[Job]) -> None:
             await conn.execute(LEVEL_SERVER, flow[0], flow[1])
 
 
-async def charge(conn: Connection, platform: str, server_id: str, user_id: str, cost: float) -> None:
-    """A pick: the server and the user are charged its cost and take the next pick number."""
+async def charge(conn: Connection, job_id: str, platform: str, server_id: str, user_id: str, cost: float) -> None:
+    """A pick: the server and the user are charged its cost and take the next pick number.
+
+    The job keeps the pick's number and the flows' previous picks, for `refund` (the scheduler's `picked`).
+    """
     tick = await conn.fetchval("SELECT nextval('fair_picks')")
+    before = []
     for flow in ((platform, server_id, ""), (platform, server_id, user_id)):
+        last = await conn.fetchval(
+            "SELECT last_pick FROM fair_flows WHERE platform = $1 AND server_id = $2 AND user_id = $3 FOR UPDATE",
+            *flow,
+        )
+        before.append(-1 if last is None else int(last))
         await conn.execute(CHARGE, *flow, cost, tick)
+    await conn.execute(
+        "UPDATE jobs SET pick_tick = $2, pick_server_last = $3, pick_user_last = $4 WHERE id = $1",
+        job_id,
+        tick,
+        *before,
+    )
 
 
-async def refund(conn: Connection, platform: str, server_id: str, user_id: str, cost: float) -> None:
-    """A picked job came back unrun (lease lapsed, backend failed): the charge for it is taken back."""
-    for flow in ((platform, server_id, ""), (platform, server_id, user_id)):
-        await conn.execute(REFUND, *flow, cost)
+async def refund(conn: Connection, row: Any) -> None:
+    """A picked job came back unrun (lease lapsed, backend failed): its charge is taken back and, if nothing
+    was picked from its flows since, the turn it took (bot/scheduler.py `requeue`)."""
+    cost = max(float(row["cost"]), MIN_COST)
+    tick = row["pick_tick"]
+    flows = (("", row["pick_server_last"]), (row["user_id"], row["pick_user_last"]))
+    for user_id, previous in flows:
+        await conn.execute(
+            "UPDATE fair_flows SET served = served - $4, "
+            "last_pick = CASE WHEN last_pick = $5 THEN $6 ELSE last_pick END "
+            "WHERE platform = $1 AND server_id = $2 AND user_id = $3",
+            row["platform"],
+            row["server_id"],
+            user_id,
+            cost,
+            tick if tick is not None else -2,
+            previous if previous is not None else -1,
+        )
