@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
@@ -28,6 +31,7 @@ from storage.postgres.db import PgDatabase
 from storage.postgres.edit_prompts import PgEditPrompts
 from storage.postgres.inbox import PgInbox
 from storage.postgres.jobs import PgJobStore
+from storage.postgres.lock import PgProcessLock
 from storage.user_settings import SqliteUserSettings
 
 log = logging.getLogger(__name__)
@@ -45,11 +49,13 @@ class Stores:
     accounts: SqliteAccountStore
     inbox: SqliteInbox | PgInbox
     user_settings: SqliteUserSettings
-    lock: ProcessLock | None = None
+    lock: ProcessLock | PgProcessLock | None = None
 
     async def close(self) -> None:
         await self.db.close()
-        if self.lock is not None:
+        if isinstance(self.lock, PgProcessLock):
+            await self.lock.release()
+        elif self.lock is not None:
             self.lock.release()
 
 
@@ -62,18 +68,32 @@ async def open_database(settings: Settings, password: SecretStr | None = None, *
     url = settings.storage.url
     if url is None:
         return await Database.open(sqlite_path(settings), migrate=migrate)
-    try:
+    with _unreachable():
         return await PgDatabase.open(url, password, pool_size=settings.storage.pool_size, migrate=migrate)
-    except (TimeoutError, OSError) as exc:
-        raise ConfigError(f"storage.url: cannot reach the PostgreSQL server ({exc})") from exc
+
+
+@contextmanager
+def _unreachable() -> Iterator[None]:
+    """A server that does not answer or refuses us is a configuration problem, said in one line."""
+    try:
+        yield
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        raise ConfigError(f"storage.url: cannot open the PostgreSQL database ({type(exc).__name__}: {exc})") from exc
 
 
 async def open_stores(settings: Settings, password: SecretStr | None = None) -> Stores:
-    """Open the bot's stores. On SQLite this process must be the only bot on the file (storage/lock.py)."""
+    """Open the bot's stores; this process must be the only bot on the database (storage/lock.py,
+    storage/postgres/lock.py) until the engine claims jobs from the store."""
     if settings.storage.url is not None:
-        pg = await open_database(settings, password)
+        with _unreachable():
+            pg_lock = await PgProcessLock().acquire(settings.storage.url, password)
+        try:
+            pg = await open_database(settings, password)
+        except BaseException:
+            await pg_lock.release()
+            raise
         assert isinstance(pg, PgDatabase)
-        return Stores(pg, PgJobStore(pg), PgAccountStore(pg), PgInbox(pg), PgUserSettings(pg))
+        return Stores(pg, PgJobStore(pg), PgAccountStore(pg), PgInbox(pg), PgUserSettings(pg), pg_lock)
     lock = ProcessLock(sqlite_path(settings)).acquire()
     try:
         db = await Database.open(sqlite_path(settings))
