@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import itertools
+import json
 import os
 import pwd
 import shutil
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -141,3 +143,20 @@ async def drop_database(server: PostgresServer, url: str) -> None:
         await admin.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+def read_pg(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of a query, read with psql (synchronous, for polling predicates): numbers as numbers, JSON as text."""
+    binaries = postgres_bin()
+    assert binaries is not None
+    query = f"SELECT COALESCE(json_agg(t), '[]') FROM ({sql}) t"
+    done = subprocess.run(
+        [str(binaries / "psql"), "-X", "-A", "-t", "-q", "-d", url, "-c", query],
+        capture_output=True, text=True, check=False, timeout=30,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return []  # not there yet (the bot creates the schema at its first start)
+    rows = json.loads(done.stdout or "[]")
+    return [
+        tuple(json.dumps(value) if isinstance(value, dict | list) else value for value in row.values()) for row in rows
+    ]
