@@ -112,3 +112,18 @@ async def test_an_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data", storage={"url": f"postgresql://bot@127.0.0.1:{port}/x"})
     with pytest.raises(ConfigError, match=r"storage\.url: cannot open the PostgreSQL database"):
         await build_app(settings, [RecordingOutbound()], backends=[FakeBackend()])
+
+
+def test_without_a_server_the_postgresql_tests_skip_saying_why_unless_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from _pytest.outcomes import Failed, Skipped
+
+    from tests.postgres_support import _unavailable
+
+    monkeypatch.delenv("IMAGEBRIDGE_REQUIRE_POSTGRES", raising=False)
+    with pytest.raises(Skipped, match="apt-get install postgresql"):
+        _unavailable("no PostgreSQL server binaries")
+    monkeypatch.setenv("IMAGEBRIDGE_REQUIRE_POSTGRES", "1")  # what .ci/run sets
+    with pytest.raises(Failed, match="required here"):
+        _unavailable("no PostgreSQL server binaries")
