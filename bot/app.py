@@ -42,6 +42,7 @@ from storage.stores import (
     backup,
     count_jobs_by_state,
     edit_prompts,
+    images_root,
     open_database,
     open_stores,
     prune,
@@ -85,7 +86,7 @@ class App:
         if self.ops is not None:
             await self.ops.start()
         if self.settings.retention_days:
-            files = DiskImageFiles(self.settings.data_dir / "images")
+            files = DiskImageFiles(images_root(self.settings))
             loop = asyncio.get_running_loop()
             self.maintenance.append(
                 loop.create_task(retention_loop(self.db, files, self.settings.retention_days), name="retention")
@@ -136,7 +137,7 @@ def _wire(
     secrets: SecretSource,
 ) -> App:
     db, store, accounts = stores.db, stores.jobs, stores.accounts
-    files = DiskImageFiles(settings.data_dir / "images")
+    files = DiskImageFiles(images_root(settings))
     if backends is None:
         backends = [
             build_backend(name, config, secrets) for name, config in settings.backends.items() if config.enabled
@@ -464,6 +465,6 @@ async def _db_action(
     keep = days if days is not None else settings.retention_days
     if keep is None:
         raise ConfigError("db prune: give --days N or set retention_days in the config")
-    removed = await prune(db, DiskImageFiles(settings.data_dir / "images"), keep)
+    removed = await prune(db, DiskImageFiles(images_root(settings)), keep)
     print(t("en", "cli.pruned", count=removed, days=t("en", "cli.days", count=keep)))
     return 0

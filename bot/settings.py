@@ -176,6 +176,9 @@ class StorageConfig(Section):
 
     url: SecretStr | None = Field(default=None, description='"postgresql://user@host:5432/db"; unset: SQLite')
     pool_size: int = Field(default=10, ge=2, le=100)  # PostgreSQL connections per process
+    images_dir: Path | None = Field(
+        default=None, description="folder for image files; unset: data_dir/images (a shared mount for several hosts)"
+    )
 
     @field_validator("url")
     @classmethod

@@ -63,6 +63,12 @@ def sqlite_path(settings: Settings) -> Path:
     return settings.data_dir / SQLITE_FILE
 
 
+def images_root(settings: Settings) -> Path:
+    """Where image files go: `[storage] images_dir`, else data_dir/images. Rows keep absolute paths, so
+    processes on several hosts share it when it is mounted at the same path on each."""
+    return settings.storage.images_dir or settings.data_dir / "images"
+
+
 async def open_database(settings: Settings, password: SecretStr | None = None, *, migrate: bool = True) -> StoreDb:
     """The configured database, migrated unless told not to."""
     url = settings.storage.url
