@@ -32,7 +32,6 @@ from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
 from commands.context import Services
-from storage.db import Database
 from storage.files import DiskImageFiles
 from storage.lock import ProcessLock
 from storage.schema import latest_migration
@@ -184,13 +183,11 @@ def _wire(
 
 def _add_web(services: Services, db: StoreDb, secrets: SecretSource, ops: OpsServer | None) -> None:
     """The web gallery shares the ops endpoint's server (and port)."""
-    if not isinstance(db, Database):
-        raise ConfigError("[web] enabled: the web gallery on PostgreSQL ([storage] url) is coming; use SQLite for now")
     if ops is None:
         raise ConfigError("[web] enabled needs [metrics] port: the gallery is served on that port under /gallery")
     from adapters import web
 
-    site = web.create(services, db, secrets, served_at=lambda: ops.url)
+    site = web.create(services, db, secrets, served_at=lambda: ops.url)  # type: ignore[arg-type]  # either store
     ops.extra_routes.append(lambda application: web.add_routes(site, application))
 
 
