@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,9 @@ import pytest
 from bot.app import App
 from bot.models import DeliveryState, JobState, utcnow
 from commands.dispatch import dispatch_text
-from storage.maintenance import backup, count_jobs_by_state, prune
+from storage.maintenance import backup
+from storage.postgres.db import PgDatabase, numbered
+from storage.stores import count_jobs_by_state, prune
 from tests.conftest import AppFactory, invocation
 from tests.fakes import FakeBackend
 
@@ -25,12 +27,23 @@ async def finished_job(app: App, prompt: str) -> str:
     return reply.job_id
 
 
+async def execute(app: App, sql: str, *params: object) -> None:
+    """One write on either store (PostgreSQL: `$n` placeholders, datetimes as they are)."""
+    async with app.db.transaction() as conn:
+        if isinstance(app.db, PgDatabase):
+            await conn.execute(numbered(sql), *params)
+        else:
+            await conn.execute(sql, tuple(p.isoformat() if isinstance(p, datetime) else p for p in params))
+
+
 async def age(app: App, job_id: str, days: int) -> None:
     """Pretend the job (and its images) finished `days` ago."""
-    when = (utcnow() - timedelta(days=days)).isoformat()
-    async with app.db.transaction() as conn:
-        await conn.execute("UPDATE jobs SET created_at = ?, finished_at = ? WHERE id = ?", (when, when, job_id))
-        await conn.execute("UPDATE images SET created_at = ? WHERE job_id = ?", (when, job_id))
+    when = utcnow() - timedelta(days=days)
+    await execute(app, "UPDATE jobs SET created_at = ?, finished_at = ? WHERE id = ?", when, when, job_id)
+    await execute(app, "UPDATE images SET created_at = ? WHERE job_id = ?", when, job_id)
+
+
+both_stores = pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])  # overrides the fixture
 
 
 def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -69,6 +82,7 @@ async def test_backup_refuses_to_overwrite_the_live_database(app_factory: AppFac
         await backup(app.db, app.settings.data_dir / "imagebridge.sqlite3")
 
 
+@both_stores
 async def test_prune_removes_old_delivered_jobs_with_their_files(app_factory: AppFactory) -> None:
     app = await app_factory()
     old = await finished_job(app, "old")
@@ -88,6 +102,7 @@ async def test_prune_removes_old_delivered_jobs_with_their_files(app_factory: Ap
     assert await prune(app.db, app.services.files, older_than_days=30) == 0
 
 
+@both_stores
 async def test_prune_keeps_live_and_undelivered_jobs(app_factory: AppFactory) -> None:
     backend = FakeBackend(hold=True)
     app = await app_factory(backend=backend)
@@ -116,25 +131,32 @@ async def submit_and_wait_started(app: App, backend: FakeBackend) -> str:
     assert reply is not None and reply.job_id
     async with asyncio.timeout(5):
         await backend.started.wait()
+        # The worker writes "running" beside the request (bot/worker.py): on a pool of connections the row may
+        # lag the backend by a moment, so wait for that write itself.
+        saving = [task for task in asyncio.all_tasks() if task.get_name() == f"running-{reply.job_id}"]
+        await asyncio.gather(*saving)
     job = await app.services.store.get(reply.job_id)
     assert job is not None and job.state is JobState.RUNNING
     return reply.job_id
 
 
+@both_stores
 async def test_prune_removes_old_unreferenced_source_images(app_factory: AppFactory) -> None:
     app = await app_factory()
     path = await app.services.files.write("sources", "old.png", b"not really a png")
-    async with app.db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO images (id, job_id, kind, idx, path, sha256, width, height, seed, infotext, created_at) "
-            "VALUES ('src-old', NULL, 'source', 0, ?, 'x', 1, 1, NULL, '', ?)",
-            (path, (utcnow() - timedelta(days=10)).isoformat()),
-        )
+    await execute(
+        app,
+        "INSERT INTO images (id, job_id, kind, idx, path, sha256, width, height, seed, infotext, created_at) "
+        "VALUES ('src-old', NULL, 'source', 0, ?, 'x', 1, 1, NULL, '', ?)",
+        path,
+        utcnow() - timedelta(days=10),
+    )
     assert await prune(app.db, app.services.files, older_than_days=5) == 0
     assert await app.services.store.image("src-old") is None
     assert not await asyncio.to_thread(Path(path).exists)
 
 
+@both_stores
 async def test_prune_needs_at_least_one_day(app_factory: AppFactory) -> None:
     app = await app_factory()
     with pytest.raises(ValueError, match="at least 1"):

@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 
 FINAL_STATES = ["succeeded", "failed", "cancelled"]
 OLD_JOBS = (
-    "DELETE FROM jobs WHERE state = ANY($1::text[]) AND delivery != 'pending' AND finished_at IS NOT NULL "
-    "AND finished_at < $2 RETURNING id"
+    "SELECT id FROM jobs WHERE state = ANY($1::text[]) AND delivery != 'pending' AND finished_at IS NOT NULL "
+    "AND finished_at < $2 FOR UPDATE"
 )
 OLD_SOURCES = (
     "DELETE FROM images i WHERE i.kind = 'source' AND i.created_at < $1 AND NOT EXISTS "
@@ -34,9 +34,10 @@ async def prune(db: PgDatabase, files: FileRemover, older_than_days: int) -> int
     cutoff = utcnow() - timedelta(days=older_than_days)
     async with db.transaction() as conn:
         gone = [row["id"] for row in await conn.fetch(OLD_JOBS, FINAL_STATES, cutoff)]
-        paths = [row["path"] for row in await conn.fetch("SELECT path FROM images WHERE job_id = ANY($1)", gone)]
-        # images.job_id cascades, but the paths had to be read first (above) to remove the files
-        await conn.execute("DELETE FROM images WHERE job_id = ANY($1)", gone)
+        # The image rows first: deleting the jobs would cascade to them before their paths were read.
+        deleted = await conn.fetch("DELETE FROM images WHERE job_id = ANY($1::text[]) RETURNING path", gone)
+        paths = [row["path"] for row in deleted]
+        await conn.execute("DELETE FROM jobs WHERE id = ANY($1::text[])", gone)
         sources = [row["path"] for row in await conn.fetch(OLD_SOURCES, cutoff)]
     for path in [*paths, *sources]:  # after the commit: a crash in between leaves a stray file, never a row
         await files.delete(path)
