@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
-
-from pydantic import SecretStr
 
 from adapters.backends.factory import build_backend as create_backend
 from adapters.console.outbound import ConsoleOutbound
@@ -26,27 +23,21 @@ from bot.checktable import Checked, preset_table
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fit import BackendView
-from bot.i18n import t
 from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
 from commands.context import Services
 from storage.files import DiskImageFiles
-from storage.lock import ProcessLock
-from storage.schema import latest_migration
+from storage.operations import db_command
 from storage.stores import (
     StoreDb,
     Stores,
-    backup,
     count_jobs_by_state,
     edit_prompts,
     images_root,
-    open_database,
     open_stores,
-    prune,
     retention_loop,
-    sqlite_path,
 )
 
 log = logging.getLogger(__name__)
@@ -412,56 +403,8 @@ async def run_simulator(kind: str, port: int, flavour: str, seconds_per_step: fl
 
 
 async def run_db(action: str, path: str | None, days: int | None, settings: Settings) -> int:
-    """`imagebridge db migrate|stats|backup PATH|prune [--days N]`, on SQLite or PostgreSQL alike.
-
-    stats and backup only read, so they work while the bot runs; migrate on SQLite refuses while it runs.
-    """
+    """`imagebridge db migrate|stats|backup PATH|prune [--days N]|import-sqlite [PATH]` (storage/operations.py)."""
     password = SecretSource().get("IMAGEBRIDGE_STORAGE_PASSWORD")
-    file, lock = sqlite_path(settings), None
-    if settings.storage.url is None and action != "migrate" and not file.is_file():
-        raise ConfigError(  # opening would create (and migrate) a new, empty database
-            f"no database at {file.resolve()}: run this from the bot's folder, or pass the bot's --config "
-            "(its data_dir says where the database is)"
-        )
-    if settings.storage.url is None and action == "migrate":
-        lock = ProcessLock(file).acquire()  # never change the schema under a running bot
-    try:
-        db = await open_database(settings, password, migrate=action == "prune")
-        try:
-            return await _db_action(db, action, path, days, settings, password)
-        finally:
-            await db.close()
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-async def _db_action(
-    db: StoreDb, action: str, path: str | None, days: int | None, settings: Settings, password: SecretStr | None
-) -> int:
-    if action == "migrate":
-        applied = await db.migrate()
-        print(f"migrations applied: {', '.join(f'{n:03d}' for n in applied) or 'none (up to date)'}")
-        print(f"schema version: {await db.version():03d}")
-        return 0
-    if action == "stats":
-        kind = "PostgreSQL" if settings.storage.url is not None else f"SQLite {sqlite_path(settings).resolve()}"
-        print(f"database: {kind}, schema version {await db.version():03d} (this imagebridge: {latest_migration():03d})")
-        counts = await count_jobs_by_state(db)
-        print("jobs: " + (", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "none"))
-        return 0
-    if action == "backup":
-        if not path:
-            raise ConfigError("db backup: give the file or folder to write the backup to")
-        folder = path.endswith(("/", os.sep))
-        try:
-            print(f"backed up to {await backup(db, Path(path), folder=folder, password=password)}")
-        except ValueError as exc:
-            raise ConfigError(f"db backup: {exc}") from exc
-        return 0
-    keep = days if days is not None else settings.retention_days
-    if keep is None:
-        raise ConfigError("db prune: give --days N or set retention_days in the config")
-    removed = await prune(db, DiskImageFiles(images_root(settings)), keep)
-    print(t("en", "cli.pruned", count=removed, days=t("en", "cli.days", count=keep)))
+    for line in await db_command(action, path, days, settings, password):
+        print(line)
     return 0

@@ -78,6 +78,10 @@ def parser() -> argparse.ArgumentParser:
         "prune", parents=[common], help="delete finished jobs and their images older than N days"
     )
     db_prune.add_argument("--days", type=days, help="at least 1; default: retention_days from the config")
+    db_import = db_actions.add_parser(
+        "import-sqlite", parents=[common], help="copy a SQLite database into the configured, empty PostgreSQL one"
+    )
+    db_import.add_argument("path", nargs="?", help="the SQLite file (default: data_dir/imagebridge.sqlite3)")
 
     _simulate_parser(sub, common)
     return root

@@ -127,3 +127,52 @@ def test_without_a_server_the_postgresql_tests_skip_saying_why_unless_required(
     monkeypatch.setenv("IMAGEBRIDGE_REQUIRE_POSTGRES", "1")  # what .ci/run sets
     with pytest.raises(Failed, match="required here"):
         _unavailable("no PostgreSQL server binaries")
+
+
+async def test_import_sqlite_keeps_history_quotas_and_settings(
+    tmp_path: Path, empty_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.ports import UserPrefs
+    from commands.dispatch import dispatch_text
+    from tests.conftest import invocation
+
+    settings = make_settings(tmp_path / "data", quota={"user_daily": 1000.0})
+    old = await build_app(settings, [RecordingOutbound()], backends=[FakeBackend()])
+    await old.start()
+    ids = []
+    for index in range(3):
+        reply = await dispatch_text(old.services, invocation(user=f"u{index % 2}"), f"/imagine kept {index}")
+        assert reply is not None and reply.job_id
+        await asyncio.wait_for(old.engine.finished_event(reply.job_id).wait(), 10)
+        ids.append(reply.job_id)
+    await old.services.user_settings.save(UserPrefs("console", "s1", "u0", steps=33, private=True))
+    await old.services.inbox.record("telegram", "-1", "9", '{"pending": true}')
+    before = [await old.services.store.get(job_id) for job_id in ids]
+    used = await old.services.store.usage("console", "s1", "u0", before[0].created_at.date())  # type: ignore[union-attr]
+    history = [job.id for job in await old.services.store.history("console", "u0", 10)]
+    images = [await old.services.store.images(job_id) for job_id in ids]
+    assert all(images)
+    await old.stop()
+
+    config = tmp_path / "imagebridge.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    done = await asyncio.to_thread(cli, config, empty_url, "import-sqlite")
+    assert done.returncode == 0, done.stderr
+    assert "jobs 3" in done.stdout and "images 3" in done.stdout and "user_settings 1" in done.stdout
+    again = await asyncio.to_thread(cli, config, empty_url, "import-sqlite")
+    assert again.returncode == 2 and "already holds jobs" in again.stderr
+
+    moved = await build_app(
+        make_settings(tmp_path / "data", storage={"url": empty_url}), [RecordingOutbound()], backends=[FakeBackend()]
+    )
+    try:
+        store = moved.services.store
+        assert [await store.get(job_id) for job_id in ids] == before, "every field, times and JSON included"
+        assert [await store.images(job_id) for job_id in ids] == images
+        assert await store.usage("console", "s1", "u0", before[0].created_at.date()) == used  # type: ignore[union-attr]
+        assert [job.id for job in await store.history("console", "u0", 10)] == history
+        prefs = await moved.services.user_settings.get("console", "s1", "u0")
+        assert (prefs.steps, prefs.private) == (33, True)
+        assert [entry.message_id for entry in await moved.services.inbox.pending("telegram")] == ["9"]
+    finally:
+        await moved.stop()
