@@ -4,9 +4,11 @@ bot/scheduler.py's FairScheduler would pick them (against the shared ledger), on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from pydantic import SecretStr
 
@@ -178,3 +180,26 @@ async def test_equal_costs_tie_as_the_scheduler_breaks_ties(db: PgDatabase, seed
     rng = random.Random(seed)
     waves = [[make_job(f"u{rng.randrange(4)}", f"s{rng.randrange(3)}", 1.0) for _ in range(n)] for n in (20, 9, 12)]
     await _same_order(db, waves, FairPolicy(affinity=False), [None])
+
+
+async def test_a_lost_listen_connection_wakes_the_waiters_and_comes_back(db: PgDatabase, url: str) -> None:
+    signals = Signals()
+    listening = asyncio.create_task(signals.run(SecretStr(url), retry_seconds=0.05))
+    try:
+        await asyncio.wait_for(signals.listening.wait(), 30)
+        admin = await asyncpg.connect(url)
+        try:  # the server ends the listener's session (a restart, a failover, an idle timeout…)
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert await signals.wait_for_work(30), "waiters are woken to look at the store"
+        await asyncio.wait_for(signals.listening.wait(), 30)
+        await PgJobStore(db).create(make_job("u1", "s1", 1.0), None)
+        assert await signals.wait_for_work(30), "the new connection hears the next NOTIFY"
+    finally:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
