@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.models import Job, utcnow
+from bot.models import Job
 from storage.jobs import job_from_row
 from storage.postgres.db import Connection, PgDatabase
 from storage.postgres.fair import ELIGIBLE, ORDER, ORDER_BY, charge, level_flows, refund
@@ -95,7 +95,7 @@ class PgClaims:
                 f"{ORDER}{ELIGIBLE}{ORDER_BY} LIMIT {window + SLACK}", list(backends), _list(presets)
             )
             candidates = list(rows)
-            now = utcnow()
+            now = await conn.fetchval("SELECT now()")  # the server's clock: every process measures on the same one
             while candidates:
                 shown = candidates[:window]
                 chosen_at = self._choose(shown, loaded_checkpoint, now)
@@ -140,7 +140,8 @@ class PgClaims:
         return job_from_row(row)
 
     async def renew(self, job_id: str, owner: str, lease_seconds: float) -> Lease:
-        """Extend the lease; says whether it is still held and whether a cancel was asked for."""
+        """Extend the lease; says whether it is still held and whether a cancel was asked for (a cancel stays
+        on the row, so a job given back and claimed again is seen as cancelled at its new owner's first renew)."""
         async with self.db.transaction() as conn:
             cancel = await conn.fetchval(
                 "UPDATE jobs SET lease_until = now() + $3::interval WHERE id = $1 AND lease_owner = $2 "
