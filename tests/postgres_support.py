@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,9 @@ def _make_template(server: PostgresServer) -> None:
         pool.submit(asyncio.run, build()).result()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start the server once per session; stop it and remove its folder at the end."""
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A server in a temp folder, with the migrated template database; stopped and removed on exit."""
     binaries = postgres_bin()
     if binaries is None:
         _unavailable("no PostgreSQL server binaries (initdb, pg_ctl) were found")
@@ -120,6 +121,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     finally:
         _run([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The session's server (started on first use)."""
+    with running_postgres() as server:
+        yield server
 
 
 async def fresh_database(server: PostgresServer) -> str:
