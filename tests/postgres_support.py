@@ -29,6 +29,7 @@ import pytest
 from pydantic import SecretStr
 
 TEMPLATE = "imagebridge_template"
+PASSWORD_ROLE = "bot_with_password"  # a login that needs its password (tests of IMAGEBRIDGE_STORAGE_PASSWORD)
 _names = itertools.count()
 
 
@@ -112,6 +113,8 @@ def running_postgres() -> Iterator[PostgresServer]:
         os.chown(folder, account.pw_uid, account.pw_gid)
     data, port = folder / "data", free_port()
     _run([str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
+    hba = data / "pg_hba.conf"  # the role PASSWORD_ROLE must give its password; every other role is trusted
+    hba.write_text(f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text(), encoding="utf-8")
     options = f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     _run([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"])
     server = PostgresServer("127.0.0.1", port)

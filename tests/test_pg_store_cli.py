@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -176,3 +177,29 @@ async def test_import_sqlite_keeps_history_quotas_and_settings(
         assert [entry.message_id for entry in await moved.services.inbox.pending("telegram")] == ["9"]
     finally:
         await moved.stop()
+
+
+async def test_the_password_secret_reaches_the_server_and_a_wrong_one_is_one_clear_line(
+    tmp_path: Path, postgres_server: PostgresServer, storage: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.postgres_support import PASSWORD_ROLE
+
+    url = storage["storage"]["url"]
+    admin = await asyncpg.connect(url)
+    try:  # a login that must give its password (pg_hba: scram-sha-256 for this role only)
+        await admin.execute(f"DROP ROLE IF EXISTS {PASSWORD_ROLE}")  # left by an earlier test session's database
+        await admin.execute(f"CREATE ROLE {PASSWORD_ROLE} LOGIN SUPERUSER PASSWORD 'right-pw-c4n4ry'")
+    finally:
+        await admin.close()
+    with_role = url.replace("postgres@", f"{PASSWORD_ROLE}@")
+    settings = make_settings(tmp_path / "data", storage={"url": with_role})
+    monkeypatch.setenv("IMAGEBRIDGE_STORAGE_PASSWORD", "wrong-pw-c4n4ry")
+    with pytest.raises(ConfigError, match="password authentication failed") as refused:
+        await build_app(settings, [RecordingOutbound()], backends=[FakeBackend()])
+    assert "c4n4ry" not in str(refused.value)
+    monkeypatch.setenv("IMAGEBRIDGE_STORAGE_PASSWORD", "right-pw-c4n4ry")
+    app = await build_app(settings, [RecordingOutbound()], backends=[FakeBackend()])
+    try:
+        assert await app.db.fetchone("SELECT current_user") == (PASSWORD_ROLE,)
+    finally:
+        await app.stop()
