@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.models import DeliveryState, JobState, utcnow
+from bot.models import DeliveryState, Job, JobState, utcnow
 from commands.dispatch import dispatch_text
 from storage.maintenance import backup
 from storage.postgres.db import PgDatabase, numbered
@@ -161,3 +161,26 @@ async def test_prune_needs_at_least_one_day(app_factory: AppFactory) -> None:
     app = await app_factory()
     with pytest.raises(ValueError, match="at least 1"):
         await prune(app.db, app.services.files, older_than_days=0)
+
+
+@both_stores
+async def test_prune_keeps_old_sources_an_edit_refers_to(app_factory: AppFactory) -> None:
+    app = await app_factory()
+    template = await app.services.store.get(await finished_job(app, "template"))
+    assert template is not None
+    old = utcnow() - timedelta(days=10)
+    for name in ("kept", "gone"):
+        path = await app.services.files.write("sources", f"{name}.png", b"not really a png")
+        await execute(
+            app,
+            "INSERT INTO images (id, job_id, kind, idx, path, sha256, width, height, seed, infotext, created_at) "
+            "VALUES (?, NULL, 'source', 0, ?, 'x', 1, 1, NULL, '', ?)",
+            f"src-{name}",
+            path,
+            old,
+        )
+    edit = template.request.model_copy(update={"kind": "edit", "reference_image_ids": ("src-other", "src-kept")})
+    await app.services.store.create(Job(request=edit, destination=template.destination), None)
+    await prune(app.db, app.services.files, older_than_days=5)
+    assert await app.services.store.image("src-kept") is not None, "an edit still refers to it"
+    assert await app.services.store.image("src-gone") is None

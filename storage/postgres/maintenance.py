@@ -21,9 +21,10 @@ OLD_JOBS = (
     "SELECT id FROM jobs WHERE state = ANY($1::text[]) AND delivery != 'pending' AND finished_at IS NOT NULL "
     "AND finished_at < $2 FOR UPDATE"
 )
-OLD_SOURCES = (
+OLD_SOURCES = (  # uploads no job refers to: as img2img source, or among an edit's references
     "DELETE FROM images i WHERE i.kind = 'source' AND i.created_at < $1 AND NOT EXISTS "
-    "(SELECT 1 FROM jobs j WHERE j.request->>'source_image_id' = i.id) RETURNING path"
+    "(SELECT 1 FROM jobs j WHERE j.request->>'source_image_id' = i.id "
+    "OR j.request->'reference_image_ids' @> jsonb_build_array(i.id)) RETURNING path"
 )
 
 
