@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,9 @@ def invocation(user: str = "u1", server: str = "s1", channel: str = "c1", **kwar
 
 @pytest.fixture
 def store_kind() -> str:
-    """Which store `app_factory` builds on; store tests override it with params ["sqlite", "postgres"]."""
-    return "sqlite"
+    """Which store `app_factory` builds on: SQLite, or IMAGEBRIDGE_TEST_STORE=postgres to run every app_factory
+    test on PostgreSQL; store tests override it with params ["sqlite", "postgres"]."""
+    return os.environ.get("IMAGEBRIDGE_TEST_STORE", "sqlite")
 
 
 @pytest.fixture
