@@ -7,9 +7,10 @@ what the jobs before it in the batch reserved.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import aiosqlite
@@ -193,3 +194,41 @@ async def insert_jobs(conn: aiosqlite.Connection, batch: Sequence[NewJob]) -> li
     if jobs:
         await conn.executemany(INSERT_JOB, jobs)
     return outcomes
+
+
+Outcomes = Sequence[BaseException | None]
+
+
+class GroupCommit:
+    """Concurrent creates share one transaction, each still checked in turn: a burst of commands costs one
+    commit, and is written (and answered with its places in line) together. `write` runs one batch."""
+
+    def __init__(self, write: Callable[[list[NewJob]], Awaitable[Outcomes]]) -> None:
+        self._write = write
+        self._pending: list[tuple[NewJob, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, new: NewJob) -> None:
+        """Wait until the job is written, or raise why it was refused."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((new, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush(), name="job-group-commit")
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            outcomes: Outcomes
+            try:
+                outcomes = await self._write([new for new, _ in batch])
+            except Exception as exc:
+                outcomes = [exc] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if outcome is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(outcome)

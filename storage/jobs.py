@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -10,11 +9,12 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from bot.errors import UserError
 from bot.models import DeliveryState, Destination, GenerationRequest, Job, JobState, StoredImage, utcnow
 from bot.ports import QuotaLimits
 from storage.chat_records import SqliteChatRecords
 from storage.db import Database
-from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, NewJob, insert_jobs, mutable_values
+from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, GroupCommit, NewJob, insert_jobs, mutable_values
 from storage.job_batch import iso as _iso
 
 
@@ -76,16 +76,15 @@ class SqliteJobStore(SqliteChatRecords):
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._pending: list[tuple[NewJob, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._group = GroupCommit(self._write)
 
     async def create(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> None:
         """Queue the insert; concurrent creates share one transaction (group commit), each checked in turn."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(((job, limits, max_queued), future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="job-group-commit")
-        await future
+        await self._group.submit((job, limits, max_queued))
+
+    async def _write(self, batch: list[NewJob]) -> Sequence[UserError | None]:
+        async with self.db.transaction() as conn:
+            return await insert_jobs(conn, batch)
 
     async def create_all(self, jobs: Sequence[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> None:
         """All the jobs or none: the first refusal rolls the whole transaction back."""
@@ -94,23 +93,6 @@ class SqliteJobStore(SqliteChatRecords):
             refused = next((outcome for outcome in outcomes if outcome is not None), None)
             if refused is not None:
                 raise refused
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            outcomes: Sequence[BaseException | None]
-            try:
-                async with self.db.transaction() as conn:
-                    outcomes = await insert_jobs(conn, [new for new, _ in batch])
-            except Exception as exc:
-                outcomes = [exc] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if outcome is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(outcome)
 
     async def get(self, job_id: str) -> Job | None:
         row = await self.db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))

@@ -44,6 +44,7 @@ async def age(app: App, job_id: str, days: int) -> None:
 
 
 both_stores = pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])  # overrides the fixture
+sqlite_only = pytest.mark.parametrize("store_kind", ["sqlite"])  # SQLite's backup API (pg_dump: test_pg_store_cli)
 
 
 def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -54,6 +55,7 @@ def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
         connection.close()
 
 
+@sqlite_only
 async def test_backup_is_a_consistent_copy_while_the_bot_runs(app_factory: AppFactory, tmp_path: Path) -> None:
     app = await app_factory()
     job_id = await finished_job(app, "a lighthouse")
@@ -67,6 +69,7 @@ async def test_backup_is_a_consistent_copy_while_the_bot_runs(app_factory: AppFa
     assert len(rows(written, "SELECT id FROM jobs")) == 1
 
 
+@sqlite_only
 async def test_backup_into_a_folder_gets_a_dated_name(app_factory: AppFactory, tmp_path: Path) -> None:
     app = await app_factory()
     folder = tmp_path / "backups"
@@ -76,6 +79,7 @@ async def test_backup_into_a_folder_gets_a_dated_name(app_factory: AppFactory, t
     assert rows(written, "PRAGMA user_version")[0][0] >= 1
 
 
+@sqlite_only
 async def test_backup_refuses_to_overwrite_the_live_database(app_factory: AppFactory) -> None:
     app = await app_factory()
     with pytest.raises(ValueError, match="live database"):

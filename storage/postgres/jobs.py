@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from bot.errors import UserError
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
 from bot.ports import QuotaLimits
+from storage.job_batch import GroupCommit, NewJob
 from storage.jobs import image_from_row, job_from_row
 from storage.postgres.chat_records import PgChatRecords
 from storage.postgres.db import Connection, PgDatabase
@@ -39,13 +41,19 @@ def _mutable(job: Job) -> tuple[object, ...]:
 
 
 class PgJobStore(PgChatRecords):
-    """JobStore on PostgreSQL. Each create is its own transaction: the pool runs them side by side."""
+    """JobStore on PostgreSQL."""
 
     def __init__(self, db: PgDatabase) -> None:
         self.db = db
+        self._group = GroupCommit(self._write)
 
     async def create(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> None:
-        await self.create_all([job], limits, max_queued)
+        """Queue the insert; concurrent creates share one transaction (group commit), each checked in turn."""
+        await self._group.submit((job, limits, max_queued))
+
+    async def _write(self, batch: list[NewJob]) -> Sequence[UserError | None]:
+        async with self.db.transaction() as conn:
+            return await insert_jobs(conn, batch)
 
     async def create_all(self, jobs: Sequence[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> None:
         """All the jobs or none: the first refusal rolls the whole transaction back."""
