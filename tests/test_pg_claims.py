@@ -84,9 +84,9 @@ async def test_a_lapsed_lease_is_claimed_again_as_a_retry(db: PgDatabase) -> Non
     await PgJobStore(db).create(job, None)
     claims = PgClaims(db)
     first = await claims.claim(["gpu"], "dead-process", 0)  # a lease that lapses at once: the process died
-    assert first is not None and first.id == job.id and first.attempts == 0
+    assert first is not None and first.id == job.id and first.attempts == 1
     again = await claims.claim(["gpu"], "live-process", 60)
-    assert again is not None and again.id == job.id and again.attempts == 1
+    assert again is not None and again.id == job.id and again.attempts == 2, "its retry"
     assert await claims.renew(job.id, "dead-process", 60) is Lease.LOST  # the old owner learns it lost it
     assert await claims.renew(job.id, "live-process", 60) is Lease.HELD
     assert await claims.claim(["gpu"], "third", 60) is None, "a held lease is not claimable"

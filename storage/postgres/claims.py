@@ -7,8 +7,13 @@ twice. Repeated picks from one state come out in the fair order, so skipping the
 took yields the job a single process would have picked next.
 
 A claimed job carries a lease (owner, expiry). Its owner renews it while the job runs; a process that dies
-stops renewing, and once the lease lapses the job is queued again, counted as a retry (attempts + 1), its
-fair-share charge taken back, and any claimer may take it.
+stops renewing, and once the lease lapses the job is queued again, its fair-share charge taken back, and any
+claimer may take it. Every claim counts an attempt (attempts + 1), so a lapsed job's next claim is its retry.
+
+How the engine is to use it (a later step): a worker's "next job" is `claim` (waiting on
+storage/postgres/listen.py's `Signals.work` when there is none); while it runs, `renew` about every third of
+the lease (LOST: stop, another process has it; CANCEL: interrupt it); "complete" is the store's `finish` then
+`release`; "requeue" is `requeue`; the worker then no longer counts attempts itself.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ WITH lapsed AS (
     SELECT id FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL AND lease_until < now()
     FOR UPDATE SKIP LOCKED
 )
-UPDATE jobs j SET state = 'queued', attempts = j.attempts + 1, lease_owner = NULL, lease_until = NULL,
+UPDATE jobs j SET state = 'queued', lease_owner = NULL, lease_until = NULL,
     backend = CASE WHEN j.backend_task_id IS NULL THEN NULL ELSE j.backend END
 FROM lapsed WHERE j.id = lapsed.id
 RETURNING {", ".join(f"j.{column.strip()}" for column in COLUMNS.split(","))}, {PICK}
@@ -129,8 +134,8 @@ class PgClaims:
                 [row["id"] for row in passed],
             )
         row = await conn.fetchrow(
-            "UPDATE jobs SET state = 'running', lease_owner = $2, lease_until = now() + $3::interval, "
-            f"backend = COALESCE(backend, $4) WHERE id = $1 RETURNING {COLUMNS}",
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = $2, "
+            f"lease_until = now() + $3::interval, backend = COALESCE(backend, $4) WHERE id = $1 RETURNING {COLUMNS}",
             chosen["id"],
             owner,
             timedelta(seconds=lease),
