@@ -56,3 +56,13 @@ async def test_the_records_delivery_needs(app_factory: AppFactory) -> None:
 
     await store.refund(job_id)
     assert await store.usage("console", "-200", "u1", day) == (0.0, 0.0)
+
+
+async def test_edit_prompts_are_remembered_and_replaced(app_factory: AppFactory) -> None:
+    from bot.edit_prompts import EditPrompt
+
+    prompts = (await app_factory(start=False)).services.edit_prompts
+    await prompts.remember(EditPrompt("telegram", "-5", "41", "edit:abc:0", "7"))
+    await prompts.remember(EditPrompt("telegram", "-5", "41", "edit:abc:1", "8"))  # the same message asks again
+    assert await prompts.recall("telegram", "-5", "41") == EditPrompt("telegram", "-5", "41", "edit:abc:1", "8")
+    assert await prompts.recall("telegram", "-5", "42") is None

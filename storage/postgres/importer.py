@@ -29,6 +29,7 @@ TABLES = (
     "web_tokens",
     "web_members",
     "user_settings",
+    "edit_prompts",
 )
 
 
