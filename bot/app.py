@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,20 +23,22 @@ from bot.checktable import Checked, preset_table
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fit import BackendView
-from bot.i18n import t
 from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
 from commands.context import Services
-from storage.accounts import SqliteAccountStore
-from storage.db import Database
-from storage.edit_prompts import SqliteEditPrompts
 from storage.files import DiskImageFiles
-from storage.inbox import SqliteInbox
-from storage.jobs import SqliteJobStore
-from storage.maintenance import backup, count_jobs_by_state, prune, retention_loop
-from storage.user_settings import SqliteUserSettings
+from storage.operations import db_command
+from storage.stores import (
+    StoreDb,
+    Stores,
+    count_jobs_by_state,
+    edit_prompts,
+    images_root,
+    open_stores,
+    retention_loop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class App:
     """Everything one bot process runs."""
 
     settings: Settings
-    db: Database
+    db: StoreDb
     engine: Engine
     services: Services
     backends: list[Backend]
@@ -66,13 +67,14 @@ class App:
     ops: OpsServer | None = None
     maintenance: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: bool = False
+    stores: Stores | None = None  # closing them also releases the SQLite one-process lock
 
     async def start(self) -> None:
         await self.engine.start()
         if self.ops is not None:
             await self.ops.start()
         if self.settings.retention_days:
-            files = DiskImageFiles(self.settings.data_dir / "images")
+            files = DiskImageFiles(images_root(self.settings))
             loop = asyncio.get_running_loop()
             self.maintenance.append(
                 loop.create_task(retention_loop(self.db, files, self.settings.retention_days), name="retention")
@@ -88,7 +90,7 @@ class App:
         await self.engine.stop()
         for backend in self.backends:
             await backend.aclose()
-        await self.db.close()
+        await (self.stores.close() if self.stores is not None else self.db.close())
 
 
 async def build_app(
@@ -99,13 +101,31 @@ async def build_app(
     backends: Sequence[Backend] | None = None,
     secrets: SecretSource | None = None,
 ) -> App:
-    """Open the database and wire everything; nothing runs until `App.start()`."""
+    """Open the database and wire everything; nothing runs until `App.start()`.
+
+    On SQLite a second bot process on the same database is refused here (storage/lock.py): stop the first,
+    or move to PostgreSQL (`[storage] url`).
+    """
     secrets = secrets or SecretSource()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = await Database.open(settings.data_dir / "imagebridge.sqlite3")
-    store = SqliteJobStore(db)
-    accounts = SqliteAccountStore(db)
-    files = DiskImageFiles(settings.data_dir / "images")
+    stores = await open_stores(settings, secrets.get("IMAGEBRIDGE_STORAGE_PASSWORD"))
+    try:
+        return _wire(settings, stores, outbounds, platforms_status, backends, secrets)
+    except BaseException:
+        await stores.close()
+        raise
+
+
+def _wire(
+    settings: Settings,
+    stores: Stores,
+    outbounds: Sequence[Outbound],
+    platforms_status: Callable[[], dict[str, bool]],
+    backends: Sequence[Backend] | None,
+    secrets: SecretSource,
+) -> App:
+    db, store, accounts = stores.db, stores.jobs, stores.accounts
+    files = DiskImageFiles(images_root(settings))
     if backends is None:
         backends = [
             build_backend(name, config, secrets) for name, config in settings.backends.items() if config.enabled
@@ -133,9 +153,9 @@ async def build_app(
         files=files,
         accounts=accounts,
         on_quota_denied=metrics.record_quota_denial,
-        inbox=SqliteInbox(db),
-        user_settings=SqliteUserSettings(db),
-        edit_prompts=SqliteEditPrompts(db),
+        inbox=stores.inbox,
+        user_settings=stores.user_settings,
+        edit_prompts=edit_prompts(db),
     )
     if settings.web.enabled:
         _add_web(services, db, secrets, ops)
@@ -152,16 +172,17 @@ async def build_app(
         services=services,
         backends=list(backends),
         outbounds=by_platform,
+        stores=stores,
     )
 
 
-def _add_web(services: Services, db: Database, secrets: SecretSource, ops: OpsServer | None) -> None:
+def _add_web(services: Services, db: StoreDb, secrets: SecretSource, ops: OpsServer | None) -> None:
     """The web gallery shares the ops endpoint's server (and port)."""
     if ops is None:
         raise ConfigError("[web] enabled needs [metrics] port: the gallery is served on that port under /gallery")
     from adapters import web
 
-    site = web.create(services, db, secrets, served_at=lambda: ops.url)
+    site = web.create(services, db, secrets, served_at=lambda: ops.url)  # type: ignore[arg-type]  # either store
     ops.extra_routes.append(lambda application: web.add_routes(site, application))
 
 
@@ -386,29 +407,8 @@ async def run_simulator(kind: str, port: int, flavour: str, seconds_per_step: fl
 
 
 async def run_db(action: str, path: str | None, days: int | None, settings: Settings) -> int:
-    """`imagebridge db backup PATH` (SQLite online backup) and `imagebridge db prune [--days N]`."""
-    file = settings.data_dir / "imagebridge.sqlite3"
-    if not file.is_file():  # opening would create (and migrate) a new, empty database
-        raise ConfigError(
-            f"no database at {file.resolve()}: run this from the bot's folder, or pass the bot's --config "
-            "(its data_dir says where the database is)"
-        )
-    db = await Database.open(file)
-    try:
-        if action == "backup":
-            if not path:
-                raise ConfigError("db backup: give the file or folder to write the backup to")
-            folder = path.endswith(("/", os.sep))
-            try:
-                print(f"backed up to {await backup(db, Path(path), folder=folder)}")
-            except ValueError as exc:
-                raise ConfigError(f"db backup: {exc}") from exc
-            return 0
-        keep = days if days is not None else settings.retention_days
-        if keep is None:
-            raise ConfigError("db prune: give --days N or set retention_days in the config")
-        removed = await prune(db, DiskImageFiles(settings.data_dir / "images"), keep)
-        print(t("en", "cli.pruned", count=removed, days=t("en", "cli.days", count=keep)))
-        return 0
-    finally:
-        await db.close()
+    """`imagebridge db migrate|stats|backup PATH|prune [--days N]|import-sqlite [PATH]` (storage/operations.py)."""
+    password = SecretSource().get("IMAGEBRIDGE_STORAGE_PASSWORD")
+    for line in await db_command(action, path, days, settings, password):
+        print(line)
+    return 0

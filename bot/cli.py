@@ -68,12 +68,20 @@ def parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", parents=[common], help="database maintenance")
     db_actions = db.add_subparsers(dest="db_command", required=True)
-    db_backup = db_actions.add_parser("backup", parents=[common], help="online backup of the SQLite database")
+    db_actions.add_parser("migrate", parents=[common], help="bring the database schema up to date (bot stopped)")
+    db_actions.add_parser("stats", parents=[common], help="which database, its schema version and jobs per state")
+    db_backup = db_actions.add_parser(
+        "backup", parents=[common], help="online backup: SQLite's backup API, or pg_dump on PostgreSQL"
+    )
     db_backup.add_argument("path", help="a new file, or a folder (existing, or ending in /) for a dated file")
     db_prune = db_actions.add_parser(
         "prune", parents=[common], help="delete finished jobs and their images older than N days"
     )
     db_prune.add_argument("--days", type=days, help="at least 1; default: retention_days from the config")
+    db_import = db_actions.add_parser(
+        "import-sqlite", parents=[common], help="copy a SQLite database into the configured, empty PostgreSQL one"
+    )
+    db_import.add_argument("path", nargs="?", help="the SQLite file (default: data_dir/imagebridge.sqlite3)")
 
     _simulate_parser(sub, common)
     return root

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from bot.settings import Settings
@@ -175,7 +175,8 @@ def _type(annotation: Any) -> str:
         return "table"
     if annotation is Path:
         return "path"
-    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(annotation, str(annotation))
+    names = {str: "string", int: "integer", float: "number", bool: "boolean", SecretStr: "secret string"}
+    return names.get(annotation, str(annotation))
 
 
 def _default(field: Any) -> str:

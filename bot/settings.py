@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -170,6 +171,34 @@ class WebConfig(Section):
     page_size: int = Field(default=24, ge=1, le=200)
 
 
+class StorageConfig(Section):
+    """Where jobs, quotas and history live: SQLite in data_dir (the default) or a PostgreSQL server."""
+
+    url: SecretStr | None = Field(default=None, description='"postgresql://user@host:5432/db"; unset: SQLite')
+    pool_size: int = Field(default=10, ge=2, le=100)  # PostgreSQL connections per process
+    images_dir: Path | None = Field(
+        default=None, description="folder for image files; unset: data_dir/images (a shared mount for several hosts)"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        text = value.get_secret_value().strip()
+        parts = urlsplit(text)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("only postgresql://… URLs (leave it unset for SQLite in data_dir)")
+        if parts.password:  # a URL with a password is a secret: never printed in full
+            register_secret(parts.password)
+            register_secret(text)
+        return SecretStr(text)
+
+    @property
+    def postgres(self) -> bool:
+        return self.url is not None
+
+
 class Settings(BaseSettings):
     """The whole configuration. Environment variables IMAGEBRIDGE_<KEY> (nested with __) override the file."""
 
@@ -196,6 +225,7 @@ class Settings(BaseSettings):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)  # SIGTERM: how long running jobs may finish
     retention_days: int | None = Field(default=None, ge=1)  # prune finished jobs and images older than this
 
@@ -365,11 +395,24 @@ def load_settings(path: Path | None, overrides: dict[str, Any] | None = None) ->
             "environment (DISCORD_TOKEN, TELEGRAM_TOKEN, IMAGEBRIDGE_BACKEND_<NAME>_PASSWORD / _API_KEY) "
             "or in files under IMAGEBRIDGE_SECRETS_DIR"
         )
+    _no_password_in_storage_url(data)
     data = merge(data, overrides or {})
     try:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from exc
+
+
+def _no_password_in_storage_url(data: dict[str, Any]) -> None:
+    """A database password is a secret too: the environment or the secrets folder, never the TOML file."""
+    storage = data.get("storage")
+    url = storage.get("url") if isinstance(storage, dict) else None
+    if isinstance(url, str) and urlsplit(url).password:
+        raise ConfigError(
+            "storage.url: secrets may not be written in the config file; drop the password from the URL and set "
+            "IMAGEBRIDGE_STORAGE_PASSWORD (environment or IMAGEBRIDGE_SECRETS_DIR), or give the whole URL in "
+            "IMAGEBRIDGE_STORAGE__URL"
+        )
 
 
 def config_path(cli_value: str | None) -> Path | None:

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 
 import aiosqlite
 
-log = logging.getLogger(__name__)
+from storage.schema import all_migrations, statements
 
-MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+log = logging.getLogger(__name__)
 
 
 def migrations() -> list[tuple[int, str]]:
-    """Numbered SQL files shipped in storage/migrations, in order."""
-    found = []
-    for entry in resources.files("storage").joinpath("migrations").iterdir():
-        match = MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    """The SQLite SQL of every migration, in order."""
+    return [(migration.number, migration.sqlite) for migration in all_migrations()]
 
 
 class Database:
@@ -35,7 +28,8 @@ class Database:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
+    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
+        """Open (creating it if need be) and bring the schema up to date unless `migrate` is false."""
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path, isolation_level=None)
         connection.row_factory = aiosqlite.Row
@@ -44,22 +38,30 @@ class Database:
         await connection.execute("PRAGMA foreign_keys=ON")
         await connection.execute("PRAGMA synchronous=NORMAL")
         db = cls(connection)
-        await db.migrate()
+        if migrate:
+            await db.migrate()
         return db
 
-    async def migrate(self) -> None:
+    async def version(self) -> int:
+        """The last migration applied."""
         async with self.connection.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
-        current = int(row[0]) if row else 0
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> list[int]:
+        """Apply the migrations not yet applied, each in its own transaction; returns their numbers."""
+        current = await self.version()
+        applied = []
         for number, sql in migrations():
             if number <= current:
                 continue
             log.info("applying database migration %03d", number)
             async with self.transaction() as connection:
-                for statement in sql.split(";\n"):
-                    if statement.strip():
-                        await connection.execute(statement)
+                for statement in statements(sql):
+                    await connection.execute(statement)
                 await connection.execute(f"PRAGMA user_version = {number}")
+            applied.append(number)
+        return applied
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -7,9 +7,10 @@ what the jobs before it in the batch reserved.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import aiosqlite
@@ -85,7 +86,8 @@ def job_row(job: Job) -> tuple[object, ...]:
     return (*fixed, *mutable_values(job), json.dumps(job.messages))
 
 
-def _checks(job: Job, limits: QuotaLimits) -> list[tuple[UsageKey, float | None, str]]:
+def checks(job: Job, limits: QuotaLimits) -> list[tuple[UsageKey, float | None, str]]:
+    """The user's and the server's limit for this job's day, with the message key of each refusal."""
     dest, day = job.destination, limits.day.isoformat()
     return [
         (("user_id", dest.platform, dest.user_id, day), limits.user, "error.quota_user_today"),
@@ -112,12 +114,13 @@ async def _usage(conn: aiosqlite.Connection, keys: set[UsageKey]) -> dict[UsageK
     return used
 
 
-def _reserve(used: dict[UsageKey, float], job: Job, limits: QuotaLimits) -> QuotaExceeded | None:
-    checks = _checks(job, limits)
-    for key, limit, what in checks:
+def reserve(used: dict[UsageKey, float], job: Job, limits: QuotaLimits) -> QuotaExceeded | None:
+    """Charge the job to `used` if it fits both limits; the refusal otherwise."""
+    wanted = checks(job, limits)
+    for key, limit, what in wanted:
         if limit is not None and used[key] + job.cost > limit + 1e-9:
             return QuotaExceeded.of(what, cost=job.cost, left=max(0.0, limit - used[key]), limit=limit)
-    for key, limit, _ in checks:
+    for key, limit, _ in wanted:
         if limit is not None:
             used[key] += job.cost
     return None
@@ -142,7 +145,8 @@ async def _queued(conn: aiosqlite.Connection, users: set[UserKey]) -> dict[UserK
     return counts
 
 
-def _admit(queued: dict[UserKey, int], job: Job, max_queued: int | None) -> InvalidRequest | None:
+def admit(queued: dict[UserKey, int], job: Job, max_queued: int | None) -> InvalidRequest | None:
+    """Refuse the job if its user already has `max_queued` jobs waiting."""
     if max_queued is None:
         return None
     key = (job.destination.platform, job.destination.user_id)
@@ -160,7 +164,7 @@ async def insert_jobs(conn: aiosqlite.Connection, batch: Sequence[NewJob]) -> li
         key
         for job, limits, _ in batch
         if limits is not None
-        for key, limit, _ in _checks(job, limits)
+        for key, limit, _ in checks(job, limits)
         if limit is not None
     }
     used = await _usage(conn, keys) if keys else {}
@@ -171,9 +175,9 @@ async def insert_jobs(conn: aiosqlite.Connection, batch: Sequence[NewJob]) -> li
     jobs: list[tuple[object, ...]] = []
     now = iso(utcnow())
     for job, limits, max_queued in batch:
-        refused: UserError | None = _admit(queued, job, max_queued)
+        refused: UserError | None = admit(queued, job, max_queued)
         if refused is None and limits is not None:
-            refused = _reserve(used, job, limits)
+            refused = reserve(used, job, limits)
         outcomes.append(refused)
         if refused is not None:
             continue
@@ -190,3 +194,41 @@ async def insert_jobs(conn: aiosqlite.Connection, batch: Sequence[NewJob]) -> li
     if jobs:
         await conn.executemany(INSERT_JOB, jobs)
     return outcomes
+
+
+Outcomes = Sequence[BaseException | None]
+
+
+class GroupCommit:
+    """Concurrent creates share one transaction, each still checked in turn: a burst of commands costs one
+    commit, and is written (and answered with its places in line) together. `write` runs one batch."""
+
+    def __init__(self, write: Callable[[list[NewJob]], Awaitable[Outcomes]]) -> None:
+        self._write = write
+        self._pending: list[tuple[NewJob, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, new: NewJob) -> None:
+        """Wait until the job is written, or raise why it was refused."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((new, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush(), name="job-group-commit")
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            outcomes: Outcomes
+            try:
+                outcomes = await self._write([new for new, _ in batch])
+            except Exception as exc:
+                outcomes = [exc] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if outcome is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(outcome)

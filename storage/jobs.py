@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any, Protocol
 
 import aiosqlite
 
+from bot.errors import UserError
 from bot.models import DeliveryState, Destination, GenerationRequest, Job, JobState, StoredImage, utcnow
 from bot.ports import QuotaLimits
 from storage.chat_records import SqliteChatRecords
 from storage.db import Database
-from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, NewJob, insert_jobs, mutable_values
+from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, GroupCommit, NewJob, insert_jobs, mutable_values
 from storage.job_batch import iso as _iso
 
 
-def _dt(value: str | None) -> datetime | None:
+class RowLike(Protocol):
+    """A row of either store, read by column name (sqlite3.Row, asyncpg.Record)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _dt(value: str | datetime | None) -> datetime | None:
+    """SQLite keeps ISO text, PostgreSQL timestamptz (asyncpg gives a datetime): either way a datetime."""
+    if isinstance(value, datetime):
+        return value
     return datetime.fromisoformat(value) if value else None
 
 
-def job_from_row(row: aiosqlite.Row) -> Job:
+def _when(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def job_from_row(row: RowLike) -> Job:
+    """A Job from a row of either store (jsonb comes back from asyncpg as text, like SQLite's)."""
     return Job(
         id=row["id"],
         destination=Destination.model_validate_json(row["destination"]),
@@ -29,7 +44,7 @@ def job_from_row(row: aiosqlite.Row) -> Job:
         state=JobState(row["state"]),
         cost=row["cost"],
         priority=row["priority"],
-        created_at=datetime.fromisoformat(row["created_at"]),
+        created_at=_when(row["created_at"]),
         started_at=_dt(row["started_at"]),
         finished_at=_dt(row["finished_at"]),
         backend=row["backend"],
@@ -41,7 +56,7 @@ def job_from_row(row: aiosqlite.Row) -> Job:
     )
 
 
-def image_from_row(row: aiosqlite.Row) -> StoredImage:
+def image_from_row(row: RowLike) -> StoredImage:
     return StoredImage(
         id=row["id"],
         job_id=row["job_id"],
@@ -61,16 +76,15 @@ class SqliteJobStore(SqliteChatRecords):
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._pending: list[tuple[NewJob, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._group = GroupCommit(self._write)
 
     async def create(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> None:
         """Queue the insert; concurrent creates share one transaction (group commit), each checked in turn."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(((job, limits, max_queued), future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="job-group-commit")
-        await future
+        await self._group.submit((job, limits, max_queued))
+
+    async def _write(self, batch: list[NewJob]) -> Sequence[UserError | None]:
+        async with self.db.transaction() as conn:
+            return await insert_jobs(conn, batch)
 
     async def create_all(self, jobs: Sequence[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> None:
         """All the jobs or none: the first refusal rolls the whole transaction back."""
@@ -79,23 +93,6 @@ class SqliteJobStore(SqliteChatRecords):
             refused = next((outcome for outcome in outcomes if outcome is not None), None)
             if refused is not None:
                 raise refused
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            outcomes: Sequence[BaseException | None]
-            try:
-                async with self.db.transaction() as conn:
-                    outcomes = await insert_jobs(conn, [new for new, _ in batch])
-            except Exception as exc:
-                outcomes = [exc] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if outcome is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(outcome)
 
     async def get(self, job_id: str) -> Job | None:
         row = await self.db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))

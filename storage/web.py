@@ -7,15 +7,14 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-import aiosqlite
-
 from bot.models import Job, StoredImage
 from storage.db import Database
 from storage.job_batch import JOB_COLUMNS
 from storage.job_batch import iso as _iso
-from storage.jobs import image_from_row, job_from_row
+from storage.jobs import RowLike, image_from_row, job_from_row
 
 SERVERS_TTL_SECONDS = 60.0
+KEEP_EXPIRED = timedelta(days=2)  # sign-in links this long past their expiry are deleted
 
 
 def token_hash(token: str) -> str:
@@ -66,7 +65,25 @@ class SignIn:
 
 
 class SqliteWebStore:
-    """The gallery's SQL; every query is bounded by the viewer's rights before any filter."""
+    """The gallery's SQL; every query is bounded by the viewer's rights before any filter.
+
+    Built on a PostgreSQL database it is a PgWebStore (storage/postgres/web.py), as `pathlib.Path()` is a
+    PosixPath: the web adapter names one class, the database decides the dialect.
+    """
+
+    # The dialect's spelling of the few things SQLite and PostgreSQL write differently.
+    PROMPT = "json_extract(j.request, '$.user_prompt')"
+    USER_NAME = "json_extract(j.destination, '$.user_name')"
+    ROWID = "j.rowid"
+    # A private job (results by DM) is its owner's and the bot admins' only: never in a chat's shared gallery.
+    SHARED = "COALESCE(json_extract(j.destination, '$.private'), 0) = 0"
+
+    def __new__(cls, db: Database) -> SqliteWebStore:
+        if cls is SqliteWebStore and getattr(db, "dialect", "sqlite") == "postgres":
+            from storage.postgres.web import PgWebStore
+
+            return super().__new__(PgWebStore)
+        return super().__new__(cls)
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -85,7 +102,7 @@ class SqliteWebStore:
                 (who.platform, who.user_id, who.server_id),
             )
             # Links long past their expiry are of no use, even as a record: keep the table small.
-            await conn.execute("DELETE FROM web_tokens WHERE expires_at < ?", (_iso(expires_at - timedelta(days=2)),))
+            await conn.execute("DELETE FROM web_tokens WHERE expires_at < ?", (_iso(expires_at - KEEP_EXPIRED),))
 
     async def redeem(self, token: str, now: datetime) -> SignIn | None:
         """The link's owner if the token is known, unexpired and unused; it is used up in the same transaction."""
@@ -110,10 +127,10 @@ class SqliteWebStore:
 
     # ---- gallery -------------------------------------------------------------------------------
     @staticmethod
-    def _visible(viewer: Viewer, shared: str = "1") -> tuple[str, list[object]]:
+    def _visible(viewer: Viewer, shared: str = "TRUE") -> tuple[str, list[object]]:
         """The viewer's rows: their chats' (those that pass `shared`) and their own."""
         if viewer.admin:
-            return "1", []
+            return "TRUE", []
         marks = ", ".join("?" * len(viewer.servers)) or "NULL"
         return f"j.platform = ? AND ((j.server_id IN ({marks}) AND {shared}) OR j.user_id = ?)", [
             viewer.platform,
@@ -127,20 +144,20 @@ class SqliteWebStore:
         A member's view is two index walks (their chats; their own jobs), each newest first and cut at `size`,
         then merged: the work is bounded by what they may see, not by the whole table.
         """
-        clauses, params = _filters(filters, after)
+        clauses, params = self._filters(filters, after)
         if viewer.admin:
-            scopes: list[tuple[str, list[object]]] = [("1", [])]
+            scopes: list[tuple[str, list[object]]] = [("TRUE", [])]
         else:
             marks = ", ".join("?" * len(viewer.servers)) or "NULL"
             scopes = [
-                (f"j.platform = ? AND j.server_id IN ({marks}) AND {SHARED}", [viewer.platform, *viewer.servers]),
+                (f"j.platform = ? AND j.server_id IN ({marks}) AND {self.SHARED}", [viewer.platform, *viewer.servers]),
                 ("j.platform = ? AND j.user_id = ?", [viewer.platform, viewer.user_id]),
             ]
         branches, values = [], []
         for scope, scope_params in scopes:
             branches.append(
-                f"SELECT * FROM (SELECT {TILE_COLUMNS} FROM jobs j WHERE j.state = 'succeeded' AND {scope} AND "
-                f"{' AND '.join(clauses)} ORDER BY j.created_at DESC, j.rowid DESC LIMIT ?)"
+                f"SELECT * FROM (SELECT {self._tile_columns()} FROM jobs j WHERE j.state = 'succeeded' AND {scope} "
+                f"AND {' AND '.join(clauses)} ORDER BY j.created_at DESC, {self.ROWID} DESC LIMIT ?) AS branch"
             )
             values += [*scope_params, *params, size]
         rows = await self.db.fetchall(
@@ -150,13 +167,13 @@ class SqliteWebStore:
 
     async def job(self, viewer: Viewer, job_id: str) -> Job | None:
         """The job if this viewer may see it."""
-        where, params = self._visible(viewer, SHARED)
+        where, params = self._visible(viewer, self.SHARED)
         row = await self.db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ? AND {where}", (job_id, *params))
         return job_from_row(row) if row else None
 
     async def image(self, viewer: Viewer, image_id: str) -> StoredImage | None:
         """A result image if this viewer may see its job."""
-        where, params = self._visible(viewer, SHARED)
+        where, params = self._visible(viewer, self.SHARED)
         row = await self.db.fetchone(
             f"SELECT i.* FROM images i JOIN jobs j ON j.id = i.job_id WHERE i.id = ? AND i.kind = 'result' AND {where}",
             (image_id, *params),
@@ -179,6 +196,44 @@ class SqliteWebStore:
         self._all_servers = (time.monotonic(), found)
         return found
 
+    def _tile_columns(self) -> str:
+        return (
+            f"j.id, j.platform, j.server_id, j.user_id, j.preset, j.created_at, {self.ROWID} AS rid, "
+            f"{self.PROMPT} AS prompt, {self.USER_NAME} AS name, "
+            "(SELECT i.id FROM images i WHERE i.job_id = j.id AND i.kind = 'result' ORDER BY i.idx LIMIT 1) AS image"
+        )
+
+    def _when(self, created: str) -> object:
+        """A cursor's time as the dialect compares it (SQLite: the ISO text itself)."""
+        return created
+
+    def _filters(self, filters: Filters, after: str | None) -> tuple[list[str], list[object]]:
+        """The viewer's filters and the keyset cursor ("created_at|rowid" of the last row seen) as SQL."""
+        clauses, params = ["TRUE"], list[object]()
+        if filters.server and ":" in filters.server:
+            platform, server_id = filters.server.split(":", 1)
+            clauses.append("j.platform = ? AND j.server_id = ?")
+            params += [platform, server_id]
+        if filters.user:
+            clauses.append("j.user_id = ?")
+            params.append(filters.user)
+        if filters.preset:
+            clauses.append("j.preset = ?")
+            params.append(filters.preset)
+        if filters.text:
+            clauses.append(f"{self.PROMPT} LIKE ? ESCAPE '\\'")
+            escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        if after and "|" in after:
+            created, rowid = after.rsplit("|", 1)
+            try:
+                when = self._when(created)
+            except ValueError:
+                return ["FALSE"], []  # a cursor nobody made: an empty page
+            clauses.append(f"(j.created_at < ? OR (j.created_at = ? AND {self.ROWID} < ?))")
+            params += [when, when, int(rowid) if rowid.isdigit() else 0]
+        return clauses, params
+
     # ---- dashboard -----------------------------------------------------------------------------
     async def usage(self, viewer: Viewer, since: date) -> list[tuple[str, str, str, str, float, int]]:
         """(day, platform, server, user, cost, jobs) per day since a date, from the quota ledger."""
@@ -192,41 +247,9 @@ class SqliteWebStore:
         return [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), float(r[4] or 0), int(r[5])) for r in rows]
 
 
-# A private job (results by DM) is its owner's and the bot admins' only: never in a chat's shared gallery.
-SHARED = "COALESCE(json_extract(j.destination, '$.private'), 0) = 0"
-
-TILE_COLUMNS = (
-    "j.id, j.platform, j.server_id, j.user_id, j.preset, j.created_at, j.rowid AS rid, "
-    "json_extract(j.request, '$.user_prompt') AS prompt, json_extract(j.destination, '$.user_name') AS name, "
-    "(SELECT i.id FROM images i WHERE i.job_id = j.id AND i.kind = 'result' ORDER BY i.idx LIMIT 1) AS image"
-)
-
-
-def _filters(filters: Filters, after: str | None) -> tuple[list[str], list[object]]:
-    """The viewer's filters and the keyset cursor ("created_at|rowid" of the last row seen) as SQL."""
-    clauses, params = ["1"], list[object]()
-    if filters.server and ":" in filters.server:
-        platform, server_id = filters.server.split(":", 1)
-        clauses.append("j.platform = ? AND j.server_id = ?")
-        params += [platform, server_id]
-    if filters.user:
-        clauses.append("j.user_id = ?")
-        params.append(filters.user)
-    if filters.preset:
-        clauses.append("j.preset = ?")
-        params.append(filters.preset)
-    if filters.text:
-        clauses.append("json_extract(j.request, '$.user_prompt') LIKE ? ESCAPE '\\'")
-        escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params.append(f"%{escaped}%")
-    if after and "|" in after:
-        created, rowid = after.rsplit("|", 1)
-        clauses.append("(j.created_at < ? OR (j.created_at = ? AND j.rowid < ?))")
-        params += [created, created, int(rowid) if rowid.isdigit() else 0]
-    return clauses, params
-
-
-def _tile(row: aiosqlite.Row) -> Tile:
+def _tile(row: RowLike) -> Tile:
+    created = row["created_at"]
+    created = created.isoformat() if isinstance(created, datetime) else created  # timestamptz on PostgreSQL
     return Tile(
         id=row["id"],
         platform=row["platform"],
@@ -235,7 +258,7 @@ def _tile(row: aiosqlite.Row) -> Tile:
         user_name=row["name"] or row["user_id"],
         preset=row["preset"],
         prompt=row["prompt"] or "",
-        created_at=row["created_at"],
+        created_at=created,
         image_id=row["image"],
-        cursor=f"{row['created_at']}|{row['rid']}",
+        cursor=f"{created}|{row['rid']}",
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from bot.models import Destination
 from bot.settings import Settings, load_settings
 from commands.context import Invocation
 from tests.fakes import FakeBackend, RecordingOutbound
+from tests.postgres_support import drop_database, fresh_database, postgres_server
+
+__all__ = ["postgres_server"]  # a session fixture: the throwaway PostgreSQL server
 
 AppFactory = Callable[..., Awaitable[App]]
 
@@ -33,7 +37,26 @@ def invocation(user: str = "u1", server: str = "s1", channel: str = "c1", **kwar
 
 
 @pytest.fixture
-async def app_factory(tmp_path: Path) -> AsyncIterator[AppFactory]:
+def store_kind() -> str:
+    """Which store `app_factory` builds on: SQLite, or IMAGEBRIDGE_TEST_STORE=postgres to run every app_factory
+    test on PostgreSQL; store tests override it with params ["sqlite", "postgres"]."""
+    return os.environ.get("IMAGEBRIDGE_TEST_STORE", "sqlite")
+
+
+@pytest.fixture
+async def storage(request: pytest.FixtureRequest, store_kind: str) -> AsyncIterator[dict[str, Any]]:
+    """Settings overrides for the store: none for SQLite; a fresh database on the test server for PostgreSQL."""
+    if store_kind == "sqlite":
+        yield {}
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = await fresh_database(server)
+    yield {"storage": {"url": url}}
+    await drop_database(server, url)
+
+
+@pytest.fixture
+async def app_factory(tmp_path: Path, storage: dict[str, Any]) -> AsyncIterator[AppFactory]:
     apps: list[App] = []
 
     async def factory(
@@ -42,7 +65,7 @@ async def app_factory(tmp_path: Path) -> AsyncIterator[AppFactory]:
         start: bool = True,
         **overrides: Any,
     ) -> App:
-        settings = make_settings(tmp_path / "data", **overrides)
+        settings = make_settings(tmp_path / "data", **{**storage, **overrides})
         app = await build_app(settings, [outbound or RecordingOutbound()], backends=[backend or FakeBackend()])
         if start:
             await app.start()

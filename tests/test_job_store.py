@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from commands.dispatch import dispatch_text
 from tests.conftest import AppFactory, invocation
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both stores."""
+    return str(request.param)
 
 
 async def test_saving_a_job_keeps_the_message_ids_adapters_recorded(app_factory: AppFactory) -> None:

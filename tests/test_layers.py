@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = {"discord", "telegram", "httpx", "aiohttp", "aiosqlite", "adapters", "storage", "simulators", "websockets"}
+FORBIDDEN = {
+    *("discord", "telegram", "httpx", "aiohttp", "aiosqlite", "asyncpg"),
+    *("adapters", "storage", "simulators", "websockets"),
+}
 EXEMPT = {"bot/app.py"}
 
 

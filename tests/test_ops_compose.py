@@ -103,3 +103,17 @@ def test_env_example_leaves_every_value_empty_and_secrets_stay_out_of_the_image(
     assert set(values.values()) == {""}  # "leave empty" as its comments say; an empty secret counts as unset
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert {".env", ".venv", "data"} <= set(ignored)
+
+
+def test_the_postgres_profile_runs_the_official_image_the_bot_can_use() -> None:
+    services = compose()["services"]
+    db = services["db"]
+    assert db["profiles"] == ["postgres"] and db["image"].endswith("postgres:17}")
+    # The official image's documented variables create the user and database; the password is the bot's secret.
+    assert db["environment"]["POSTGRES_USER"] == "imagebridge" and db["environment"]["POSTGRES_DB"] == "imagebridge"
+    assert "IMAGEBRIDGE_STORAGE_PASSWORD" in db["environment"]["POSTGRES_PASSWORD"]
+    assert "imagebridge-postgres:/var/lib/postgresql/data" in db["volumes"]
+    assert "pg_isready" in db["healthcheck"]["test"][1]
+    assert services["bot"]["depends_on"]["db"] == {"condition": "service_healthy", "required": False}
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert "IMAGEBRIDGE_STORAGE__URL=\n" in example and "IMAGEBRIDGE_STORAGE_PASSWORD=\n" in example

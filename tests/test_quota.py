@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.quota import quota_day
 from bot.replies import Tone
 from bot.settings import QuotaConfig
 from commands.dispatch import dispatch_text
 from tests.conftest import AppFactory, invocation
 from tests.fakes import FakeBackend
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both stores."""
+    return str(request.param)
 
 
 async def test_concurrent_enqueues_cannot_overspend(app_factory: AppFactory) -> None:

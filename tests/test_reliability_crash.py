@@ -24,6 +24,7 @@ import pytest
 
 from simulators.a1111 import A1111Simulator
 from simulators.telegram import TelegramSimulator
+from tests.postgres_support import read_pg
 from tests.reliability_support import BotProcess, Gate, deliveries, queued_jobs, read_db, write_config
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
@@ -39,7 +40,7 @@ class Crash:
     sim: TelegramSimulator
     backend: A1111Simulator
     bot: BotProcess
-    db: Path
+    db: Path | str  # the SQLite file, or the PostgreSQL URL
     sent: int = 0
     kinds: dict[tuple[str, str], str] = field(default_factory=dict)  # (chat, message) -> private, group, slow-admin
 
@@ -64,11 +65,17 @@ class Crash:
         return int(str(self.rows("SELECT COUNT(*) FROM jobs WHERE state = 'running'")[0][0]))
 
     def rows(self, sql: str) -> list[tuple[object, ...]]:
-        return read_db(self.db, sql)
+        return read_pg(self.db, sql) if isinstance(self.db, str) else read_db(self.db, sql)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The crash suite runs on both stores."""
+    return str(request.param)
 
 
 @pytest.fixture
-async def crash(tmp_path: Path) -> AsyncIterator[Crash]:
+async def crash(tmp_path: Path, storage: dict[str, Any]) -> AsyncIterator[Crash]:
     sim = TelegramSimulator(token=TOKEN, time_scale=0.02)
     await sim.start()
     for chat in CHATS:
@@ -76,9 +83,11 @@ async def crash(tmp_path: Path) -> AsyncIterator[Crash]:
     backend = A1111Simulator(seconds_per_step=0.03, model_load_seconds=0.05)
     url = await backend.start()
     data_dir = tmp_path / "data"
-    config = write_config(tmp_path / "imagebridge.toml", data_dir, url, sim)
+    pg_url = storage.get("storage", {}).get("url")
+    extra = f'[storage]\nurl = "{pg_url}"\n' if pg_url else ""
+    config = write_config(tmp_path / "imagebridge.toml", data_dir, url, sim, extra)
     bot = BotProcess(config=config, log_dir=tmp_path, env={"TELEGRAM_TOKEN": TOKEN})
-    bench = Crash(sim=sim, backend=backend, bot=bot, db=data_dir / "imagebridge.sqlite3")
+    bench = Crash(sim=sim, backend=backend, bot=bot, db=pg_url or data_dir / "imagebridge.sqlite3")
     yield bench
     await bot.kill()
     await backend.stop()

@@ -43,6 +43,12 @@ ADMIN_ACTIONS = [
 ]
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both stores."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def figures() -> Iterator[None]:
     yield

@@ -43,6 +43,12 @@ async def done(app: App, job_id: str) -> None:
         await app.engine.finished_event(job_id).wait()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both stores."""
+    return str(request.param)
+
+
 async def test_failure_refunds_and_the_budget_is_usable_again(app_factory: AppFactory) -> None:
     backend = FakeBackend(failures=[BackendError("The backend failed: boom.")])
     app = await app_factory(backend=backend, quota={"user_daily": ONE_JOB * 1.5})

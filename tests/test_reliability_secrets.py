@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -14,25 +15,39 @@ from bot.settings import SecretSource, load_settings
 from simulators.a1111 import A1111Simulator
 from simulators.telegram import TelegramSimulator
 from tests.fakes import png
+from tests.postgres_support import read_pg
 from tests.reliability_support import BotProcess, deliveries, read_db, write_config
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 TOKEN = "777001:SECRET-TG-TOKEN-c4n4ry"
 PASSWORD = "SECRET-BACKEND-PW-c4n4ry"
-CANARIES = (TOKEN, TOKEN.split(":", 1)[1], PASSWORD)
+DB_PASSWORD = "SECRET-DB-PW-c4n4ry"  # in the PostgreSQL URL (the test server trusts loopback, so it is not checked)
+CANARIES = (TOKEN, TOKEN.split(":", 1)[1], PASSWORD, DB_PASSWORD)
 
 
 def leaks(text: str) -> list[str]:
     return [canary for canary in CANARIES if canary in text]
 
 
-def every_row(db: Path) -> str:
+def every_row(db: Path | str) -> str:
+    """Every row of every table, of the SQLite file or the PostgreSQL database (URL)."""
+    if isinstance(db, str):
+        names = read_pg(db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        return "\n".join(repr(row) for (name,) in names for row in read_pg(db, f"SELECT * FROM {name}"))
     tables = [str(name) for (name,) in read_db(db, "SELECT name FROM sqlite_master WHERE type = 'table'")]
     return "\n".join(repr(row) for table in tables for row in read_db(db, f"SELECT * FROM {table}"))
 
 
-async def test_a_full_run_leaks_no_secret(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """On PostgreSQL the database password in the URL is a secret too."""
+    return str(request.param)
+
+
+async def test_a_full_run_leaks_no_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, storage: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     caplog.set_level(logging.DEBUG)
     sim = TelegramSimulator(token=TOKEN, time_scale=0.02)
     await sim.start()
@@ -47,6 +62,10 @@ async def test_a_full_run_leaks_no_secret(tmp_path: Path, caplog: pytest.LogCapt
     secrets_dir.mkdir()
     (secrets_dir / "telegram_token").write_text(TOKEN + "\n", encoding="utf-8")
     env = {"IMAGEBRIDGE_SECRETS_DIR": str(secrets_dir), "IMAGEBRIDGE_BACKEND_LOCAL_PASSWORD": PASSWORD}
+    pg_url = storage.get("storage", {}).get("url")
+    if pg_url:  # the whole URL, password included, from the environment (as .env gives it in compose)
+        env["IMAGEBRIDGE_STORAGE__URL"] = pg_url.replace("postgres@", f"postgres:{DB_PASSWORD}@")
+        monkeypatch.setenv("IMAGEBRIDGE_STORAGE__URL", env["IMAGEBRIDGE_STORAGE__URL"])  # the in-process part
     bot = BotProcess(config=config, log_dir=tmp_path, env=env)
     try:
         bot.start("--log-level", "DEBUG")
@@ -74,7 +93,9 @@ async def test_a_full_run_leaks_no_secret(tmp_path: Path, caplog: pytest.LogCapt
     health = await client.health()  # the simulator is gone: connection refused, with an error text
     await client.aclose()
     app = await build_app(settings, [], backends=[client])
+    assert settings.storage.postgres is bool(pg_url)
     texts = [repr(settings), str(settings.model_dump()), repr(client), repr(app.backends), health.detail or ""]
+    texts += [repr(app.db), repr(app.stores)]
     texts.append(repr(SecretStr(TOKEN)))
     await app.stop()
 
@@ -82,7 +103,7 @@ async def test_a_full_run_leaks_no_secret(tmp_path: Path, caplog: pytest.LogCapt
         "subprocess log": leaks(bot.output()),
         "caplog": leaks(caplog.text),
         "reprs and errors": leaks("\n".join(texts)),
-        "database": leaks(every_row(data_dir / "imagebridge.sqlite3")),
+        "database": leaks(every_row(pg_url or data_dir / "imagebridge.sqlite3")),
     }
     assert "/bot<token>/" in bot.output(), "httpx logged Bot API URLs, with the token redacted"
     assert "/file/bot<token>/" in bot.output(), "and the file download's URL"

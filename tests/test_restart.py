@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bot.app import build_app
 from bot.models import DeliveryState, JobState
+from bot.settings import Settings
 from commands.dispatch import dispatch_text
 from tests.conftest import invocation, make_settings
 from tests.fakes import FakeBackend, RecordingOutbound
 
 
-async def test_queued_and_running_jobs_survive_a_restart(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data")
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both stores."""
+    return str(request.param)
+
+
+async def test_queued_and_running_jobs_survive_a_restart(tmp_path: Path, storage: dict[str, Any]) -> None:
+    settings = make_settings(tmp_path / "data", **storage)
     held = FakeBackend(hold=True)
     first = await build_app(settings, [RecordingOutbound()], backends=[held])
     await first.start()
@@ -26,7 +36,7 @@ async def test_queued_and_running_jobs_survive_a_restart(tmp_path: Path) -> None
     running = held.calls[0][0]
     # The process dies: no clean shutdown of the job, the worker task is simply gone.
     await first.stop()
-    assert (await first_state(tmp_path, running)) is JobState.RUNNING
+    assert (await first_state(settings, running)) is JobState.RUNNING
 
     outbound = RecordingOutbound()
     backend = FakeBackend()
@@ -53,8 +63,10 @@ async def test_queued_and_running_jobs_survive_a_restart(tmp_path: Path) -> None
     assert third_outbound.deliveries == []  # nothing is delivered twice
 
 
-async def test_results_stored_but_not_delivered_are_delivered_once_after_restart(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "data")
+async def test_results_stored_but_not_delivered_are_delivered_once_after_restart(
+    tmp_path: Path, storage: dict[str, Any]
+) -> None:
+    settings = make_settings(tmp_path / "data", **storage)
     failing = RecordingOutbound(fail_deliveries=100)  # the platform is down when the job finishes
     first = await build_app(settings, [failing], backends=[FakeBackend()])
     await first.start()
@@ -62,7 +74,7 @@ async def test_results_stored_but_not_delivered_are_delivered_once_after_restart
     assert reply is not None and reply.job_id
     await asyncio.wait_for(failing.attempted.wait(), 5)
     await first.stop()
-    job = await first_state_job(tmp_path, reply.job_id)
+    job = await first_state_job(settings, reply.job_id)
     assert job.state is JobState.SUCCEEDED and job.delivery is DeliveryState.PENDING
 
     outbound = RecordingOutbound()
@@ -74,12 +86,12 @@ async def test_results_stored_but_not_delivered_are_delivered_once_after_restart
     assert outbound.delivered_ids() == [reply.job_id]
 
 
-async def first_state(tmp_path: Path, job_id: str) -> JobState:
-    return (await first_state_job(tmp_path, job_id)).state
+async def first_state(settings: Settings, job_id: str) -> JobState:
+    return (await first_state_job(settings, job_id)).state
 
 
-async def first_state_job(tmp_path: Path, job_id: str):  # type: ignore[no-untyped-def]
-    app = await build_app(make_settings(tmp_path / "data"), [], backends=[])
+async def first_state_job(settings: Settings, job_id: str):  # type: ignore[no-untyped-def]
+    app = await build_app(settings, [], backends=[])
     try:
         job = await app.services.store.get(job_id)
         assert job is not None

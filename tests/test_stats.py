@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from commands.dispatch import dispatch_text
 from tests.conftest import AppFactory, invocation
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both stores."""
+    return str(request.param)
 
 
 async def test_stats_counts_images_and_cost_per_user(app_factory: AppFactory) -> None:

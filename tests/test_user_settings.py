@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,18 +45,24 @@ class Console:
         return next(request for job, request in self.backend.calls if job == found[0])
 
 
-async def open_console(data: Path, backend: FakeBackend) -> Console:
+async def open_console(data: Path, backend: FakeBackend, storage: dict[str, Any]) -> Console:
     stream = io.StringIO()
     outbound = ConsoleOutbound(stream=stream, interval=0)
-    app = await build_app(make_settings(data, quota={"enabled": False}), [outbound], backends=[backend])
+    app = await build_app(make_settings(data, quota={"enabled": False}, **storage), [outbound], backends=[backend])
     await app.start()
     assert app.services is not None
     return Console(app, ConsoleSession(app.services, outbound, admin=True), stream, backend)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Settings are kept on both stores."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    opened = await open_console(tmp_path / "data", FakeBackend())
+async def console(tmp_path: Path, storage: dict[str, Any]) -> AsyncIterator[Console]:
+    opened = await open_console(tmp_path / "data", FakeBackend(), storage)
     yield opened
     await opened.app.stop()
 
@@ -111,8 +118,8 @@ async def test_a_saved_value_the_chosen_preset_does_not_offer_is_explained(conso
     assert request.steps == 20
 
 
-async def test_language_and_reset_and_they_outlast_a_restart(tmp_path: Path) -> None:
-    first = await open_console(tmp_path / "data", FakeBackend())
+async def test_language_and_reset_and_they_outlast_a_restart(tmp_path: Path, storage: dict[str, Any]) -> None:
+    first = await open_console(tmp_path / "data", FakeBackend(), storage)
     try:
         assert "语言：zh" in await first.say("set:language:2")
         assert "此机器人未启用配额。" in await first.say("/quota")  # every answer follows the chosen language
@@ -120,7 +127,7 @@ async def test_language_and_reset_and_they_outlast_a_restart(tmp_path: Path) -> 
         await first.say("/settings aspect 16:9")
     finally:
         await first.app.stop()
-    again = await open_console(tmp_path / "data", FakeBackend())
+    again = await open_console(tmp_path / "data", FakeBackend(), storage)
     try:
         text = await again.say("/settings")
         assert "语言：zh" in text and "宽高比：16:9" in text, text

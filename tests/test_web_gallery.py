@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from playwright.async_api import expect
 
 from bot.models import utcnow
@@ -16,8 +18,16 @@ pytestmark = needs_chromium
 WAIT_MS = 10_000
 
 
-async def test_sign_in_browse_filter_and_open_a_job(tmp_path: Path) -> None:
-    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The gallery reads either store."""
+    return str(request.param)
+
+
+async def test_sign_in_browse_filter_and_open_a_job(tmp_path: Path, storage: dict[str, Any]) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend(), **storage) as app, browser() as chromium:
+        store = app.services.sign_in.store  # type: ignore[attr-defined]
+        assert type(store).__name__ == ("PgWebStore" if storage else "SqliteWebStore")
         chat = Chat(app)
         fox = await chat.imagine("alice", "a red fox in snow --neg blurry --seed 42")
         await chat.imagine("alice", "a blue whale")
@@ -54,8 +64,8 @@ async def test_sign_in_browse_filter_and_open_a_job(tmp_path: Path) -> None:
         assert reused is not None and reused.status == 403  # the link was used once already
 
 
-async def test_expired_link_and_no_session_are_refused(tmp_path: Path) -> None:
-    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+async def test_expired_link_and_no_session_are_refused(tmp_path: Path, storage: dict[str, Any]) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend(), **storage) as app, browser() as chromium:
         chat = Chat(app)
         link = await chat.link("alice")
         links = app.services.sign_in
@@ -72,9 +82,9 @@ async def test_expired_link_and_no_session_are_refused(tmp_path: Path) -> None:
         assert response is not None and response.status == 403
 
 
-async def test_live_queue_shows_positions_changing_and_the_preview(tmp_path: Path) -> None:
+async def test_live_queue_shows_positions_changing_and_the_preview(tmp_path: Path, storage: dict[str, Any]) -> None:
     backend = PreviewBackend(hold=True)
-    async with gallery_app(tmp_path / "data", backend) as app, browser() as chromium:
+    async with gallery_app(tmp_path / "data", backend, **storage) as app, browser() as chromium:
         chat = Chat(app)
         running = await chat.imagine("alice", "the running one", wait=False)
         await backend.started.wait()
@@ -94,8 +104,8 @@ async def test_live_queue_shows_positions_changing_and_the_preview(tmp_path: Pat
         backend.release.set()
 
 
-async def test_admin_pauses_a_server_and_a_non_admin_is_refused(tmp_path: Path) -> None:
-    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+async def test_admin_pauses_a_server_and_a_non_admin_is_refused(tmp_path: Path, storage: dict[str, Any]) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend(), **storage) as app, browser() as chromium:
         chat = Chat(app)
         await chat.imagine("alice", "something to list")
         user = await chromium.new_page()
@@ -128,8 +138,10 @@ async def test_admin_pauses_a_server_and_a_non_admin_is_refused(tmp_path: Path) 
         assert not worker.drained
 
 
-async def test_admin_sets_quota_bans_and_presets_per_channel_through_admin(tmp_path: Path) -> None:
-    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+async def test_admin_sets_quota_bans_and_presets_per_channel_through_admin(
+    tmp_path: Path, storage: dict[str, Any]
+) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend(), **storage) as app, browser() as chromium:
         chat = Chat(app)
         await chat.imagine("alice", "something to list")
         admin = await chromium.new_page()
@@ -159,8 +171,8 @@ async def test_admin_sets_quota_bans_and_presets_per_channel_through_admin(tmp_p
         assert (await app.services.accounts.server("console", "local")).daily_limit == 1234
 
 
-async def test_browsing_works_without_javascript_and_on_a_phone(tmp_path: Path) -> None:
-    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+async def test_browsing_works_without_javascript_and_on_a_phone(tmp_path: Path, storage: dict[str, Any]) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend(), **storage) as app, browser() as chromium:
         chat = Chat(app)
         job = await chat.imagine("alice", "a small phone picture")
         context = await chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
@@ -173,8 +185,8 @@ async def test_browsing_works_without_javascript_and_on_a_phone(tmp_path: Path) 
         assert width <= 390  # nothing wider than the phone's screen
 
 
-async def test_dashboard_shows_usage_and_backends(tmp_path: Path) -> None:
-    async with gallery_app(tmp_path / "data", FakeBackend()) as app, browser() as chromium:
+async def test_dashboard_shows_usage_and_backends(tmp_path: Path, storage: dict[str, Any]) -> None:
+    async with gallery_app(tmp_path / "data", FakeBackend(), **storage) as app, browser() as chromium:
         chat = Chat(app)
         await chat.imagine("alice", "count me")
         page = await chromium.new_page()

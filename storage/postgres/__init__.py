@@ -1,0 +1,1 @@
+"""The PostgreSQL store (asyncpg): the same ports as the SQLite store, for a ledger several processes share."""

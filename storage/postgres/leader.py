@@ -1,0 +1,69 @@
+"""One holder at a time of a named role across processes: Telegram polling runs in exactly one process.
+
+A session advisory lock taken on a connection of its own. `acquire` waits while another process holds the
+role and returns once this one does; when the holder dies its connection closes, PostgreSQL drops the lock,
+and a waiting process takes over. If this process loses its connection, `lost` is set: it must stop doing
+the role's work (another process may already have taken it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+import asyncpg
+from pydantic import SecretStr
+
+KEY = "SELECT hashtextextended($1, 1718)"  # the role's name as the lock's 64-bit key
+
+
+class Leadership:
+    """A named role held by at most one process (e.g. "telegram-poller")."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self.lost = asyncio.Event()
+        self._conn: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None and not self.lost.is_set()
+
+    async def acquire(self, url: SecretStr, password: SecretStr | None = None) -> None:
+        """Wait until this process holds the role (cancel the wait to give up)."""
+        conn = await self._connect(url, password)
+        try:
+            await conn.execute(f"SELECT pg_advisory_lock(({KEY}))", self.role)
+        except BaseException:
+            conn.terminate()  # also ends a wait still queued on the server
+            raise
+        self._hold(conn)
+
+    async def try_acquire(self, url: SecretStr, password: SecretStr | None = None) -> bool:
+        """Take the role if nobody holds it; False at once otherwise."""
+        conn = await self._connect(url, password)
+        if not await conn.fetchval(f"SELECT pg_try_advisory_lock(({KEY}))", self.role):
+            await conn.close()
+            return False
+        self._hold(conn)
+        return True
+
+    async def _connect(self, url: SecretStr, password: SecretStr | None) -> Any:
+        name = f"imagebridge {self.role} pid {os.getpid()} on {socket.gethostname()}"[:63]
+        secret = password.get_secret_value() if password is not None else None
+        return await asyncpg.connect(
+            url.get_secret_value(), password=secret, server_settings={"application_name": name}
+        )
+
+    def _hold(self, conn: Any) -> None:
+        self.lost.clear()
+        conn.add_termination_listener(lambda _conn: self.lost.set())
+        self._conn = conn
+
+    async def release(self) -> None:
+        """Give the role up (closing the session releases the lock)."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()

@@ -1,0 +1,85 @@
+"""LISTEN/NOTIFY: new work and cancels, pushed by PostgreSQL to every process that listens.
+
+One dedicated connection (LISTEN does not mix with a pool). New jobs set an event a claimer waits on;
+cancels are queued by job id. When the connection is lost the waiters are woken (they poll the store, so
+nothing sent meanwhile is missed for long: claims read the table, cancels are kept on the job row) and
+`run` connects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+from pydantic import SecretStr
+
+from storage.postgres.job_insert import NEW_JOB_CHANNEL
+from storage.postgres.jobs import CANCEL_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class Signals:
+    """A listening connection: `work` is set when jobs are queued, `cancels` receives job ids."""
+
+    def __init__(self) -> None:
+        self.work = asyncio.Event()
+        self.cancels: asyncio.Queue[str] = asyncio.Queue()
+        self.listening = asyncio.Event()  # set while LISTEN is in place
+        self._lost = asyncio.Event()
+        self._conn: Any = None
+
+    async def start(self, url: SecretStr, password: SecretStr | None = None) -> Signals:
+        """Connect and LISTEN once (`run` also reconnects)."""
+        secret = password.get_secret_value() if password is not None else None
+        conn = await asyncpg.connect(url.get_secret_value(), password=secret)
+        await conn.add_listener(NEW_JOB_CHANNEL, self._on_work)
+        await conn.add_listener(CANCEL_CHANNEL, self._on_cancel)
+        conn.add_termination_listener(self._on_lost)
+        self._conn = conn
+        self._lost.clear()
+        self.listening.set()
+        return self
+
+    async def run(self, url: SecretStr, password: SecretStr | None = None, retry_seconds: float = 1.0) -> None:
+        """Listen until cancelled, connecting again whenever the connection is lost (run it as a task)."""
+        try:
+            while True:
+                try:
+                    await self.start(url, password)
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("LISTEN connection failed (%s); retrying in %.0f s", exc, retry_seconds)
+                    await asyncio.sleep(retry_seconds)
+                    continue
+                await self._lost.wait()
+                log.warning("LISTEN connection lost; connecting again")
+        finally:
+            await self.stop()
+
+    def _on_work(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+        self.work.set()
+
+    def _on_cancel(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.cancels.put_nowait(payload)
+
+    def _on_lost(self, _conn: object) -> None:
+        self.listening.clear()
+        self._lost.set()
+        self.work.set()  # signals may have been missed: every waiter looks at the store now
+
+    async def wait_for_work(self, seconds: float) -> bool:
+        """True if jobs were queued (or signals may have been missed) before the timeout; clears the signal."""
+        try:
+            await asyncio.wait_for(self.work.wait(), seconds)
+        except TimeoutError:
+            return False
+        self.work.clear()
+        return True
+
+    async def stop(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            self.listening.clear()
+            await conn.close()
