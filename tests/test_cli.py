@@ -47,3 +47,23 @@ def test_check_with_a_bad_config_names_the_key(tmp_path: Path) -> None:
     result = run("--config", str(bad), "check", cwd=tmp_path)
     assert result.returncode == 2
     assert "presets.x.steps" in result.stderr and "valid integer" in result.stderr
+
+
+def test_the_demo_edits_an_image_with_gpt_image(tmp_path: Path) -> None:
+    Image.new("RGB", (96, 64), (200, 30, 30)).save(tmp_path / "red.png")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--out", "out"],
+        cwd=tmp_path,
+        input="/edit make it night --image red.png\n",  # piped: the demo waits for the job, then exits
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "“make it night” (edited)" in result.stdout and "gpt_edit" in result.stdout
+    files = list((tmp_path / "out").glob("*.png"))
+    assert len(files) == 1
+    with Image.open(files[0]) as img:
+        assert img.size == (1536, 1024)  # the reference's 3:2 shape
