@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import cast
 
@@ -51,7 +54,7 @@ def check_source_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple
     if len(data) > max_bytes:
         raise InvalidRequest.of("error.image_too_large", size=len(data) / 1_048_576, limit=max_bytes / 1_048_576)
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with _quiet_about_size(), Image.open(io.BytesIO(data)) as img:
             width, height = img.size
             if width * height > max_pixels:
                 side = int(max_pixels**0.5)
@@ -64,6 +67,14 @@ def check_source_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple
         raise InvalidRequest.of("error.image_bomb", limit=max_pixels) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InvalidRequest.of("error.not_image") from exc
+
+
+@contextmanager
+def _quiet_about_size() -> Iterator[None]:
+    """PIL warns on stderr about any image over its own limit; the user is answered by ours instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
 
 
 def to_png(data: bytes) -> bytes:

@@ -52,7 +52,8 @@ async def edit(services: Services, invocation: Invocation, options: dict[str, ob
     aspect = _text(options, "aspect") or nearest_aspect(preset, *sizes[0])
     width, height = preset_size(preset, aspect)
     steps = _bounded(invocation, options, "steps", preset.steps, preset.max_steps, preset.name, "error.steps_range")
-    count = _bounded(invocation, options, "count", 1, preset.max_images, preset.name, "error.count_range")
+    count_key = "error.count_range" if preset.max_images > 1 else "error.count_one"  # not "from 1 to 1"
+    count = _bounded(invocation, options, "count", 1, preset.max_images, preset.name, count_key)
     negative = _text(options, "negative")
     await check_blocked(services, invocation, instruction, negative)
     negative_text = _negative(services, preset, negative)

@@ -154,9 +154,8 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
     count = int(options.get("count", 1))  # type: ignore[call-overload]
     if not 1 <= count <= preset.max_images:
         label = invocation.label("count")
-        raise InvalidRequest.of(
-            "error.count_range", option=label, preset=preset.name, maximum=preset.max_images, value=count
-        )
+        key = "error.count_range" if preset.max_images > 1 else "error.count_one"  # not "from 1 to 1"
+        raise InvalidRequest.of(key, option=label, preset=preset.name, maximum=preset.max_images, value=count)
     negative = _opt_str(options, "negative")
     seed = int(options["seed"]) if "seed" in options else random_seed()  # type: ignore[call-overload]
     found = variants(services, prompt, seed)  # refused whole (too many, unknown list) before anything is stored

@@ -4,11 +4,13 @@ client and the simulator's `/v1/images/edits` (gpt-image-1 takes several images)
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 
 from adapters.backends.openai_images import OpenAIImagesBackend
@@ -87,6 +89,15 @@ async def test_console_edit_refusals_name_the_file(
     (tmp_path / "a.png").write_bytes(png())
     four = await session.handle("/edit combine " + " ".join(f"--image {tmp_path / 'a.png'}" for _ in range(4)))
     assert four is not None and four.tone is Tone.ERROR and "at most 3" in four.text
+    many = await session.handle(f"/edit make it night --image {tmp_path / 'a.png'} --n 3")
+    assert many is not None and many.tone is Tone.ERROR and "one image at a time" in many.text and "--n" in many.text
+    huge = tmp_path / "huge.png"  # over PIL's own warning limit (89.5 Mpx), under its error limit
+    Image.new("1", (10_000, 9_500)).save(huge)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        bomb = await session.handle(f"/edit make it night --image {huge}")
+    assert bomb is not None and bomb.tone is Tone.ERROR and "10000×9500" in bomb.text
+    assert not [w for w in warned if issubclass(w.category, Image.DecompressionBombWarning)]  # no stderr noise
     row = await app.db.fetchone("SELECT COUNT(*) FROM jobs")
     assert row is not None and row[0] == 0 and sim.edit_requests == []
 
