@@ -50,10 +50,15 @@ class BotProcess:
         platform = create(settings, SecretStr("bot-token"), DiscordConfig.model_validate(values))
         app = await build_app(settings, [platform.outbound], backends=list(backends))
         await app.start()
-        await platform.start(app.services)
-        async with asyncio.timeout(10):
-            await platform.wait_ready()
-        return cls(app, platform)
+        process = cls(app, platform)
+        try:
+            await platform.start(app.services)
+            async with asyncio.timeout(10):
+                await platform.wait_ready()
+        except BaseException:
+            await process.stop()  # a refused connection leaves nothing open behind it
+            raise
+        return process
 
     async def stop(self) -> None:
         await self.platform.stop()
