@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from adapters.discord.client import BridgeClient, make_client
 from adapters.discord.handlers import InteractionHandler
 from adapters.discord.outbound import DiscordOutbound
-from adapters.discord.shards import explain_refusal
+from adapters.discord.shards import raise_refusal
 from bot.config_discord import DiscordConfig
 from bot.lifecycle import stop_tasks
 from bot.settings import Settings
@@ -49,21 +49,25 @@ class DiscordPlatform:
         try:
             await client.connect(reconnect=True)
         except Exception as exc:
-            advice = await explain_refusal(exc, self.config, self._token.get_secret_value())
-            if advice is None:
-                log.exception("discord connection ended")
+            try:
+                await raise_refusal(exc, self.config, self._token.get_secret_value())
+            except RuntimeError as refused:  # a shard layout Discord refuses: say what to set, no traceback
+                log.error("%s", refused)
+                self.failure = str(refused)
             else:
-                log.error("%s", advice)
-            self.failure = advice or f"discord connection ended: {exc!r}"
+                log.exception("discord connection ended")
+                self.failure = repr(exc)
 
     async def wait_ready(self) -> None:
         """Until every local shard is ready; raises RuntimeError when the connection ended first."""
         if self.client is None or self._task is None:
             return
         ready = asyncio.ensure_future(self.client.wait_until_ready())
-        await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
+        try:
+            await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
             ready.cancel()
+        if not ready.done():  # the connection ended before every shard was ready
             raise RuntimeError(self.failure or "discord connection ended")
 
     async def stop(self) -> None:

@@ -28,22 +28,20 @@ async def recommended_shards(token: str) -> int | None:
         await http.close()
 
 
-async def explain_refusal(error: BaseException, config: DiscordConfig, token: str) -> str | None:
-    """A log line naming the setting to change, for a gateway close Discord gives for a shard layout."""
+async def raise_refusal(error: BaseException, config: DiscordConfig, token: str) -> None:
+    """For a gateway close Discord gives for a shard layout (4010, 4011), RuntimeError naming what to change."""
     if not isinstance(error, discord.ConnectionClosed):
-        return None
+        return
     if error.code == SHARDING_REQUIRED:
         shards = await recommended_shards(token)
-        figure = f"shard_count = {shards}" if shards else "shard_count (about one shard per 1,000 servers)"
-        current = f"shard_count = {config.shard_count}" if config.sharded else "no sharding"
-        return (
-            f"Discord refused the connection: 4011 Sharding required (the bot is in more servers than one gateway "
-            f"session may hold, 2,500 at most; configured: {current}). Set [discord] {figure} in every process "
-            "and give each process its own shard_ids."
+        raise RuntimeError(
+            "Discord refused the connection: 4011 Sharding required (the bot is in more servers than one gateway "
+            f"session may hold, 2,500 at most; configured shard_count: {config.shard_count}). Set [discord] "
+            f"shard_count = {shards or '<about one per 1,000 servers>'} in every process and give each process "
+            "its own shard_ids."
         )
     if error.code == INVALID_SHARD:
-        return (
+        raise RuntimeError(
             f"Discord refused the connection: 4010 Invalid shard (configured shard_ids {config.local_shards()} of "
             f"shard_count {config.shard_count}). Every process must use the same shard_count, and ids below it."
         )
-    return None
