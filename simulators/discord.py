@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -84,6 +85,9 @@ class DiscordSimulator:
                 await ws.send_json({"op": 11})
             elif frame["op"] == 2:
                 shard = Sharding.parse(frame.get("d") or {})
+                if self.sharding.too_soon(shard, time.monotonic()):
+                    await ws.send_json({"op": 9, "d": False})  # Invalid Session: identify again later
+                    continue
                 refused = self.sharding.refusal(shard, self.state.guilds)
                 if refused is not None:
                     self.closed_with.append(refused[0])

@@ -43,7 +43,13 @@ class BotProcess:
 
     @classmethod
     async def start(
-        cls, settings: Settings, backends: Sequence[Backend], sim: DiscordSimulator, **config: Any
+        cls,
+        settings: Settings,
+        backends: Sequence[Backend],
+        sim: DiscordSimulator,
+        *,
+        ready_within: float = 10.0,
+        **config: Any,
     ) -> BotProcess:
         values: dict[str, Any] = {"enabled": True, "guild_ids": ["500"], "progress_interval_seconds": 0}
         values.update(config)
@@ -53,7 +59,7 @@ class BotProcess:
         process = cls(app, platform)
         try:
             await platform.start(app.services)
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(ready_within):
                 await platform.wait_ready()
         except BaseException:
             await process.stop()  # a refused connection leaves nothing open behind it

@@ -9,13 +9,15 @@
 - `GET /gateway/bot` answers `url`, the recommended `shards` and `session_start_limit` (`total`, `remaining`,
   `reset_after`, `max_concurrency`); each IDENTIFY uses one session start.
 - READY carries the `shard` pair when the IDENTIFY sent one.
+- At most `max_concurrency` IDENTIFYs per 5 seconds, in buckets `shard_id % max_concurrency`; one more gets
+  opcode 9 Invalid Session (`d: false`). Off unless `identify_window` is set (Discord's is 5 s).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 GUILDS_PER_SHARD = 2500  # Discord's limit for one session
@@ -42,6 +44,19 @@ class Sharding:
     max_concurrency: int = 1
     session_starts: int = DAILY_SESSION_STARTS
     starts_used: int = 0
+    identify_window: float = 0.0  # seconds per bucket between IDENTIFYs; 0: not enforced
+    identified_at: dict[int, float] = field(default_factory=dict)  # rate-limit bucket -> last IDENTIFY
+    invalid_sessions: int = 0  # IDENTIFYs answered with opcode 9 for coming too soon
+
+    def too_soon(self, shard: tuple[int, int] | None, now: float) -> bool:
+        """Whether this IDENTIFY exceeds `max_concurrency` per window (answered with opcode 9)."""
+        bucket = (shard[0] if shard else 0) % self.max_concurrency
+        last = self.identified_at.get(bucket)
+        if self.identify_window > 0 and last is not None and now - last < self.identify_window:
+            self.invalid_sessions += 1
+            return True
+        self.identified_at[bucket] = now
+        return False
 
     @staticmethod
     def parse(identify: dict[str, Any]) -> tuple[int, int] | None:

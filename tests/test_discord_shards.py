@@ -4,6 +4,7 @@ refused, and "Sharding required" says what to set."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,8 +36,10 @@ async def sim() -> AsyncIterator[DiscordSimulator]:
     await simulator.stop()
 
 
-async def start(sim: DiscordSimulator, data: Path, backend: FakeBackend, **config: Any) -> BotProcess:
-    return await BotProcess.start(make_settings(data), [backend], sim, **config)
+async def start(
+    sim: DiscordSimulator, data: Path, backend: FakeBackend, ready_within: float = 10.0, **config: Any
+) -> BotProcess:
+    return await BotProcess.start(make_settings(data), [backend], sim, ready_within=ready_within, **config)
 
 
 def answer(sim: DiscordSimulator, interaction_id: str) -> SimMessage | None:
@@ -78,6 +81,25 @@ async def test_two_processes_each_answer_their_own_guilds_and_dms_go_to_shard_ze
     finally:
         await one.stop()
         await zero.stop()
+
+
+async def test_processes_started_together_both_connect_past_the_identify_limit(
+    sim: DiscordSimulator, tmp_path: Path
+) -> None:
+    """max_concurrency 1: Discord takes one IDENTIFY per 5 s; the other gets Invalid Session and identifies again."""
+    sim.sharding.identify_window = 5.0
+    processes = await asyncio.gather(
+        *(
+            start(sim, tmp_path / str(shard), FakeBackend(), shard_count=2, shard_ids=[shard], ready_within=30)
+            for shard in (0, 1)
+        )
+    )
+    try:
+        assert sim.sharding.invalid_sessions >= 1
+        assert sorted(s for s in sim.shards_connected() if s) == [(0, 2), (1, 2)]
+    finally:
+        for process in processes:
+            await process.stop()
 
 
 async def test_a_job_queued_on_shard_zero_is_delivered_by_shard_ones_process(

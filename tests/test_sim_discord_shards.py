@@ -132,3 +132,18 @@ async def test_gateway_bot_recommends_shards_and_counts_session_starts(sim: Disc
     limit = before["session_start_limit"]
     assert set(limit) == {"total", "remaining", "reset_after", "max_concurrency"} and limit["max_concurrency"] == 1
     assert after["session_start_limit"]["remaining"] == limit["remaining"] - 1
+
+
+@pytest.mark.parametrize(("concurrency", "refused"), [(1, True), (2, False)])
+async def test_identifies_beyond_max_concurrency_get_invalid_session(
+    sim: DiscordSimulator, concurrency: int, refused: bool
+) -> None:
+    sim.sharding.identify_window, sim.sharding.max_concurrency = 5.0, concurrency
+    first, second = await Session.open(sim, [0, 2]), await Session.open(sim, [1, 2])  # buckets 0, and 1 % n
+    try:
+        assert (await first.dispatches(1))[0]["t"] == "READY"
+        answer = (await second.dispatches(1))[0]
+        assert (answer == {"op": 9, "d": False}) is refused and sim.sharding.invalid_sessions == int(refused)
+    finally:
+        await first.close()
+        await second.close()
