@@ -19,7 +19,7 @@ from adapters.console.outbound import ConsoleOutbound
 from adapters.console.session import ConsoleSession
 from adapters.ops import OpsMetrics, OpsServer
 from adapters.ops import create as create_ops
-from bot.checktable import Checked, preset_table
+from bot.checktable import Checked, discord_shards_line, preset_table
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fit import BackendView
@@ -391,6 +391,8 @@ async def run_check(settings: Settings, backends: Sequence[Backend] | None = Non
             f"{len(health.models):<7} {health.loaded_model or '-':<32} {'' if health.ok else health.detail}".rstrip()
         )
     lines, nowhere = preset_table(list(settings.presets.values()), checked)
+    if settings.discord.enabled:
+        lines.append(discord_shards_line(settings.discord))
     print("\n".join(lines))
     failures = sum(not entry.health.ok for entry in checked) + len(nowhere)
     return 1 if failures else 0

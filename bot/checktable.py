@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.config_discord import DiscordConfig
 from bot.fit import BackendView, Need, serves, why_not
 from bot.ports import BackendHealth
 from bot.presets import Preset
@@ -55,3 +56,12 @@ def preset_table(presets: Sequence[Preset], backends: Sequence[Checked]) -> tupl
     if nowhere:
         lines.append(f"no backend can run: {', '.join(nowhere)} (/imagine refuses them)")
     return lines, nowhere
+
+
+def discord_shards_line(config: DiscordConfig) -> str:
+    """How this process connects to Discord: one unsharded session, or which shards of how many."""
+    if not config.sharded:
+        return "discord: one gateway session, no sharding (set [discord] shard_count past 2,500 servers)"
+    ids = config.local_shards()
+    roles = "commands sync and DMs here" if config.holds_shard_zero else "no command sync, no DMs (shard 0's process)"
+    return f"discord: shards {ids} of shard_count {config.shard_count}; {roles}"

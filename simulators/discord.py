@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -17,6 +18,7 @@ from simulators.discord_dms import DirectMessages
 from simulators.discord_guilds import SimGuild
 from simulators.discord_modals import FormError, check_modal, check_response_type
 from simulators.discord_ratelimit import Limited, RateLimits
+from simulators.discord_shards import Sharding, owns
 from simulators.discord_state import (
     CALLBACK_DEADLINE,
     Recorded,
@@ -34,8 +36,13 @@ API = "/api/v10"
 class DiscordSimulator:
     """REST under /api/v10, the gateway at /gateway, attachments under /cdn."""
 
-    def __init__(self, app_id: str = "1000", *, rate_limits: bool = True, time_scale: float = 1.0) -> None:
+    def __init__(
+        self, app_id: str = "1000", *, rate_limits: bool = True, time_scale: float = 1.0, guilds_per_shard: int = 2500
+    ) -> None:
         self.state = SimState(app_id)
+        self.sharding = Sharding(guilds_per_shard=guilds_per_shard)  # IDENTIFY's `shard`, 4010/4011, /gateway/bot
+        self.sessions: dict[web.WebSocketResponse, tuple[int, int] | None] = {}  # socket -> its [shard, count]
+        self.closed_with: list[int] = []  # close codes the gateway sent, in order
         self.dms = DirectMessages(self.state.snowflake)  # DM channels; `dms.closed` holds users who refuse DMs
         self.limits = RateLimits(enabled=rate_limits, time_scale=time_scale)
         self._runner: web.AppRunner | None = None
@@ -77,30 +84,49 @@ class DiscordSimulator:
             if frame["op"] == 1:
                 await ws.send_json({"op": 11})
             elif frame["op"] == 2:
-                self._sockets.append(ws)
-                await ws.send_json({"op": 0, "t": "READY", "s": self._next_seq(), "d": self._ready()})
-                for guild in self.state.guilds.values():  # the `guilds` intent: each guild, with its roles
-                    await ws.send_json(
-                        {"op": 0, "t": "GUILD_CREATE", "s": self._next_seq(), "d": guild.create_event(self._bot_user())}
-                    )
-                await self.state.notify()
+                shard = Sharding.parse(frame.get("d") or {})
+                if self.sharding.too_soon(shard, time.monotonic()):
+                    await ws.send_json({"op": 9, "d": False})  # Invalid Session: identify again later
+                    continue
+                refused = self.sharding.refusal(shard, self.state.guilds)
+                if refused is not None:
+                    self.closed_with.append(refused[0])
+                    await self.state.notify()
+                    await ws.close(code=refused[0], message=refused[1].encode())
+                    break
+                await self._identified(ws, shard)
+        self.sessions.pop(ws, None)
         if ws in self._sockets:
             self._sockets.remove(ws)
         return ws
+
+    async def _identified(self, ws: web.WebSocketResponse, shard: tuple[int, int] | None) -> None:
+        """READY (with the session's shard), then GUILD_CREATE for each guild on that shard (the `guilds` intent)."""
+        self._sockets.append(ws)
+        self.sessions[ws] = shard
+        await ws.send_json({"op": 0, "t": "READY", "s": self._next_seq(), "d": self._ready(shard)})
+        for guild in self.state.guilds.values():
+            if owns(shard, guild.id):
+                event = {"op": 0, "t": "GUILD_CREATE", "s": self._next_seq(), "d": guild.create_event(self._bot_user())}
+                await ws.send_json(event)
+        await self.state.notify()
 
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq
 
-    def _ready(self) -> dict[str, Any]:
-        return {
+    def _ready(self, shard: tuple[int, int] | None = None) -> dict[str, Any]:
+        ready: dict[str, Any] = {
             "v": 10,
             "user": self._bot_user(),
-            "guilds": [guild.unavailable() for guild in self.state.guilds.values()],
+            "guilds": [guild.unavailable() for guild in self.state.guilds.values() if owns(shard, guild.id)],
             "session_id": secrets.token_hex(8),
             "resume_gateway_url": self.url.replace("http", "ws") + "/gateway",
             "application": {"id": self.state.app_id, "flags": 0},
         }
+        if shard is not None:
+            ready["shard"] = list(shard)
+        return ready
 
     def _bot_user(self) -> dict[str, Any]:
         return {"id": self.state.app_id, "username": "imagebridge", "discriminator": "0", "avatar": None, "bot": True}
@@ -109,8 +135,16 @@ class DiscordSimulator:
     def connected(self) -> bool:
         return bool(self._sockets)
 
+    def shards_connected(self) -> list[tuple[int, int] | None]:
+        """The [shard, count] of each open session (None: unsharded)."""
+        return [self.sessions.get(ws) for ws in self._sockets]
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send an event to the sessions that own it: its guild's shard, or shard 0 for a DM."""
+        guild_id = data.get("guild_id")
         for ws in list(self._sockets):
+            if not owns(self.sessions.get(ws), None if guild_id is None else str(guild_id)):
+                continue
             await ws.send_json({"op": 0, "t": event, "s": self._next_seq(), "d": data})
 
     # ---- REST ------------------------------------------------------------------------------------
@@ -168,6 +202,8 @@ class DiscordSimulator:
         app = self.state.app_id
         if rec.path == "/users/@me":
             return self._bot_user()
+        if rec.path == "/gateway/bot":
+            return self.sharding.gateway_bot(self.url.replace("http", "ws") + "/gateway", len(self.state.guilds))
         if rec.path == "/oauth2/applications/@me":
             return {
                 "id": app, "name": "imagebridge", "description": "", "icon": None, "bot_public": True,

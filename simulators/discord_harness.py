@@ -43,17 +43,28 @@ class BotProcess:
 
     @classmethod
     async def start(
-        cls, settings: Settings, backends: Sequence[Backend], sim: DiscordSimulator, **config: Any
+        cls,
+        settings: Settings,
+        backends: Sequence[Backend],
+        sim: DiscordSimulator,
+        *,
+        ready_within: float = 10.0,
+        **config: Any,
     ) -> BotProcess:
         values: dict[str, Any] = {"enabled": True, "guild_ids": ["500"], "progress_interval_seconds": 0}
         values.update(config)
         platform = create(settings, SecretStr("bot-token"), DiscordConfig.model_validate(values))
         app = await build_app(settings, [platform.outbound], backends=list(backends))
         await app.start()
-        await platform.start(app.services)
-        async with asyncio.timeout(10):
-            await platform.wait_ready()
-        return cls(app, platform)
+        process = cls(app, platform)
+        try:
+            await platform.start(app.services)
+            async with asyncio.timeout(ready_within):
+                await platform.wait_ready()
+        except BaseException:
+            await process.stop()  # a refused connection leaves nothing open behind it
+            raise
+        return process
 
     async def stop(self) -> None:
         await self.platform.stop()

@@ -12,9 +12,10 @@ with warnings.catch_warnings():  # discord.py imports audioop, deprecated in 3.1
 
 from pydantic import SecretStr
 
-from adapters.discord.client import ImageBridgeClient
+from adapters.discord.client import BridgeClient, make_client
 from adapters.discord.handlers import InteractionHandler
 from adapters.discord.outbound import DiscordOutbound
+from adapters.discord.shards import raise_refusal
 from bot.config_discord import DiscordConfig
 from bot.lifecycle import stop_tasks
 from bot.settings import Settings
@@ -31,27 +32,43 @@ class DiscordPlatform:
         self.config = config
         self._token = token
         self.outbound = DiscordOutbound(config, settings.progress.discord_interval_seconds)
-        self.client: ImageBridgeClient | None = None
+        self.client: BridgeClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self.failure: str | None = None  # why the gateway connection ended, when it did
 
     async def start(self, services: Services) -> None:
         """Log in and connect in the background; returns once the gateway session is ready."""
         self.outbound.services = services
         handler = InteractionHandler(services, self.config, self.outbound)
-        self.client = ImageBridgeClient(self.config, handler)
+        self.client = make_client(self.config, handler)
         self.outbound.client = self.client
         await self.client.login(self._token.get_secret_value())
         self._task = asyncio.create_task(self._connect(self.client), name="discord-gateway")
 
-    async def _connect(self, client: ImageBridgeClient) -> None:
+    async def _connect(self, client: BridgeClient) -> None:
         try:
             await client.connect(reconnect=True)
-        except Exception:
-            log.exception("discord connection ended")
+        except Exception as exc:
+            try:
+                await raise_refusal(exc, self.config, self._token.get_secret_value())
+            except RuntimeError as refused:  # a shard layout Discord refuses: say what to set, no traceback
+                log.error("%s", refused)
+                self.failure = str(refused)
+            else:
+                log.exception("discord connection ended")
+                self.failure = repr(exc)
 
     async def wait_ready(self) -> None:
-        if self.client is not None:
-            await self.client.wait_until_ready()
+        """Until every local shard is ready; raises RuntimeError when the connection ended first."""
+        if self.client is None or self._task is None:
+            return
+        ready = asyncio.ensure_future(self.client.wait_until_ready())
+        try:
+            await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        if not ready.done():  # the connection ended before every shard was ready
+            raise RuntimeError(self.failure or "discord connection ended")
 
     async def stop(self) -> None:
         if self.client is not None:
