@@ -209,3 +209,24 @@ async def test_an_edit_can_be_private_too(fbench: FaultBench) -> None:
     assert any("make it night" in said(m) for m in fbench.sim.bot_photos(PRIVATE))
     assert fbench.sim.bot_photos(GROUP) == [] and not any("make it night" in t for t in bot_texts(fbench, GROUP))
     assert any("sent to them privately" in text for text in bot_texts(fbench, GROUP))
+
+
+async def test_the_edit_button_of_a_private_result_edits_in_the_private_chat(fbench: FaultBench) -> None:
+    fbench.overrides = {**fbench.overrides, **edit_overrides()}
+    editor = FakeEditor()
+    fbench.more_backends = lambda: [editor]
+    await fbench.open()
+    await fbench.sim.send_text(GROUP, PRIVATE, "/imagine@test_bot a secret heron --private")
+    job_id = await fbench.job_from(GROUP)
+    await fbench.finished(job_id)
+    keys = next(m for m in fbench.sim.visible(PRIVATE) if f"edit:{job_id}:0" in m.buttons)
+    before = max(m.message_id for m in fbench.sim.visible(PRIVATE))
+    query = await fbench.sim.press(PRIVATE, PRIVATE, keys.message_id, f"edit:{job_id}:0")
+    await fbench.sim.wait_for(lambda: query in fbench.sim.callback_answers)
+    prompt = next(m for m in fbench.sim.visible(PRIVATE) if m.message_id > before and m.from_bot)
+    sent = await fbench.sim.send_text(PRIVATE, PRIVATE, "make it night", reply_to=prompt.message_id)
+    edit_id = await fbench.job_from(PRIVATE, sent.message_id)
+    await fbench.finished(edit_id)
+    assert editor.edits and editor.edits[0][1].parent_job_id == job_id
+    assert any("make it night" in said(m) for m in fbench.sim.bot_photos(PRIVATE))
+    assert not any("make it night" in str(fields) or "heron" in str(fields) for _, fields in group_calls(fbench))
