@@ -23,10 +23,11 @@ from adapters.telegram.edit_prompt import EditPromptFlow
 from adapters.telegram.inbound import CAPTION_COMMAND, TelegramInbound
 from adapters.telegram.membership import ChatWatch
 from adapters.telegram.outbound import TelegramOutbound
+from adapters.telegram.polling import ROLE, PollingTurn, Role
 from adapters.telegram.updates import DurableUpdateQueue
 from bot.config_telegram import TelegramConfig
 from bot.i18n import t
-from bot.settings import Settings
+from bot.settings import SecretSource, Settings
 from commands.context import Services
 from commands.registry import COMMANDS
 
@@ -44,12 +45,15 @@ class TelegramPlatform:
         outbound: TelegramOutbound,
         config: TelegramConfig,
         updates: DurableUpdateQueue,
+        polling_role: Role | None = None,
     ) -> None:
         self.application = application
         self.updates = updates
         self.outbound = outbound
         self.config = config
         self.inbound: TelegramInbound | None = None
+        # Several processes on one PostgreSQL: only the role's holder polls (adapters/telegram/polling.py).
+        self.turn = PollingTurn(polling_role, self._poll, self._stop_polling) if polling_role is not None else None
 
     async def start(self, services: Services) -> None:
         """Log in (getMe), publish the commands, register the handlers and start long polling."""
@@ -80,6 +84,15 @@ class TelegramPlatform:
         self.updates.wanted = lambda update: any(handler.check_update(update) for handler in [*commands, album])
         await app.start()
         EditPromptFlow(inbound, services).install(app, self.updates)  # replies to the Edit button's prompts
+        if self.turn is None:
+            await self._poll()
+        else:
+            log.info("telegram bot @%s sends; it polls when it holds the %s role", username, ROLE)
+            self.turn.start()
+
+    async def _poll(self) -> None:
+        """Replay the inbox's unhandled commands, then long-poll getUpdates."""
+        app = self.application
         await self.updates.replay(app.bot)
         assert app.updater is not None
         await app.updater.start_polling(
@@ -87,12 +100,18 @@ class TelegramPlatform:
             timeout=self.config.poll_timeout_seconds,
             allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER],
         )
-        log.info("telegram bot @%s polling", username)
+        log.info("telegram bot @%s polling", app.bot.username)
 
-    async def stop(self) -> None:
+    async def _stop_polling(self) -> None:
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
+
+    async def stop(self) -> None:
+        app = self.application
+        if self.turn is not None:
+            await self.turn.stop()
+        await self._stop_polling()
         if app.running:
             await app.stop()
         await app.shutdown()
@@ -148,7 +167,17 @@ def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> Tele
     )
     outbound = TelegramOutbound(application.bot, config)
     log.debug("telegram adapter built for data dir %s", settings.data_dir)
-    return TelegramPlatform(application, outbound, config, updates)
+    return TelegramPlatform(application, outbound, config, updates, polling_role(settings))
+
+
+def polling_role(settings: Settings) -> Role | None:
+    """On PostgreSQL, the role that lets one process at a time poll; on SQLite (one process) none."""
+    url = settings.storage.url
+    if url is None:
+        return None
+    from storage.postgres.leader import Leadership  # asyncpg only when PostgreSQL is configured
+
+    return Leadership(ROLE, url, SecretSource().get("IMAGEBRIDGE_STORAGE_PASSWORD"))
 
 
 def _first(value: float | None, default: float) -> float:

@@ -22,8 +22,9 @@ KEY = "SELECT hashtextextended($1, 1718)"  # the role's name as the lock's 64-bi
 class Leadership:
     """A named role held by at most one process (e.g. "telegram-poller")."""
 
-    def __init__(self, role: str) -> None:
+    def __init__(self, role: str, url: SecretStr | None = None, password: SecretStr | None = None) -> None:
         self.role = role
+        self._url, self._password = url, password  # the defaults of acquire() and try_acquire()
         self.lost = asyncio.Event()
         self._conn: Any = None
 
@@ -31,7 +32,7 @@ class Leadership:
     def held(self) -> bool:
         return self._conn is not None and not self.lost.is_set()
 
-    async def acquire(self, url: SecretStr, password: SecretStr | None = None) -> None:
+    async def acquire(self, url: SecretStr | None = None, password: SecretStr | None = None) -> None:
         """Wait until this process holds the role (cancel the wait to give up)."""
         conn = await self._connect(url, password)
         try:
@@ -41,7 +42,7 @@ class Leadership:
             raise
         self._hold(conn)
 
-    async def try_acquire(self, url: SecretStr, password: SecretStr | None = None) -> bool:
+    async def try_acquire(self, url: SecretStr | None = None, password: SecretStr | None = None) -> bool:
         """Take the role if nobody holds it; False at once otherwise."""
         conn = await self._connect(url, password)
         if not await conn.fetchval(f"SELECT pg_try_advisory_lock(({KEY}))", self.role):
@@ -50,7 +51,10 @@ class Leadership:
         self._hold(conn)
         return True
 
-    async def _connect(self, url: SecretStr, password: SecretStr | None) -> Any:
+    async def _connect(self, url: SecretStr | None, password: SecretStr | None) -> Any:
+        url, password = url or self._url, password or self._password
+        if url is None:
+            raise ValueError(f"Leadership({self.role!r}): no database URL")
         name = f"imagebridge {self.role} pid {os.getpid()} on {socket.gethostname()}"[:63]
         secret = password.get_secret_value() if password is not None else None
         return await asyncpg.connect(
@@ -66,4 +70,9 @@ class Leadership:
         """Give the role up (closing the session releases the lock)."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await conn.close()
+            if conn.is_closed():  # lost: the server already ended the session
+                return
+            try:
+                await conn.close()
+            except (OSError, asyncpg.PostgresError):
+                conn.terminate()
