@@ -34,12 +34,29 @@ class SqliteAccountStore:
         self._servers: dict[tuple[str, str], ServerSettings] = {}
         self._user_loads: dict[Key, asyncio.Future[UserRecord]] = {}
         self._server_loads: dict[Key, asyncio.Future[ServerSettings]] = {}
+        self._forgotten = 0  # counts invalidations: a read that spans one may be stale and is not cached
+
+    def forget(self, kind: str, platform: str, key: str) -> None:
+        """Drop one cached row (another process changed it: storage/postgres/account_signals.py)."""
+        self._forgotten += 1
+        if kind == "user":
+            self._users.pop((platform, key), None)
+        else:
+            self._servers.pop((platform, key), None)
+
+    def forget_all(self) -> None:
+        self._forgotten += 1
+        self._users.clear()
+        self._servers.clear()
 
     async def user(self, platform: str, user_id: str) -> UserRecord:
         key = (platform, user_id)
         cached = self._users.get(key)
         if cached is None:
+            seen = self._forgotten
             loaded = await load_once(self._user_loads, key, lambda: self._load_user(platform, user_id))
+            if seen != self._forgotten:
+                return self._users.get(key, loaded)
             cached = self._users.setdefault(key, loaded)  # a save during the read wins
         return cached
 
@@ -69,7 +86,10 @@ class SqliteAccountStore:
         key = (platform, server_id)
         cached = self._servers.get(key)
         if cached is None:
+            seen = self._forgotten
             loaded = await load_once(self._server_loads, key, lambda: self._load_server(platform, server_id))
+            if seen != self._forgotten:
+                return self._servers.get(key, loaded)
             cached = self._servers.setdefault(key, loaded)  # a save during the read wins
         return cached
 

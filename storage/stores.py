@@ -26,6 +26,7 @@ from storage.jobs import SqliteJobStore
 from storage.lock import ProcessLock
 from storage.maintenance import FileRemover
 from storage.postgres import maintenance as pg_maintenance
+from storage.postgres.account_signals import AccountSignals
 from storage.postgres.accounts import PgAccountStore, PgUserSettings
 from storage.postgres.db import PgDatabase
 from storage.postgres.edit_prompts import PgEditPrompts
@@ -50,8 +51,12 @@ class Stores:
     inbox: SqliteInbox | PgInbox
     user_settings: SqliteUserSettings
     lock: ProcessLock | PgProcessLock | None = None
+    account_signals: asyncio.Task[None] | None = None  # PostgreSQL: other processes' settings changes
 
     async def close(self) -> None:
+        if self.account_signals is not None:
+            self.account_signals.cancel()
+            await asyncio.gather(self.account_signals, return_exceptions=True)
         await self.db.close()
         if isinstance(self.lock, PgProcessLock):
             await self.lock.release()
@@ -99,7 +104,16 @@ async def open_stores(settings: Settings, password: SecretStr | None = None) -> 
             await pg_lock.release()
             raise
         assert isinstance(pg, PgDatabase)
-        return Stores(pg, PgJobStore(pg), PgAccountStore(pg), PgInbox(pg), PgUserSettings(pg), pg_lock)
+        accounts = PgAccountStore(pg)
+        try:
+            listening = await listen_for_changes(accounts, settings.storage.url, password)
+        except BaseException:
+            await pg.close()
+            await pg_lock.release()
+            raise
+        stores = Stores(pg, PgJobStore(pg), accounts, PgInbox(pg), PgUserSettings(pg), pg_lock)
+        stores.account_signals = listening
+        return stores
     lock = ProcessLock(sqlite_path(settings)).acquire()
     try:
         db = await Database.open(sqlite_path(settings))
@@ -107,6 +121,16 @@ async def open_stores(settings: Settings, password: SecretStr | None = None) -> 
         lock.release()
         raise
     return Stores(db, SqliteJobStore(db), SqliteAccountStore(db), SqliteInbox(db), SqliteUserSettings(db), lock)
+
+
+async def listen_for_changes(
+    accounts: PgAccountStore, url: SecretStr, password: SecretStr | None
+) -> asyncio.Task[None]:
+    """LISTEN for other processes' settings changes (in place before the first command), kept up by a task."""
+    signals = accounts.signals = AccountSignals(accounts)
+    with _unreachable():
+        await signals.start(url, password)
+    return asyncio.get_running_loop().create_task(signals.run(url, password), name="account-signals")
 
 
 async def prune(db: StoreDb, files: FileRemover, older_than_days: int) -> int:

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from bot.models import utcnow
 from bot.ports import ServerSettings, UserPrefs, UserRecord
 from storage.accounts import SqliteAccountStore
+from storage.postgres.account_signals import NOTIFY, AccountSignals, notice
 from storage.postgres.db import PgDatabase
 from storage.user_settings import FIELDS, SqliteUserSettings
 
@@ -15,12 +16,14 @@ from storage.user_settings import FIELDS, SqliteUserSettings
 class PgAccountStore(SqliteAccountStore):
     """AccountStore on PostgreSQL: the SQLite store's caches and neutral reads, PostgreSQL's upserts.
 
-    The caches are per process: an admin's change made in another process is seen here after a restart.
+    The caches are per process; a save announces its key with NOTIFY and every process drops it from its
+    caches (storage/postgres/account_signals.py), so another process's next command reads the change.
     """
 
     def __init__(self, db: PgDatabase) -> None:
         super().__init__(db)  # type: ignore[arg-type]  # reads go through the same fetchone/fetchall
         self.pg = db
+        self.signals: AccountSignals | None = None  # set by storage/stores.py when it listens
 
     async def save_user(self, record: UserRecord) -> None:
         self._users[(record.platform, record.user_id)] = record.copy()
@@ -35,6 +38,7 @@ class PgAccountStore(SqliteAccountStore):
                 record.role,
                 record.daily_limit,
             )
+            await conn.execute(NOTIFY, notice("user", record.platform, record.user_id))
 
     async def save_server(self, settings: ServerSettings) -> None:
         self._servers[(settings.platform, settings.server_id)] = settings.copy()
@@ -46,6 +50,7 @@ class PgAccountStore(SqliteAccountStore):
                 settings.server_id,
                 json.dumps(asdict(settings)),
             )
+            await conn.execute(NOTIFY, notice("server", settings.platform, settings.server_id))
 
     async def paused_servers(self) -> list[str]:
         rows = await self.pg.fetchall(
