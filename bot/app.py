@@ -28,14 +28,13 @@ from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
 from commands.context import Services
-from storage.files import DiskImageFiles
+from storage.images import ImageStore, image_files
 from storage.operations import db_command
 from storage.stores import (
     StoreDb,
     Stores,
     count_jobs_by_state,
     edit_prompts,
-    images_root,
     open_stores,
     retention_loop,
 )
@@ -68,13 +67,16 @@ class App:
     maintenance: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: bool = False
     stores: Stores | None = None  # closing them also releases the SQLite one-process lock
+    files: ImageStore | None = None  # the image folder or bucket (storage/images.py)
 
     async def start(self) -> None:
+        if self.files is not None:
+            await check_images(self.files)
         await self.engine.start()
         if self.ops is not None:
             await self.ops.start()
         if self.settings.retention_days:
-            files = DiskImageFiles(images_root(self.settings))
+            files = self.files or image_files(self.settings)
             loop = asyncio.get_running_loop()
             self.maintenance.append(
                 loop.create_task(retention_loop(self.db, files, self.settings.retention_days), name="retention")
@@ -90,6 +92,8 @@ class App:
         await self.engine.stop()
         for backend in self.backends:
             await backend.aclose()
+        if self.files is not None:
+            await self.files.aclose()
         await (self.stores.close() if self.stores is not None else self.db.close())
 
 
@@ -125,7 +129,7 @@ def _wire(
     secrets: SecretSource,
 ) -> App:
     db, store, accounts = stores.db, stores.jobs, stores.accounts
-    files = DiskImageFiles(images_root(settings))
+    files = image_files(settings, secrets)
     if backends is None:
         backends = [
             build_backend(name, config, secrets) for name, config in settings.backends.items() if config.enabled
@@ -173,7 +177,16 @@ def _wire(
         backends=list(backends),
         outbounds=by_platform,
         stores=stores,
+        files=files,
     )
+
+
+async def check_images(files: ImageStore) -> None:
+    """A bucket that refuses our keys stops the start with one clear line (it names no secret)."""
+    try:
+        await files.check()
+    except OSError as exc:
+        raise ConfigError(f"storage.s3: the image bucket cannot be used: {exc}") from exc
 
 
 def _add_web(services: Services, db: StoreDb, secrets: SecretSource, ops: OpsServer | None) -> None:

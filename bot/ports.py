@@ -183,7 +183,7 @@ class JobStore(Protocol):
 
 
 class ImageFiles(Protocol):
-    """Image bytes on disk."""
+    """Image bytes in a folder or an S3-compatible bucket (storage/images.py); paths are what `write` returned."""
 
     async def write(self, folder: str, name: str, data: bytes) -> str:
         """Write the file and return its path."""
@@ -195,6 +195,10 @@ class ImageFiles(Protocol):
 
     async def delete(self, path: str) -> None:
         """Remove a file if it exists."""
+        ...
+
+    async def exists(self, path: str) -> bool:
+        """Whether the file is there (the gallery answers 404 for an image pruned meanwhile)."""
         ...
 
 

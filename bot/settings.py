@@ -171,6 +171,26 @@ class WebConfig(Section):
     page_size: int = Field(default=24, ge=1, le=200)
 
 
+class S3Config(Section):
+    """Images in an S3-compatible bucket, path-style (AWS S3, MinIO, Cloudflare R2…). The keys are the secrets
+    IMAGEBRIDGE_S3_ACCESS_KEY_ID and IMAGEBRIDGE_S3_SECRET_ACCESS_KEY."""
+
+    endpoint: str = Field(default="", description='e.g. "https://s3.eu-west-1.amazonaws.com", "http://minio:9000"')
+    region: str = "us-east-1"
+    bucket: str = Field(default="", description="set to keep images in this bucket instead of images_dir")
+    prefix: str = ""  # keys start with it, e.g. "imagebridge/"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bucket)
+
+    @model_validator(mode="after")
+    def _endpoint_with_bucket(self) -> S3Config:
+        if self.bucket and not self.endpoint.startswith(("http://", "https://")):
+            raise ValueError("storage.s3.endpoint: an http(s):// URL is needed when storage.s3.bucket is set")
+        return self
+
+
 class StorageConfig(Section):
     """Where jobs, quotas and history live: SQLite in data_dir (the default) or a PostgreSQL server."""
 
@@ -179,6 +199,7 @@ class StorageConfig(Section):
     images_dir: Path | None = Field(
         default=None, description="folder for image files; unset: data_dir/images (a shared mount for several hosts)"
     )
+    s3: S3Config = Field(default_factory=S3Config)
 
     @field_validator("url")
     @classmethod

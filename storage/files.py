@@ -29,3 +29,12 @@ class DiskImageFiles:
 
     async def delete(self, path: str) -> None:
         await asyncio.to_thread(Path(path).unlink, True)
+
+    async def exists(self, path: str) -> bool:
+        return await asyncio.to_thread(Path(path).is_file)
+
+    async def check(self) -> None:
+        """Nothing to check on disk: the folder is made on first write."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""

@@ -15,13 +15,13 @@ from bot.errors import ConfigError
 from bot.i18n import t
 from bot.settings import Settings
 from storage.db import Database
-from storage.files import DiskImageFiles
+from storage.images import image_files
 from storage.lock import ProcessLock
 from storage.postgres.db import PgDatabase
 from storage.postgres.importer import import_sqlite
 from storage.postgres.lock import PgProcessLock
 from storage.schema import latest_migration
-from storage.stores import StoreDb, backup, count_jobs_by_state, images_root, open_database, prune, sqlite_path
+from storage.stores import StoreDb, backup, count_jobs_by_state, open_database, prune, sqlite_path
 
 
 async def db_command(
@@ -76,7 +76,11 @@ async def _on(
     keep = days if days is not None else settings.retention_days
     if keep is None:
         raise ConfigError("db prune: give --days N or set retention_days in the config")
-    removed = await prune(db, DiskImageFiles(images_root(settings)), keep)
+    files = image_files(settings)
+    try:
+        removed = await prune(db, files, keep)
+    finally:
+        await files.aclose()
     return [t("en", "cli.pruned", count=removed, days=t("en", "cli.days", count=keep))]
 
 

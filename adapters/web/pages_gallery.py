@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from aiohttp import web
 
@@ -95,11 +94,17 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
     async def _image(request: web.Request, thumb: bool) -> web.StreamResponse:
         session, viewer = await site.require(request)
         image = await site.store.image(viewer, request.match_info["image_id"])
-        if image is None or not await asyncio.to_thread(Path(image.path).is_file):
+        files = site.services.files
+        if image is None or not await files.exists(image.path):  # a folder or a bucket (storage/images.py)
             raise site.refuse(request, session, 404, "not_found")
-        path = await site.thumbs.path(image.id, image.path) if thumb else Path(image.path)
-        kind = await asyncio.to_thread(content_type, path)
-        return web.FileResponse(path, headers={**SECURITY_HEADERS, **CACHE_PRIVATE, "Content-Type": kind})
+        headers = {**SECURITY_HEADERS, **CACHE_PRIVATE}
+        if thumb:
+            path = await site.thumbs.path(image.id, lambda: files.read(image.path))
+            kind = await asyncio.to_thread(content_type, path)
+            return web.FileResponse(path, headers={**headers, "Content-Type": kind})
+        data = await files.read(image.path)
+        kind = await asyncio.to_thread(content_type, data)
+        return web.Response(body=data, headers={**headers, "Content-Type": kind})
 
     async def image(request: web.Request) -> web.StreamResponse:
         return await _image(request, thumb=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from PIL import Image
@@ -18,21 +20,26 @@ class Thumbnails:
         self.folder = folder
         self._making: dict[str, asyncio.Task[Path]] = {}
 
-    async def path(self, image_id: str, source: str) -> Path:
+    async def path(self, image_id: str, read: Callable[[], Awaitable[bytes]]) -> Path:
+        """`read` gives the image's bytes (from the folder or the bucket), called only to make a new thumbnail."""
         target = self.folder / f"{image_id}.webp"
         if target.exists():
             return target
         task = self._making.get(image_id)
         if task is None:  # two requests for the same new thumbnail make it once
-            task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._make, Path(source), target))
+            task = asyncio.get_running_loop().create_task(self._from(read, target))
             self._making[image_id] = task
             task.add_done_callback(lambda _: self._making.pop(image_id, None))
         return await asyncio.shield(task)
 
+    async def _from(self, read: Callable[[], Awaitable[bytes]], target: Path) -> Path:
+        data = await read()
+        return await asyncio.to_thread(self._make, data, target)
+
     @staticmethod
-    def _make(source: Path, target: Path) -> Path:
+    def _make(data: bytes, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with Image.open(source) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.thumbnail((SIZE, SIZE))
             partial = target.with_suffix(".part")
             image.convert("RGB").save(partial, format="WEBP", quality=80)
@@ -40,9 +47,9 @@ class Thumbnails:
         return target
 
 
-def content_type(path: Path) -> str:
+def content_type(path: Path | bytes) -> str:
     """The image's real type, read from its header rather than trusted from its name."""
-    with Image.open(path) as image:
+    with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as image:
         return CONTENT_TYPES.get(image.format or "", "application/octet-stream")
 
 
