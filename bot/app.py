@@ -28,6 +28,7 @@ from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
 from commands.context import Services
+from storage.files import DiskImageFiles
 from storage.images import ImageStore, image_files
 from storage.operations import db_command
 from storage.stores import (
@@ -67,16 +68,14 @@ class App:
     maintenance: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: bool = False
     stores: Stores | None = None  # closing them also releases the SQLite one-process lock
-    files: ImageStore | None = None  # the image folder or bucket (storage/images.py)
+    files: ImageStore = field(default_factory=lambda: DiskImageFiles(Path("images")))  # folder or bucket
 
     async def start(self) -> None:
-        if self.files is not None:
-            await check_images(self.files)
         await self.engine.start()
         if self.ops is not None:
             await self.ops.start()
         if self.settings.retention_days:
-            files = self.files or image_files(self.settings)
+            files = self.files
             loop = asyncio.get_running_loop()
             self.maintenance.append(
                 loop.create_task(retention_loop(self.db, files, self.settings.retention_days), name="retention")
@@ -92,8 +91,7 @@ class App:
         await self.engine.stop()
         for backend in self.backends:
             await backend.aclose()
-        if self.files is not None:
-            await self.files.aclose()
+        await self.files.aclose()
         await (self.stores.close() if self.stores is not None else self.db.close())
 
 
@@ -114,10 +112,19 @@ async def build_app(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stores = await open_stores(settings, secrets.get("IMAGEBRIDGE_STORAGE_PASSWORD"))
     try:
-        return _wire(settings, stores, outbounds, platforms_status, backends, secrets)
+        app = _wire(settings, stores, outbounds, platforms_status, backends, secrets)
     except BaseException:
         await stores.close()
         raise
+    try:
+        await check_images(app.files)
+    except BaseException:
+        for backend in app.backends:
+            await backend.aclose()
+        await app.files.aclose()
+        await stores.close()
+        raise
+    return app
 
 
 def _wire(

@@ -11,9 +11,9 @@ from bot import presenter
 from bot.logs import current_job
 from bot.models import DeliveryState, Job, JobState, StoredImage
 from bot.notify import StatusNotifier
-from bot.ports import ChatRecords, JobStore, Outbound, Undeliverable
+from bot.ports import ChatRecords, ImageFiles, JobStore, Outbound, Undeliverable
 from bot.privacy import DirectClosed, DirectOutbound, hides, sent_notice
-from bot.replies import Reply
+from bot.replies import Reply, fetched
 from bot.routing import Router
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ class Delivery:
     """The delivery half of the Engine."""
 
     store: JobStore
+    files: ImageFiles  # results kept in a bucket are read through it before an adapter sends them
     router: Router
     outbounds: dict[str, Outbound]
     notifier: StatusNotifier
@@ -61,7 +62,7 @@ class Delivery:
                 else:
                     if self._channel_gone(job):
                         raise Undeliverable(f"the bot was removed from chat {job.destination.channel_id}")
-                    reply = presenter.final(job, images, self.router.offered(job))
+                    reply = await fetched(presenter.final(job, images, self.router.offered(job)), self.files)
                     outcome = DeliveryState.DELIVERED if await outbound.deliver(job, reply) else None
             except Undeliverable as exc:
                 await self.give_up(job, str(exc))
@@ -97,7 +98,8 @@ class Delivery:
         if not isinstance(outbound, DirectOutbound):
             raise Undeliverable(f"{job.destination.platform} has no private chats")
         try:
-            sent = await outbound.deliver_direct(job, presenter.final(job, images, self.router.offered(job)))
+            final = await fetched(presenter.final(job, images, self.router.offered(job)), self.files)
+            sent = await outbound.deliver_direct(job, final)
         except DirectClosed as closed:
             log.info("job %s: the user's private chat refuses the bot; result held for /show", job.id)
             await self._tell_channel(outbound, job, Reply(text=closed.instructions, job_id=job.id))
@@ -126,9 +128,8 @@ class Delivery:
             return False
         images = await self.store.images(job.id)
         try:
-            sent = await outbound.deliver_direct(
-                job, presenter.final(job, images, self.router.offered(job)), again=True
-            )
+            final = await fetched(presenter.final(job, images, self.router.offered(job)), self.files)
+            sent = await outbound.deliver_direct(job, final, again=True)
         except Undeliverable as exc:
             log.warning("job %s: /show could not post it privately: %s", job.id, exc)
             return False

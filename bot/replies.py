@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Protocol
 
 MAX_BUTTON_ID_BYTES = 64  # Telegram's callback_data limit, the tighter of the two platforms
 
@@ -89,3 +90,17 @@ class Reply:
     @classmethod
     def error(cls, text: str) -> Reply:
         return cls(text=text, private=True, tone=Tone.ERROR)
+
+
+class FileReader(Protocol):
+    async def read(self, path: str) -> bytes: ...
+
+
+async def fetched(reply: Reply, files: FileReader) -> Reply:
+    """Attachments kept in a bucket (`s3://…`, storage/images.py) read into memory: adapters read paths as files."""
+    if any(image.path and "://" in image.path for image in reply.images):
+        reply.images = [
+            replace(image, data=await files.read(image.path)) if image.path and "://" in image.path else image
+            for image in reply.images
+        ]
+    return reply

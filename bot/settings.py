@@ -176,9 +176,9 @@ class S3Config(Section):
     IMAGEBRIDGE_S3_ACCESS_KEY_ID and IMAGEBRIDGE_S3_SECRET_ACCESS_KEY."""
 
     endpoint: str = Field(default="", description='e.g. "https://s3.eu-west-1.amazonaws.com", "http://minio:9000"')
-    region: str = "us-east-1"
+    region: str = Field(default="us-east-1", description="the bucket's region (MinIO: us-east-1; R2: auto)")
     bucket: str = Field(default="", description="set to keep images in this bucket instead of images_dir")
-    prefix: str = ""  # keys start with it, e.g. "imagebridge/"
+    prefix: str = Field(default="", description='keys start with it, e.g. "imagebridge/"')
 
     @property
     def enabled(self) -> bool:

@@ -6,7 +6,7 @@ from bot import presenter
 from bot.errors import NotFound
 from bot.i18n import t
 from bot.models import Job, JobState
-from bot.replies import Reply
+from bot.replies import Reply, fetched
 from commands.actions import load_job
 from commands.context import Invocation, Services, language_for
 from commands.private import history_prompt, show_private
@@ -42,7 +42,7 @@ async def show(services: Services, invocation: Invocation, options: dict[str, ob
     images = await services.store.images(job.id)
     if not images:
         raise NotFound.of("error.images_deleted", job=job.id)
-    reply = presenter.result(job, images)
+    reply = await fetched(presenter.result(job, images), services.files)
     if job.request.kind == "edit":
         reply.text += "\n" + await edit_line(services, job, await language_for(services, invocation))
     return reply

@@ -1,12 +1,12 @@
 """An S3-compatible object store that checks requests as AWS S3 does (path-style, as MinIO and R2 accept).
 
-Every request must carry a SigV4 Authorization header: the simulator rebuilds the canonical request from what
-arrived (method, raw path, sorted query, the signed headers' trimmed values, x-amz-content-sha256), the string
-to sign and the signature with the account's secret, independently of the client's code, and answers as S3:
-403 SignatureDoesNotMatch (with the StringToSign and CanonicalRequest it computed, never the secret),
-403 InvalidAccessKeyId, 403 RequestTimeTooSkewed beyond 15 minutes, 403 AccessDenied for unsigned x-amz-*
-headers, 400 for a missing or wrong x-amz-content-sha256, 404 NoSuchBucket / NoSuchKey. HEAD errors have no
-body. PutObject, GetObject, DeleteObject (204, also for a missing key) and HeadObject.
+Every request must carry a SigV4 Authorization header. The simulator rebuilds the canonical request from what
+arrived (method, the path decoded and URI-encoded again, sorted query, the signed headers' trimmed values,
+x-amz-content-sha256), the string to sign and the signature with the account's secret, independently of the
+client's code, and answers as S3: 403 SignatureDoesNotMatch (with the StringToSign and CanonicalRequest it
+computed, never the secret), 403 InvalidAccessKeyId, 403 RequestTimeTooSkewed beyond 15 minutes, 403
+AccessDenied for unsigned x-amz-* headers, 400 for a missing or wrong x-amz-content-sha256, 404 NoSuchBucket /
+NoSuchKey. HEAD errors have no body. PutObject, GetObject, DeleteObject (204, also for a missing key), HeadObject.
 """
 
 from __future__ import annotations
@@ -127,10 +127,9 @@ class S3Simulator:
             for k, _, v in (p.partition("=") for p in request.rel_url.raw_query_string.split("&") if p)
         )
         headers = "".join(f"{name}:{' '.join(request.headers.get(name, '').split())}\n" for name in signed)
-        canonical = "\n".join([
-            request.method, request.rel_url.raw_path, "&".join(f"{k}={v}" for k, v in query), headers,
-            ";".join(signed), payload,
-        ])  # fmt: skip
+        path = quote(unquote(request.rel_url.raw_path), safe="/~")  # S3 decodes the path and encodes it again
+        canonical_query = "&".join(f"{k}={v}" for k, v in query)
+        canonical = "\n".join([request.method, path, canonical_query, headers, ";".join(signed), payload])
         scope = f"{day}/{self.region}/s3/aws4_request"
         to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
         key = ("AWS4" + self.secret_key).encode()

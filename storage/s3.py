@@ -18,7 +18,7 @@ import httpx
 from pydantic import SecretStr
 
 from storage.files import DiskImageFiles
-from storage.sigv4 import authorization
+from storage.sigv4 import authorization, uri_encode
 
 SCHEME = "s3://"
 CODE = re.compile(r"<Code>([^<]*)</Code>")
@@ -48,6 +48,7 @@ class S3ImageFiles:
         timeout: float = 60.0,
     ) -> None:
         self.endpoint, self.region, self.bucket = endpoint.rstrip("/"), region, bucket
+        self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.endpoint))
         self.prefix = prefix.strip("/")
         self._access, self._secret = access_key, secret_key
         self.disk = disk  # images written before the bucket was configured
@@ -101,8 +102,8 @@ class S3ImageFiles:
         return key
 
     async def _call(self, method: str, key: str, body: bytes = b"") -> httpx.Response:
-        url = f"{self.endpoint}/{self.bucket}/{key}"
-        path = urlsplit(url).path
+        path = f"{urlsplit(self.endpoint).path.rstrip('/')}/{self.bucket}/{key}"
+        url = f"{self._origin}{uri_encode(path, slash=True)}"  # sent as signed: no other encoding between
         when = datetime.now(UTC)
         payload = hashlib.sha256(body).hexdigest()
         headers = {
