@@ -8,6 +8,7 @@ is bypassed here: it goes when the engine claims jobs from the store (another br
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.fakes import FakeBackend
 from tests.postgres_support import PostgresServer, drop_database, fresh_database
 
 pytestmark = pytest.mark.telegram
+ROOT = Path(__file__).resolve().parent.parent
 PRIVATE = 42
 HOLDER = (
     "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -159,3 +161,44 @@ async def test_one_poller_and_a_takeover_without_losing_or_repeating_a_command(
 async def _stopped(process: Process) -> None:
     while process.updater_running or process.polling.is_set():  # noqa: ASYNC110  (PTB offers no stop event)
         await asyncio.sleep(0.02)
+
+
+async def spawn(sim: TelegramSimulator, url: str, data_dir: Path) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.telegram_poller_process", sim.api_base_url, sim.file_base_url, sim.token, url,
+        str(data_dir), stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    await said(process, "started")
+    return process
+
+
+async def said(process: asyncio.subprocess.Process, word: str, within: float = 60) -> None:
+    assert process.stdout is not None
+    async with asyncio.timeout(within):
+        while (line := (await process.stdout.readline()).decode().strip()) != word:
+            assert line, f"the bot process ended before saying {word!r}"
+
+
+async def test_kill_9_of_the_polling_process_hands_polling_over(
+    sim: TelegramSimulator, url: str, tmp_path: Path
+) -> None:
+    first = await spawn(sim, url, tmp_path / "a")
+    await said(first, "polling")  # the first one started takes the role; the second waits
+    second = await spawn(sim, url, tmp_path / "b")
+    try:
+        before = await sim.send_text(PRIVATE, PRIVATE, "/imagine before the kill")
+        await all_handled(url, [before.message_id])
+        await sim.wait_for(lambda: sim.polls.polls >= 4)
+        assert conflicts(sim) == 0, "two processes polled getUpdates at once"
+        first.kill()  # SIGKILL: no cleanup of any kind
+        await first.wait()
+        during = [await sim.send_text(PRIVATE, PRIVATE, f"/imagine while nobody polls {n}") for n in range(3)]
+        await said(second, "polling", 30)
+        counts = await all_handled(url, [before.message_id, *(m.message_id for m in during)])
+        for message in [before, *during]:
+            assert counts.get(str(message.message_id)) == 1, f"message {message.message_id}: {counts}"
+    finally:
+        for process in (first, second):
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
