@@ -70,3 +70,20 @@ async def test_giving_up_a_wait_leaves_no_lock_behind(url: SecretStr) -> None:
     later = Leadership("telegram-poller")
     assert await later.try_acquire(url), "the cancelled waiter did not take the role on its way out"
     await later.release()
+
+
+async def test_a_holder_asks_whether_its_session_still_answers(url: SecretStr) -> None:
+    holder = Leadership("telegram-polling", url)
+    await holder.acquire()
+    assert await holder.alive() and holder.held
+    admin = await asyncpg.connect(url.get_secret_value())
+    try:  # the session goes (a server restart, a network that cut it): the lock is gone with it
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name LIKE 'imagebridge telegram-polling%'"
+        )
+    finally:
+        await admin.close()
+    assert not await holder.alive()
+    assert holder.lost.is_set() and not holder.held
+    await holder.release()

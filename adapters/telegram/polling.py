@@ -31,6 +31,8 @@ class Role(Protocol):
 
     async def release(self) -> None: ...
 
+    async def alive(self) -> bool: ...
+
 
 class PollingTurn:
     """Runs `begin` once this process holds the role and `end` when it loses it; waits for it again after."""
@@ -41,6 +43,7 @@ class PollingTurn:
         self.role = role
         self._begin, self._end = begin, end
         self._retry = retry
+        self._check = 5.0  # seconds between checks that the role's session still answers
         self.polling = asyncio.Event()  # set while this process polls
         self._task: asyncio.Task[None] | None = None
 
@@ -66,7 +69,9 @@ class PollingTurn:
         try:
             await self._begin()
             self.polling.set()
-            await self.role.lost.wait()
+            while not await self._lost_within(self._check):  # a silent network is found by asking
+                if not await self.role.alive():
+                    break
             log.warning("telegram: lost the polling role (database connection closed); polling stops here")
         finally:
             self.polling.clear()
@@ -74,6 +79,13 @@ class PollingTurn:
                 await self._end()
             finally:
                 await self.role.release()
+
+    async def _lost_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.role.lost.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self) -> None:
         """Stop polling (if this process polls) and give the role up."""
