@@ -28,7 +28,6 @@ from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
 from commands.context import Services
-from storage.files import DiskImageFiles
 from storage.images import ImageStore, image_files
 from storage.operations import db_command
 from storage.stores import (
@@ -62,13 +61,13 @@ class App:
     engine: Engine
     services: Services
     backends: list[Backend]
+    files: ImageStore  # the image folder or bucket (storage/images.py)
     outbounds: dict[str, Outbound] = field(default_factory=dict)
     metrics: OpsMetrics | None = None
     ops: OpsServer | None = None
     maintenance: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: bool = False
     stores: Stores | None = None  # closing them also releases the SQLite one-process lock
-    files: ImageStore = field(default_factory=lambda: DiskImageFiles(Path("images")))  # folder or bucket
 
     async def start(self) -> None:
         await self.engine.start()
