@@ -84,8 +84,6 @@ async def test_a_lost_listening_connection_empties_the_caches(two_apps: tuple[Ap
         await admin.execute("INSERT INTO users (platform, user_id, banned) VALUES ('console', 'u1', TRUE)")
     finally:
         await admin.close()
-    async with asyncio.timeout(10):
-        while signals.listening.is_set():  # noqa: ASYNC110  (the termination is seen asynchronously)
-            await asyncio.sleep(0.02)
-        await signals.listening.wait()
+    async with asyncio.timeout(10), signals.changed:  # connected again (and so the caches emptied)
+        await signals.changed.wait_for(lambda: signals.connects >= 2)
     assert (await second.services.accounts.user("console", "u1")).banned

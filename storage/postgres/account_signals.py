@@ -37,11 +37,13 @@ class Invalidated(Protocol):
 
 
 class AccountSignals:
-    """The listening connection; `run` keeps it up until cancelled. `heard` counts notices (tests wait on it)."""
+    """The listening connection; `run` keeps it up until cancelled. `heard` counts notices and `connects` the
+    connections made (`changed` is notified at each; tests wait on them)."""
 
     def __init__(self, caches: Invalidated) -> None:
         self.caches = caches
         self.heard = 0
+        self.connects = 0
         self.changed = asyncio.Condition()
         self.listening = asyncio.Event()
         self._lost = asyncio.Event()
@@ -56,6 +58,7 @@ class AccountSignals:
         self._conn = conn
         self._lost.clear()
         self.listening.set()
+        self.connects += 1
 
     async def run(self, url: SecretStr, password: SecretStr | None = None, retry_seconds: float = 1.0) -> None:
         """Listen until cancelled, connecting again whenever the connection is lost (run it as a task)."""
@@ -69,6 +72,7 @@ class AccountSignals:
                         await asyncio.sleep(retry_seconds)
                         continue
                     self.caches.forget_all()  # whatever changed while nobody listened is read again
+                    await self._tell()
                 await self._lost.wait()
                 log.warning("settings LISTEN connection lost; connecting again")
         finally:
