@@ -53,6 +53,15 @@ class Leadership:
         return True
 
     async def _connect(self, url: SecretStr | None, password: SecretStr | None) -> Any:
+        """A connection of its own; a wait cancelled while connecting closes the connection once it is made."""
+        made = asyncio.ensure_future(self._open(url, password))
+        try:
+            return await asyncio.shield(made)
+        except asyncio.CancelledError:
+            made.add_done_callback(_terminate)
+            raise
+
+    async def _open(self, url: SecretStr | None, password: SecretStr | None) -> Any:
         url, password = url or self._url, password or self._password
         if url is None:
             raise ValueError(f"Leadership({self.role!r}): no database URL")
@@ -92,3 +101,8 @@ class Leadership:
                 await conn.close()
             except (OSError, asyncpg.PostgresError):
                 conn.terminate()
+
+
+def _terminate(made: asyncio.Future[Any]) -> None:
+    if not made.cancelled() and made.exception() is None:
+        made.result().terminate()
