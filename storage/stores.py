@@ -88,18 +88,12 @@ def _unreachable() -> Iterator[None]:
 
 
 async def open_stores(settings: Settings, password: SecretStr | None = None) -> Stores:
-    """Open the bot's stores; this process must be the only bot on the database (storage/lock.py,
-    storage/postgres/lock.py) until the engine claims jobs from the store."""
+    """Open the bot's stores. On SQLite this process must be the only bot on the database (storage/lock.py);
+    on PostgreSQL several processes share it (their workers claim jobs: bot/shared_queue.py)."""
     if settings.storage.url is not None:
-        with _unreachable():
-            pg_lock = await PgProcessLock().acquire(settings.storage.url, password)
-        try:
-            pg = await open_database(settings, password)
-        except BaseException:
-            await pg_lock.release()
-            raise
+        pg = await open_database(settings, password)
         assert isinstance(pg, PgDatabase)
-        return Stores(pg, PgJobStore(pg), PgAccountStore(pg), PgInbox(pg), PgUserSettings(pg), pg_lock)
+        return Stores(pg, PgJobStore(pg), PgAccountStore(pg), PgInbox(pg), PgUserSettings(pg))
     lock = ProcessLock(sqlite_path(settings)).acquire()
     try:
         db = await Database.open(sqlite_path(settings))

@@ -78,6 +78,10 @@ class Signals:
         self.work.clear()
         return True
 
+    async def next_cancel(self) -> str:
+        """The id of the next job someone asked to cancel (from any process)."""
+        return await self.cancels.get()
+
     async def stop(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
