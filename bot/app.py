@@ -27,7 +27,7 @@ from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
-from bot.shared_queue import SharedEngine
+from bot.shared_queue import SharedEngine, owner_id
 from commands.context import Services
 from storage.files import DiskImageFiles
 from storage.operations import db_command
@@ -194,11 +194,12 @@ def _engine(
         return Engine(settings=settings, **parts), None
     config = settings.scheduler
     policy = FairPolicy(config.affinity, config.affinity_window, config.max_pass_over, config.max_pass_over_seconds)
-    signals = Signals()
+    owner = owner_id()
+    signals = Signals(owner)
     url, password = settings.storage.url, secrets.get("IMAGEBRIDGE_STORAGE_PASSWORD")
     engine = SharedEngine(
-        claims=PgClaims(db, policy), signals=signals, lease_seconds=settings.storage.lease_seconds, settings=settings,
-        **parts,
+        claims=PgClaims(db, policy), signals=signals, owner=owner, lease_seconds=settings.storage.lease_seconds,
+        settings=settings, **parts,
     )  # fmt: skip
     return engine, lambda: signals.run(url, password)
 

@@ -35,8 +35,9 @@ DELIVERY_LEASE_SECONDS = 120.0  # longer than any send; a process that dies send
 
 
 def owner_id() -> str:
-    """This process among those sharing the queue: host:pid:random (a pid is reused after a restart)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    """This process among those sharing the queue: host:pid:random (a pid is reused after a restart); at most
+    51 characters, so that "imagebridge " and it fit PostgreSQL's 63-character application name."""
+    return f"{socket.gethostname()[:36]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class SharedEngine(Engine):

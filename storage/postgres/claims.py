@@ -7,8 +7,10 @@ twice. Repeated picks from one state come out in the fair order, so skipping the
 took yields the job a single process would have picked next.
 
 A claimed job carries a lease (owner, expiry). Its owner renews it while the job runs; a process that dies
-stops renewing, and once the lease lapses the job is queued again, its fair-share charge taken back, and any
-claimer may take it. Every claim counts an attempt (attempts + 1), so a lapsed job's next claim is its retry.
+stops renewing, and once the lease lapses (or at once, when its owner is a process, host:pid:random, whose
+LISTEN connection, named after it, is gone from the server) the job is queued again, its fair-share charge
+taken back, and any claimer may take it. Every claim counts an attempt (attempts + 1), so a lapsed job's next
+claim is its retry.
 
 How the engine uses it (bot/shared_queue.py): a worker's "next job" is `claim` (waiting on
 storage/postgres/listen.py's `Signals.work` when there is none); while it runs, `renew` about every third of
@@ -38,7 +40,9 @@ PICK = "pick_tick, pick_server_last, pick_user_last"
 SLACK = 16  # candidates read beyond the affinity window, for rows other claimers hold
 LAPSED = f"""
 WITH lapsed AS (
-    SELECT id FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL AND lease_until < now()
+    SELECT id FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL AND (lease_until < now() OR (
+        lease_owner LIKE '%:%:%' AND NOT EXISTS (
+            SELECT 1 FROM pg_stat_activity a WHERE a.application_name = 'imagebridge ' || lease_owner)))
     FOR UPDATE SKIP LOCKED
 )
 UPDATE jobs j SET state = 'queued', lease_owner = NULL, lease_until = NULL,

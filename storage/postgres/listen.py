@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 class Signals:
     """A listening connection: `work` is set when jobs are queued, `cancels` receives job ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str | None = None) -> None:
+        self.owner = owner  # names the connection: claims see a process is gone when it is (claims.py reap)
         self.work = asyncio.Event()
         self.cancels: asyncio.Queue[str] = asyncio.Queue()
         self.listening = asyncio.Event()  # set while LISTEN is in place
@@ -34,9 +35,14 @@ class Signals:
     async def start(self, url: SecretStr, password: SecretStr | None = None) -> Signals:
         """Connect and LISTEN once (`run` also reconnects)."""
         secret = password.get_secret_value() if password is not None else None
-        conn = await asyncpg.connect(url.get_secret_value(), password=secret)
-        await conn.add_listener(NEW_JOB_CHANNEL, self._on_work)
-        await conn.add_listener(CANCEL_CHANNEL, self._on_cancel)
+        named = {"application_name": f"imagebridge {self.owner}"[:63]} if self.owner else None
+        conn = await asyncpg.connect(url.get_secret_value(), password=secret, server_settings=named)
+        try:
+            await conn.add_listener(NEW_JOB_CHANNEL, self._on_work)
+            await conn.add_listener(CANCEL_CHANNEL, self._on_cancel)
+        except BaseException:  # cancelled (the process stops) while setting up: no connection left behind
+            conn.terminate()
+            raise
         conn.add_termination_listener(self._on_lost)
         self._conn = conn
         self._lost.clear()
@@ -72,7 +78,8 @@ class Signals:
     async def wait_for_work(self, seconds: float) -> bool:
         """True if jobs were queued (or signals may have been missed) before the timeout; clears the signal."""
         try:
-            await asyncio.wait_for(self.work.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: on 3.11 it can swallow a racing cancellation
+                await self.work.wait()
         except TimeoutError:
             return False
         self.work.clear()
