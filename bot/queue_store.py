@@ -58,6 +58,10 @@ class JobClaims(Protocol):
         """Wake every process's claimers."""
         ...
 
+    async def notify_finished(self, job_id: str) -> None:
+        """Wake the processes that can deliver a job this one finished but cannot send."""
+        ...
+
     async def reap(self) -> list[str]:
         """Queue again the jobs whose lease lapsed."""
         ...
@@ -68,6 +72,10 @@ class WorkSignals(Protocol):
 
     async def wait_for_work(self, seconds: float) -> bool:
         """True when jobs were queued (or signals may have been missed) before the timeout."""
+        ...
+
+    async def wait_for_finished(self) -> None:
+        """Return once a job finished in a process that could not deliver it."""
         ...
 
     async def next_cancel(self) -> str:

@@ -72,6 +72,7 @@ class SharedEngine(Engine):
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._relay_work(), name="shared-work"))
         self._tasks.append(loop.create_task(self._relay_cancels(), name="shared-cancels"))
+        self._tasks.append(loop.create_task(self._relay_finished(), name="shared-finished"))
 
     async def recover(self) -> None:
         """Nothing to load: the queue is the store's. Jobs whose process died are queued again by their lease."""
@@ -93,6 +94,14 @@ class SharedEngine(Engine):
             if job_id in self._renewing and job_id not in self._cancel_requested:
                 self._cancel_requested.add(job_id)
                 await self._interrupt(job_id)
+
+    async def _relay_finished(self) -> None:
+        while True:
+            await self.signals.wait_for_finished()
+            try:
+                await self.deliver_pending()  # what another process finished and could not send
+            except Exception:
+                log.exception("delivery sweep failed")
 
     async def wake_workers(self) -> None:
         self._wakes += 1
@@ -191,6 +200,9 @@ class SharedEngine(Engine):
         self.router.forget(job.id)
         self._cancel_requested.discard(job.id)
         self.moved_from.pop(job.id, None)
+        if job.destination.platform not in self.outbounds:  # a worker-only process: one that can sends it
+            await self.claims.notify_finished(job.id)
+            return
         await self.deliver(job, images)
 
     async def fail_stranded(self) -> None:
@@ -207,6 +219,23 @@ class SharedEngine(Engine):
         if job.delivery is DeliveryState.PENDING:
             await self.claims.release_delivery(job.id, self.owner)
         return sent
+
+    async def deliver_pending(self) -> None:
+        """The sweep, one line per chat at once: here it also sends what worker-only processes finished."""
+        now = asyncio.get_running_loop().time()
+        lines: dict[tuple[str, str], list[Job]] = {}
+        for job in await self.store.undelivered():
+            if job.id not in self._delivering and self._next_delivery.get(job.id, 0.0) <= now:
+                lines.setdefault((job.destination.platform, job.destination.channel_id), []).append(job)
+        await asyncio.gather(*(self._deliver_line(line) for key, line in lines.items() if key[0] in self.outbounds))
+
+    async def _deliver_line(self, line: list[Job]) -> None:
+        for listed in line:  # in order within a chat; read again just before its turn
+            if self.draining:
+                return
+            job = await self.store.get(listed.id)
+            if job is not None and job.delivery is DeliveryState.PENDING:
+                await self.deliver(job)
 
     # ---- cancel, from any process ----------------------------------------------------------------
 

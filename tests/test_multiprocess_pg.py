@@ -187,8 +187,13 @@ async def run(fleet: Fleet, processes: int, kills: int, rng: random.Random) -> d
     fleet.limit = job_cost(fleet.tmp) * (JOBS_PER_USER + 0.5)
     fleet.start(processes)
     await started(fleet)
-    sent = await fleet.submit()
     total = len(GROUPS) * 6 * JOBS_PER_USER
+    for backend in fleet.backends:  # slow until every job is queued: the order is the queue's, not the arrivals'
+        backend.seconds_per_step = 1.0
+    sent = await fleet.submit()
+    await fleet.until(lambda: _queued_all(fleet, total))
+    for backend in fleet.backends:
+        backend.seconds_per_step = 0.02
     killed_running: set[str] = set()
     for round_ in range(kills):
         threshold = rng.randint(int(total * (0.15 + 0.25 * round_)), int(total * (0.3 + 0.25 * round_)))
@@ -208,6 +213,10 @@ async def run(fleet: Fleet, processes: int, kills: int, rng: random.Random) -> d
     for process in fleet.processes:
         await process.terminate()
     return await figures(fleet, sent, total, killed_running)
+
+
+async def _queued_all(fleet: Fleet, total: int) -> bool:
+    return int(await fleet.value("SELECT COUNT(*) FROM jobs")) >= total
 
 
 async def _finished_at_least(fleet: Fleet, count: int) -> bool:
@@ -245,6 +254,7 @@ async def figures(fleet: Fleet, sent: int, total: int, killed_running: set[str])
         "quota_over": sum(1 for row in used if float(row["used"]) > fleet.limit + 1e-9),
         "max_used_per_limit": round(max(float(row["used"]) for row in used) / fleet.limit, 3),
         "fairness_jain_first_half": round(jain(counts), 4),
+        "started_per_process": [process.output().count("/txt2img") for process in fleet.processes],
     }
 
 
@@ -265,6 +275,8 @@ async def test_three_processes_share_one_queue_through_three_kills(fleet_factory
         assert result["quota_over"] == 0
     # A job the killed process was running starts again elsewhere (its generation was lost with the process);
     # no other job ever starts twice: a claim is never given to two processes.
+    assert all(count > 0 for count in multi["started_per_process"]), "every process ran jobs"
+    assert multi["running_at_kills"] > 0, "a kill hit a process while it ran jobs"
     assert multi["started_twice_not_killed"] == []
     assert single["started_twice"] == 0
     assert multi["delivered_twice"] == 0

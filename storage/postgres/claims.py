@@ -33,6 +33,7 @@ from storage.postgres.db import Connection, PgDatabase
 from storage.postgres.fair import ELIGIBLE, ORDER, ORDER_BY, charge, level_flows, refund
 from storage.postgres.job_insert import COLUMNS, NEW_JOB_CHANNEL
 from storage.postgres.jobs import CANCEL_CHANNEL
+from storage.postgres.listen import FINISHED_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,11 @@ class PgClaims:
         """Wake every process's claimers (a server resumed, a backend came back)."""
         async with self.db.transaction() as conn:
             await conn.execute("SELECT pg_notify($1, '')", NEW_JOB_CHANNEL)
+
+    async def notify_finished(self, job_id: str) -> None:
+        """Tell the processes that can deliver it that a job finished here (this one has no way to its chat)."""
+        async with self.db.transaction() as conn:
+            await conn.execute("SELECT pg_notify($1, $2)", FINISHED_CHANNEL, job_id)
 
     async def reap(self) -> list[str]:
         """Queue again every job whose lease lapsed (its process died or hung); returns their ids."""

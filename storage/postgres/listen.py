@@ -20,6 +20,8 @@ from storage.postgres.jobs import CANCEL_CHANNEL
 
 log = logging.getLogger(__name__)
 
+FINISHED_CHANNEL = "imagebridge_finished"  # a job finished in a process that cannot deliver it
+
 
 class Signals:
     """A listening connection: `work` is set when jobs are queued, `cancels` receives job ids."""
@@ -28,6 +30,7 @@ class Signals:
         self.owner = owner  # names the connection: claims see a process is gone when it is (claims.py reap)
         self.work = asyncio.Event()
         self.cancels: asyncio.Queue[str] = asyncio.Queue()
+        self.finished = asyncio.Event()
         self.listening = asyncio.Event()  # set while LISTEN is in place
         self._lost = asyncio.Event()
         self._conn: Any = None
@@ -40,6 +43,7 @@ class Signals:
         try:
             await conn.add_listener(NEW_JOB_CHANNEL, self._on_work)
             await conn.add_listener(CANCEL_CHANNEL, self._on_cancel)
+            await conn.add_listener(FINISHED_CHANNEL, self._on_finished)
         except BaseException:  # cancelled (the process stops) while setting up: no connection left behind
             conn.terminate()
             raise
@@ -67,6 +71,9 @@ class Signals:
     def _on_work(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
         self.work.set()
 
+    def _on_finished(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+        self.finished.set()
+
     def _on_cancel(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.cancels.put_nowait(payload)
 
@@ -74,6 +81,7 @@ class Signals:
         self.listening.clear()
         self._lost.set()
         self.work.set()  # signals may have been missed: every waiter looks at the store now
+        self.finished.set()
 
     async def wait_for_work(self, seconds: float) -> bool:
         """True if jobs were queued (or signals may have been missed) before the timeout; clears the signal."""
@@ -84,6 +92,11 @@ class Signals:
             return False
         self.work.clear()
         return True
+
+    async def wait_for_finished(self) -> None:
+        """Return once a job finished in a process that could not deliver it (then clear the signal)."""
+        await self.finished.wait()
+        self.finished.clear()
 
     async def next_cancel(self) -> str:
         """The id of the next job someone asked to cancel (from any process)."""
