@@ -37,13 +37,16 @@ from storage.postgres.listen import FINISHED_CHANNEL
 
 log = logging.getLogger(__name__)
 
+GONE = (  # an owner that is a process (host:pid:random) whose LISTEN connection, named after it, is gone
+    "({owner} LIKE '%:%:%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+    "WHERE a.application_name = 'imagebridge ' || {owner}))"
+)
 PICK = "pick_tick, pick_server_last, pick_user_last"
 SLACK = 16  # candidates read beyond the affinity window, for rows other claimers hold
 LAPSED = f"""
 WITH lapsed AS (
     SELECT id FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL AND (lease_until < now() OR (
-        lease_owner LIKE '%:%:%' AND NOT EXISTS (
-            SELECT 1 FROM pg_stat_activity a WHERE a.application_name = 'imagebridge ' || lease_owner)))
+        {GONE.format(owner="lease_owner")}))
     FOR UPDATE SKIP LOCKED
 )
 UPDATE jobs j SET state = 'queued', lease_owner = NULL, lease_until = NULL,
@@ -226,7 +229,7 @@ class PgClaims:
             status = await conn.execute(
                 "UPDATE jobs SET delivery_owner = $2, delivery_until = now() + $3::interval "
                 "WHERE id = $1 AND delivery = 'pending' AND (delivery_owner IS NULL OR delivery_owner = $2 "
-                "OR delivery_until < now())",
+                f"OR delivery_until < now() OR {GONE.format(owner='delivery_owner')})",
                 job_id,
                 owner,
                 timedelta(seconds=lease_seconds),
