@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from adapters.backends.factory import build_backend as create_backend
 from adapters.console.outbound import ConsoleOutbound
@@ -27,9 +27,13 @@ from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings, load_settings
+from bot.shared_queue import SharedEngine, owner_id
 from commands.context import Services
 from storage.images import ImageStore, image_files
 from storage.operations import db_command
+from storage.postgres.claims import FairPolicy, PgClaims
+from storage.postgres.db import PgDatabase
+from storage.postgres.listen import Signals
 from storage.stores import (
     StoreDb,
     Stores,
@@ -68,8 +72,11 @@ class App:
     maintenance: list[asyncio.Task[None]] = field(default_factory=list)
     stopped: bool = False
     stores: Stores | None = None  # closing them also releases the SQLite one-process lock
+    listen: Callable[[], Coroutine[Any, Any, None]] | None = None  # PostgreSQL's LISTEN for a shared queue
 
     async def start(self) -> None:
+        if self.listen is not None:
+            self.maintenance.append(asyncio.get_running_loop().create_task(self.listen(), name="listen"))
         await self.engine.start()
         if self.ops is not None:
             await self.ops.start()
@@ -145,8 +152,10 @@ def _wire(
         check_interval_seconds=settings.pool.check_interval_seconds,
         max_consecutive_errors=settings.pool.max_consecutive_errors,
     )
-    engine = Engine(
-        settings=settings,
+    engine, listen = _engine(
+        settings,
+        db,
+        secrets,
         store=store,
         files=files,
         backends=backends,
@@ -184,6 +193,7 @@ def _wire(
         outbounds=by_platform,
         stores=stores,
         files=files,
+        listen=listen,
     )
 
 
@@ -193,6 +203,24 @@ async def check_images(files: ImageStore) -> None:
         await files.check()
     except OSError as exc:
         raise ConfigError(f"storage.s3: the image bucket cannot be used: {exc}") from exc
+
+
+def _engine(
+    settings: Settings, db: StoreDb, secrets: SecretSource, **parts: Any
+) -> tuple[Engine, Callable[[], Coroutine[Any, Any, None]] | None]:
+    """SQLite: the queue in this process's memory. PostgreSQL: workers claim from the queue every process shares."""
+    if not isinstance(db, PgDatabase) or settings.storage.url is None:
+        return Engine(settings=settings, **parts), None
+    config = settings.scheduler
+    policy = FairPolicy(config.affinity, config.affinity_window, config.max_pass_over, config.max_pass_over_seconds)
+    owner = owner_id()
+    signals = Signals(owner)
+    url, password = settings.storage.url, secrets.get("IMAGEBRIDGE_STORAGE_PASSWORD")
+    engine = SharedEngine(
+        claims=PgClaims(db, policy), signals=signals, owner=owner, lease_seconds=settings.storage.lease_seconds,
+        settings=settings, **parts,
+    )  # fmt: skip
+    return engine, lambda: signals.run(url, password)
 
 
 def _add_web(services: Services, db: StoreDb, secrets: SecretSource, ops: OpsServer | None) -> None:

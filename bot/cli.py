@@ -19,7 +19,8 @@ NO_CONFIG = (
 )
 NOTHING_TO_RUN = (
     "nothing to run: no platform is enabled in {path}.\n"
-    "  Set [discord] enabled = true, [telegram] enabled = true or [console] enabled = true."
+    "  Set [discord] enabled = true, [telegram] enabled = true or [console] enabled = true\n"
+    "  (with [storage] url on PostgreSQL, a process without platforms runs workers for the shared queue)."
 )
 
 
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "check":
             return asyncio.run(app.run_check(settings))
-        if not (settings.discord.enabled or settings.telegram.enabled or settings.console.enabled):
+        platforms = settings.discord.enabled or settings.telegram.enabled or settings.console.enabled
+        if not platforms and settings.storage.url is None:  # on PostgreSQL: a process that only runs workers
             raise ConfigError(NOTHING_TO_RUN.format(path=path))
         return asyncio.run(app.run_bot(settings))
     except ConfigError as exc:

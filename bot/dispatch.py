@@ -29,6 +29,7 @@ DEFAULT_SECONDS_PER_STEP = 0.15  # at one megapixel, before anything was measure
 class Dispatch(Delivery):
     """The worker side of the Engine: it implements `WorkSource` for every worker."""
 
+    store_counts_attempts = False  # the worker counts them (bot/shared_queue.py: the store, at each claim)
     scheduler: FairScheduler
     pool: BackendPool
     requeue_on_stop: set[str]

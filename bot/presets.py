@@ -72,6 +72,7 @@ class Preset(BaseModel):
     @classmethod
     def _lora_names(cls, value: dict[str, LoraChoice]) -> dict[str, LoraChoice]:
         return {name.lower(): choice for name, choice in value.items()}
+
     hires: Hires | None = Field(default=None, description="A1111/Forge hires fix for txt2img ([presets.X.hires])")
 
     @field_validator("base_resolution")

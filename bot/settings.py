@@ -196,6 +196,7 @@ class StorageConfig(Section):
 
     url: SecretStr | None = Field(default=None, description='"postgresql://user@host:5432/db"; unset: SQLite')
     pool_size: int = Field(default=10, ge=2, le=100)  # PostgreSQL connections per process
+    lease_seconds: float = Field(default=30, ge=1, le=3600)  # PostgreSQL: a dead process's jobs run again after it
     images_dir: Path | None = Field(
         default=None, description="folder for image files; unset: data_dir/images (a shared mount for several hosts)"
     )

@@ -151,7 +151,8 @@ class Worker:
         work = self.work
         job.state = JobState.RUNNING
         job.started_at = utcnow()
-        job.attempts += 1
+        if not work.store_counts_attempts:  # a shared store counted this attempt when the job was claimed
+            job.attempts += 1
         job.backend = self.backend.name
         job.backend_task_id = job.id
         # The "running" row is written beside the request, not before it: the backend starts at once, and a

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 class WorkSource(Protocol):
     """What a worker asks of the queue (the engine's dispatch side, bot/dispatch.py)."""
 
+    store_counts_attempts: bool  # True when taking a job counts its attempt (claims from a shared store)
+
     async def next_job(self, worker: Worker) -> Job:
         """Wait for the next job this worker's backend may run, in fair order with affinity, and take it."""
         ...

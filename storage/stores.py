@@ -93,25 +93,18 @@ def _unreachable() -> Iterator[None]:
 
 
 async def open_stores(settings: Settings, password: SecretStr | None = None) -> Stores:
-    """Open the bot's stores; this process must be the only bot on the database (storage/lock.py,
-    storage/postgres/lock.py) until the engine claims jobs from the store."""
+    """Open the bot's stores. On SQLite this process must be the only bot on the database (storage/lock.py);
+    on PostgreSQL several processes share it (their workers claim jobs: bot/shared_queue.py)."""
     if settings.storage.url is not None:
-        with _unreachable():
-            pg_lock = await PgProcessLock().acquire(settings.storage.url, password)
-        try:
-            pg = await open_database(settings, password)
-        except BaseException:
-            await pg_lock.release()
-            raise
+        pg = await open_database(settings, password)
         assert isinstance(pg, PgDatabase)
         accounts = PgAccountStore(pg)
         try:
             listening = await listen_for_changes(accounts, settings.storage.url, password)
         except BaseException:
             await pg.close()
-            await pg_lock.release()
             raise
-        stores = Stores(pg, PgJobStore(pg), accounts, PgInbox(pg), PgUserSettings(pg), pg_lock)
+        stores = Stores(pg, PgJobStore(pg), accounts, PgInbox(pg), PgUserSettings(pg))
         stores.account_signals = listening
         return stores
     lock = ProcessLock(sqlite_path(settings)).acquire()

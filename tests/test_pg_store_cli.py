@@ -19,6 +19,7 @@ from bot.app import build_app
 from bot.errors import ConfigError
 from bot.logs import redact
 from bot.settings import load_settings
+from bot.shared_queue import SharedEngine
 from storage.schema import latest_migration
 from tests.conftest import make_settings
 from tests.fakes import FakeBackend, RecordingOutbound
@@ -54,7 +55,10 @@ async def test_db_commands_on_postgresql(tmp_path: Path, empty_url: str) -> None
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
     migrated = await asyncio.to_thread(cli, config, empty_url, "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert f"018\nschema version: {latest_migration():03d}" in migrated.stdout and "001, 002" in migrated.stdout
+    assert (
+        f"{latest_migration():03d}\nschema version: {latest_migration():03d}" in migrated.stdout
+        and "001, 002" in migrated.stdout
+    )
     again = await asyncio.to_thread(cli, config, empty_url, "migrate")
     assert "none (up to date)" in again.stdout, again.stdout + again.stderr
     stats = await asyncio.to_thread(cli, config, empty_url, "stats")
@@ -73,19 +77,18 @@ async def test_db_commands_on_postgresql(tmp_path: Path, empty_url: str) -> None
     assert "TABLE public jobs" in listing.stdout and "fair_flows" in listing.stdout, listing.stderr
 
 
-async def test_a_second_bot_on_one_postgresql_database_is_refused_for_now(
+async def test_several_bots_share_one_postgresql_database(
     tmp_path: Path, storage: dict[str, object], store_kind: str
 ) -> None:
     settings = make_settings(tmp_path / "data", **storage)
     first = await build_app(settings, [RecordingOutbound()], backends=[FakeBackend()])
     try:
-        with pytest.raises(ConfigError) as refused:
-            await build_app(settings, [RecordingOutbound()], backends=[FakeBackend()])
-        assert f"imagebridge pid {os.getpid()}" in str(refused.value), str(refused.value)
+        second = await build_app(settings, [RecordingOutbound()], backends=[FakeBackend()])  # no lock on PostgreSQL
+        assert isinstance(first.engine, SharedEngine) and isinstance(second.engine, SharedEngine)
+        assert first.engine.owner != second.engine.owner
+        await second.stop()
     finally:
         await first.stop()
-    third = await build_app(settings, [RecordingOutbound()], backends=[FakeBackend()])  # released at stop
-    await third.stop()
 
 
 @pytest.fixture

@@ -7,10 +7,12 @@ twice. Repeated picks from one state come out in the fair order, so skipping the
 took yields the job a single process would have picked next.
 
 A claimed job carries a lease (owner, expiry). Its owner renews it while the job runs; a process that dies
-stops renewing, and once the lease lapses the job is queued again, its fair-share charge taken back, and any
-claimer may take it. Every claim counts an attempt (attempts + 1), so a lapsed job's next claim is its retry.
+stops renewing, and once the lease lapses (or at once, when its owner is a process, host:pid:random, whose
+LISTEN connection, named after it, is gone from the server) the job is queued again, its fair-share charge
+taken back, and any claimer may take it. Every claim counts an attempt (attempts + 1), so a lapsed job's next
+claim is its retry.
 
-How the engine is to use it (a later step): a worker's "next job" is `claim` (waiting on
+How the engine uses it (bot/shared_queue.py): a worker's "next job" is `claim` (waiting on
 storage/postgres/listen.py's `Signals.work` when there is none); while it runs, `renew` about every third of
 the lease (LOST: stop, another process has it; CANCEL: interrupt it); "complete" is the store's `finish` then
 `release`; "requeue" is `requeue`; the worker then no longer counts attempts itself.
@@ -31,14 +33,20 @@ from storage.postgres.db import Connection, PgDatabase
 from storage.postgres.fair import ELIGIBLE, ORDER, ORDER_BY, charge, level_flows, refund
 from storage.postgres.job_insert import COLUMNS, NEW_JOB_CHANNEL
 from storage.postgres.jobs import CANCEL_CHANNEL
+from storage.postgres.listen import FINISHED_CHANNEL
 
 log = logging.getLogger(__name__)
 
+GONE = (  # an owner that is a process (host:pid:random) whose LISTEN connection, named after it, is gone
+    "({owner} LIKE '%:%:%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+    "WHERE a.application_name = 'imagebridge ' || {owner}))"
+)
 PICK = "pick_tick, pick_server_last, pick_user_last"
 SLACK = 16  # candidates read beyond the affinity window, for rows other claimers hold
 LAPSED = f"""
 WITH lapsed AS (
-    SELECT id FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL AND lease_until < now()
+    SELECT id FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL AND (lease_until < now() OR (
+        {GONE.format(owner="lease_owner")}))
     FOR UPDATE SKIP LOCKED
 )
 UPDATE jobs j SET state = 'queued', lease_owner = NULL, lease_until = NULL,
@@ -72,7 +80,7 @@ class FairPolicy:
 
 
 class PgClaims:
-    """The claiming side of the PostgreSQL store (the engine's use of it is a later step)."""
+    """The claiming side of the PostgreSQL store (bot/shared_queue.py uses it through bot/ports.py JobClaims)."""
 
     def __init__(self, db: PgDatabase, policy: FairPolicy | None = None) -> None:
         self.db = db
@@ -179,14 +187,18 @@ class PgClaims:
             )
         return bool(status.endswith(" 1"))
 
-    async def requeue(self, job_id: str, owner: str) -> bool:
-        """Give a held job back unrun (its backend failed): queued again where it stood, its charge refunded."""
+    async def requeue(self, job_id: str, owner: str, attempts: int | None = None) -> bool:
+        """Give a held job back unrun (its backend failed): queued again where it stood, its charge refunded.
+
+        `attempts`, when given, replaces the count (a backend that never finished the job does not use one)."""
         async with self.db.transaction() as conn:
             row = await conn.fetchrow(
-                "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, backend = NULL "
+                "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, backend = NULL, "
+                "attempts = COALESCE($3, attempts) "
                 f"WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING {COLUMNS}, {PICK}",
                 job_id,
                 owner,
+                attempts,
             )
             if row is None:
                 return False
@@ -198,6 +210,50 @@ class PgClaims:
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE jobs SET cancel_requested = TRUE WHERE id = $1", job_id)
             await conn.execute("SELECT pg_notify($1, $2)", CANCEL_CHANNEL, job_id)
+
+    async def cancel_queued(self, job_id: str) -> Job | None:
+        """Take a queued job out of the queue as cancelled (no claimer can take it meanwhile); None if it is not
+        queued (running somewhere, or over). The caller stores its outcome (refund) and delivers it."""
+        async with self.db.transaction() as conn:
+            row = await conn.fetchrow(
+                f"UPDATE jobs SET state = 'cancelled' WHERE id = (SELECT id FROM jobs WHERE id = $1 AND "
+                f"state = 'queued' FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}",
+                job_id,
+            )
+        return None if row is None else job_from_row(row)
+
+    async def claim_delivery(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        """Take the right to send a finished job's result for `lease_seconds`: False when it is delivered
+        already or another process holds that right (so two processes never send the same result)."""
+        async with self.db.transaction() as conn:
+            status = await conn.execute(
+                "UPDATE jobs SET delivery_owner = $2, delivery_until = now() + $3::interval "
+                "WHERE id = $1 AND delivery = 'pending' AND (delivery_owner IS NULL OR delivery_owner = $2 "
+                f"OR delivery_until < now() OR {GONE.format(owner='delivery_owner')})",
+                job_id,
+                owner,
+                timedelta(seconds=lease_seconds),
+            )
+        return bool(status.endswith(" 1"))
+
+    async def release_delivery(self, job_id: str, owner: str) -> None:
+        """Give the right to send back (a failed send: whichever process retries first may take it)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE jobs SET delivery_owner = NULL, delivery_until = NULL WHERE id = $1 AND delivery_owner = $2",
+                job_id,
+                owner,
+            )
+
+    async def notify_work(self) -> None:
+        """Wake every process's claimers (a server resumed, a backend came back)."""
+        async with self.db.transaction() as conn:
+            await conn.execute("SELECT pg_notify($1, '')", NEW_JOB_CHANNEL)
+
+    async def notify_finished(self, job_id: str) -> None:
+        """Tell the processes that can deliver it that a job finished here (this one has no way to its chat)."""
+        async with self.db.transaction() as conn:
+            await conn.execute("SELECT pg_notify($1, $2)", FINISHED_CHANNEL, job_id)
 
     async def reap(self) -> list[str]:
         """Queue again every job whose lease lapsed (its process died or hung); returns their ids."""

@@ -20,13 +20,17 @@ from storage.postgres.jobs import CANCEL_CHANNEL
 
 log = logging.getLogger(__name__)
 
+FINISHED_CHANNEL = "imagebridge_finished"  # a job finished in a process that cannot deliver it
+
 
 class Signals:
     """A listening connection: `work` is set when jobs are queued, `cancels` receives job ids."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str | None = None) -> None:
+        self.owner = owner  # names the connection: claims see a process is gone when it is (claims.py reap)
         self.work = asyncio.Event()
         self.cancels: asyncio.Queue[str] = asyncio.Queue()
+        self.finished = asyncio.Event()
         self.listening = asyncio.Event()  # set while LISTEN is in place
         self._lost = asyncio.Event()
         self._conn: Any = None
@@ -34,9 +38,15 @@ class Signals:
     async def start(self, url: SecretStr, password: SecretStr | None = None) -> Signals:
         """Connect and LISTEN once (`run` also reconnects)."""
         secret = password.get_secret_value() if password is not None else None
-        conn = await asyncpg.connect(url.get_secret_value(), password=secret)
-        await conn.add_listener(NEW_JOB_CHANNEL, self._on_work)
-        await conn.add_listener(CANCEL_CHANNEL, self._on_cancel)
+        named = {"application_name": f"imagebridge {self.owner}"[:63]} if self.owner else None
+        conn = await asyncpg.connect(url.get_secret_value(), password=secret, server_settings=named)
+        try:
+            await conn.add_listener(NEW_JOB_CHANNEL, self._on_work)
+            await conn.add_listener(CANCEL_CHANNEL, self._on_cancel)
+            await conn.add_listener(FINISHED_CHANNEL, self._on_finished)
+        except BaseException:  # cancelled (the process stops) while setting up: no connection left behind
+            conn.terminate()
+            raise
         conn.add_termination_listener(self._on_lost)
         self._conn = conn
         self._lost.clear()
@@ -61,6 +71,9 @@ class Signals:
     def _on_work(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
         self.work.set()
 
+    def _on_finished(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+        self.finished.set()
+
     def _on_cancel(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.cancels.put_nowait(payload)
 
@@ -68,15 +81,26 @@ class Signals:
         self.listening.clear()
         self._lost.set()
         self.work.set()  # signals may have been missed: every waiter looks at the store now
+        self.finished.set()
 
     async def wait_for_work(self, seconds: float) -> bool:
         """True if jobs were queued (or signals may have been missed) before the timeout; clears the signal."""
         try:
-            await asyncio.wait_for(self.work.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: on 3.11 it can swallow a racing cancellation
+                await self.work.wait()
         except TimeoutError:
             return False
         self.work.clear()
         return True
+
+    async def wait_for_finished(self) -> None:
+        """Return once a job finished in a process that could not deliver it (then clear the signal)."""
+        await self.finished.wait()
+        self.finished.clear()
+
+    async def next_cancel(self) -> str:
+        """The id of the next job someone asked to cancel (from any process)."""
+        return await self.cancels.get()
 
     async def stop(self) -> None:
         if self._conn is not None:
