@@ -85,7 +85,8 @@ class Leadership:
             return False
         try:
             await asyncio.wait_for(conn.fetchval("SELECT 1"), ALIVE_SECONDS)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError):
+            # InternalClientError: the server's termination notice arrived while SELECT 1 was in flight
             conn.terminate()
             self.lost.set()
             return False
