@@ -7,30 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from adapters.backends.factory import build_backend as create_backend
-from adapters.console.outbound import ConsoleOutbound
-from adapters.console.session import ConsoleSession
 from adapters.ops import OpsMetrics, OpsServer
 from adapters.ops import create as create_ops
-from bot.checktable import Checked, discord_shards_line, preset_table
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.fit import BackendView
 from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
-from bot.settings import BackendConfig, SecretSource, Settings, load_settings
+from bot.settings import BackendConfig, SecretSource, Settings
 from bot.shared_queue import SharedEngine, owner_id
 from commands.context import Services
 from storage.images import ImageStore, image_files
-from storage.operations import db_command
 from storage.postgres.claims import FairPolicy, PgClaims
 from storage.postgres.db import PgDatabase
 from storage.postgres.listen import Signals
@@ -231,255 +225,3 @@ def _add_web(services: Services, db: StoreDb, secrets: SecretSource, ops: OpsSer
 
     site = web.create(services, db, secrets, served_at=lambda: ops.url)  # type: ignore[arg-type]  # either store
     ops.extra_routes.append(lambda application: web.add_routes(site, application))
-
-
-# ---- commands the CLI runs ---------------------------------------------------------------------
-
-
-DEMO_DAILY_QUOTA = 200.0  # cost units: about seven 1024×1024 images at 25 steps, so /quota has something to show
-DEMO_EDIT_PRESET = {
-    "description": "gpt-image-1 edits (simulated): /edit with up to 3 images",
-    "backend": "edits",
-    "checkpoint": "gpt-image-1",
-    "steps": 30,
-    "max_steps": 30,
-    "base_resolution": 1024,
-    "aspect_ratios": ["1:1", "3:2", "2:3"],
-    "max_images": 1,
-    "max_references": 3,
-}
-
-
-async def run_demo(
-    prompt: str | None, preset: str | None, count: int, out: Path | None, data: Path | None, *, admin: bool = False
-) -> int:
-    """The whole path on one machine: an A1111 simulator and an OpenAI-compatible one (for /edit) on loopback,
-    SQLite in a temp folder, the console.
-
-    The console user is a normal user with a demo quota; `admin` makes them one of the bot's admins.
-    """
-    import os
-    import tempfile
-
-    from simulators.a1111 import A1111Simulator
-    from simulators.openai_images import OpenAIImagesSimulator
-
-    simulator = A1111Simulator(flavour="forge", seconds_per_step=0.02, model_load_seconds=0.3)
-    editor = OpenAIImagesSimulator()  # gpt-image-1 edits with up to three images
-    url, edits_url = await simulator.start(), await editor.start()
-    with tempfile.TemporaryDirectory(prefix="imagebridge-demo-") as temp:
-        data_dir = data or Path(temp)
-        settings = load_settings(
-            example_config_path(),
-            {
-                "data_dir": data_dir,
-                "backends": {
-                    "local": {"kind": "forge", "url": url, "poll_interval_seconds": 0.1},
-                    "edits": {"kind": "openai", "url": edits_url, "model": "gpt-image-1"},
-                },
-                "presets": {"gpt_edit": DEMO_EDIT_PRESET},
-                "quota": {"enabled": True, "user_daily": DEMO_DAILY_QUOTA},
-                "access": {"bot_admins": ["console:console"] if admin else []},
-            },
-        )
-        secrets = SecretSource({**os.environ, "IMAGEBRIDGE_BACKEND_EDITS_API_KEY": editor.api_key})
-        outbound = ConsoleOutbound(out_dir=out or Path("out"), interval=settings.progress.console_interval_seconds)
-        app = await build_app(settings, [outbound], secrets=secrets)
-        await app.start()
-        session = ConsoleSession(app.services, outbound, admin=admin)
-        outbound.write(f"A1111 simulator (Forge flavour) on {url}, OpenAI-compatible edits on {edits_url}")
-        outbound.write(f"Data in {data_dir}. Try: /imagine a red fox, then /edit make it night --image <a png>")
-        try:
-            if prompt is None:
-                await session.interact()
-                return 0
-            return await _demo_once(app, session, prompt, preset, count)
-        finally:
-            await app.stop()
-            await simulator.stop()
-            await editor.stop()
-
-
-async def _demo_once(app: App, session: ConsoleSession, prompt: str, preset: str | None, count: int) -> int:
-    line = f"/imagine {prompt} --n {count}" + (f" --preset {preset}" if preset else "")
-    reply = await session.handle(line)
-    if reply is None or reply.job_id is None:
-        return 2
-    await app.services.jobs.wait_delivered(reply.job_id)
-    job = await app.services.store.get(reply.job_id)
-    return 0 if job is not None and job.state.value == "succeeded" else 1
-
-
-class Platform(Protocol):
-    """A chat platform adapter: an Outbound for the engine, and a connection started with the services."""
-
-    @property
-    def outbound(self) -> Outbound: ...
-
-    async def start(self, services: Services) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-def build_platforms(settings: Settings) -> list[Platform]:
-    """The chat platforms the config enables; a missing token stops start-up with a clear message."""
-    platforms: list[Platform] = []
-    secrets = SecretSource()
-    if settings.discord.enabled:
-        from adapters.discord import create as create_discord
-
-        discord_token = secrets.get("DISCORD_TOKEN")
-        if discord_token is None:
-            raise ConfigError("discord.enabled is true but DISCORD_TOKEN is not set (environment or secrets folder)")
-        platforms.append(create_discord(settings, discord_token, settings.discord))
-    if settings.telegram.enabled:
-        from adapters.telegram import create as create_telegram
-
-        token = secrets.get("TELEGRAM_TOKEN")
-        if token is None:
-            raise ConfigError("telegram.enabled is true but TELEGRAM_TOKEN is not set (environment or secrets folder)")
-        platforms.append(create_telegram(settings, token, settings.telegram))
-    return platforms
-
-
-async def run_bot(settings: Settings) -> int:
-    """Start every enabled platform and backend; stop cleanly on Ctrl-C or SIGTERM."""
-    platforms = build_platforms(settings)
-    outbounds: list[Outbound] = [platform.outbound for platform in platforms]
-    console = None
-    if settings.console.enabled:
-        console = ConsoleOutbound(interval=settings.progress.console_interval_seconds)
-        outbounds.append(console)
-    started: list[Platform] = []
-    app = await build_app(
-        settings, outbounds, platforms_status=lambda: {p.outbound.platform: p in started for p in platforms}
-    )
-    await app.start()
-    stop, forced = asyncio.Event(), asyncio.Event()
-    _stop_on_signals(stop, forced)
-    tasks = []
-    try:
-        for platform in platforms:
-            await platform.start(app.services)
-            started.append(platform)
-        if console is not None:
-            session = ConsoleSession(app.services, console, settings.console.user, admin=True)
-            tasks.append(asyncio.create_task(_until_done(session.interact(), stop)))
-        log.info(
-            "imagebridge running: %d platform(s)%s, %d backend(s); Ctrl-C stops",
-            len(started),
-            " and the console" if console is not None else "",
-            len(app.backends),
-        )
-        await stop.wait()
-        running = app.engine.busy_workers()
-        if running:
-            log.info(
-                "stopping: no new jobs; %d running job(s) have %.0f s to finish (Ctrl-C again stops at once)",
-                running,
-                settings.shutdown_grace_seconds,
-            )
-        else:
-            log.info("stopping")
-        await app.engine.drain(settings.shutdown_grace_seconds)
-    except asyncio.CancelledError:
-        if not forced.is_set():
-            raise
-        log.warning("stopping at once; running jobs are put back in the queue for the next start")
-    finally:
-        for task in tasks:
-            task.cancel()
-        for platform in reversed(started):
-            await platform.stop()
-        await app.stop()
-    return 0
-
-
-def _stop_on_signals(stop: asyncio.Event, forced: asyncio.Event) -> None:
-    """The first Ctrl-C (or SIGTERM) stops gracefully; a second one cancels the shutdown and stops at once."""
-    loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
-
-    def on_signal() -> None:
-        if stop.is_set() and main is not None:
-            forced.set()
-            main.cancel()
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
-
-
-async def _until_done(run: asyncio.Future[None] | object, stop: asyncio.Event) -> None:
-    await run  # type: ignore[misc]
-    stop.set()
-
-
-async def run_check(settings: Settings, backends: Sequence[Backend] | None = None) -> int:
-    """Ask every configured backend whether it answers and what it has; print the backends and the preset ×
-    backend table; non-zero if a backend is down or a preset runs nowhere."""
-    secrets = SecretSource()
-    if backends is None:
-        backends = [
-            build_backend(name, config, secrets) for name, config in settings.backends.items() if config.enabled
-        ]
-    urls = {name: config.url for name, config in settings.backends.items()}
-    checked: list[Checked] = []
-    print(f"{'name':<14} {'kind':<9} {'url':<32} {'healthy':<8} {'models':<7} {'loaded':<32} detail")
-    for backend in backends:
-        try:
-            health = await backend.health()
-        finally:
-            await backend.aclose()
-        checked.append(Checked(BackendView(backend.name, backend.kind, backend.capabilities, health.inventory), health))
-        state = "yes" if health.ok else "NO"
-        print(
-            f"{backend.name:<14} {backend.kind:<9} {urls.get(backend.name, ''):<32} {state:<8} "
-            f"{len(health.models):<7} {health.loaded_model or '-':<32} {'' if health.ok else health.detail}".rstrip()
-        )
-    lines, nowhere = preset_table(list(settings.presets.values()), checked)
-    if settings.discord.enabled:
-        lines.append(discord_shards_line(settings.discord))
-    print("\n".join(lines))
-    failures = sum(not entry.health.ok for entry in checked) + len(nowhere)
-    return 1 if failures else 0
-
-
-async def run_simulator(kind: str, port: int, flavour: str, seconds_per_step: float, model_load: float) -> int:
-    """Serve one backend simulator on loopback until interrupted."""
-    host = "127.0.0.1"
-    if kind == "a1111":
-        from simulators import a1111
-
-        await a1111.serve(port, flavour, seconds_per_step, model_load, None)
-    elif kind == "comfyui":
-        from simulators import comfyui
-
-        await comfyui.serve(port, host, seconds_per_step)
-    elif kind == "openwebui":
-        from simulators import openwebui
-
-        await openwebui.serve(port, host, "sk-owui")
-    elif kind == "openai":
-        from simulators import openai_images
-
-        await openai_images.serve(port, host, "sk-test")
-    elif kind == "horde":
-        from simulators import horde
-
-        await horde.serve(port, host, seconds_per_step * 20)
-    elif kind == "swarmui":
-        from simulators import swarmui
-
-        await swarmui.serve(port, host)
-    else:
-        raise ConfigError(f"simulate: {kind!r} is not a simulator (a1111, comfyui, openwebui, openai, horde, swarmui)")
-    return 0
-
-
-async def run_db(action: str, path: str | None, days: int | None, settings: Settings) -> int:
-    """`imagebridge db migrate|stats|backup PATH|prune [--days N]|import-sqlite [PATH]` (storage/operations.py)."""
-    password = SecretSource().get("IMAGEBRIDGE_STORAGE_PASSWORD")
-    for line in await db_command(action, path, days, settings, password):
-        print(line)
-    return 0

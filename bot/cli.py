@@ -119,30 +119,32 @@ def main(argv: list[str] | None = None) -> int:
     log_level = getattr(args, "log_level", None)
     level = log_level or ("WARNING" if args.command == "demo" else "INFO")
     configure(level, getattr(args, "log_format", None) or "text")
-    from bot import app
+    from bot import app_check, app_demo, app_run
 
     try:
         if args.command == "demo":
             return asyncio.run(
-                app.run_demo(args.prompt, args.preset, args.count, args.out, args.data, admin=args.admin)
+                app_demo.run_demo(args.prompt, args.preset, args.count, args.out, args.data, admin=args.admin)
             )
         if args.command == "simulate":
             return asyncio.run(
-                app.run_simulator(args.kind, args.port, args.flavour, args.seconds_per_step, args.model_load_seconds)
+                app_check.run_simulator(
+                    args.kind, args.port, args.flavour, args.seconds_per_step, args.model_load_seconds
+                )
             )
         settings, path = _settings(args)
         if log_level is None:
             logging.getLogger().setLevel(settings.log_level)
         if args.command == "db":
             return asyncio.run(
-                app.run_db(args.db_command, getattr(args, "path", None), getattr(args, "days", None), settings)
+                app_check.run_db(args.db_command, getattr(args, "path", None), getattr(args, "days", None), settings)
             )
         if args.command == "check":
-            return asyncio.run(app.run_check(settings))
+            return asyncio.run(app_check.run_check(settings))
         platforms = settings.discord.enabled or settings.telegram.enabled or settings.console.enabled
         if not platforms and settings.storage.url is None:  # on PostgreSQL: a process that only runs workers
             raise ConfigError(NOTHING_TO_RUN.format(path=path))
-        return asyncio.run(app.run_bot(settings))
+        return asyncio.run(app_run.run_bot(settings))
     except ConfigError as exc:
         print(f"imagebridge: {exc}", file=sys.stderr)
         return 2

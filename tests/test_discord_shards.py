@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import run_check
+from bot.app_check import run_check
 from bot.cli import main
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import place, slash

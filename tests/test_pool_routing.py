@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import App, build_app, run_check
+from bot.app import App, build_app
+from bot.app_check import run_check
 from bot.models import JobState
 from bot.pool import check
 from commands.dispatch import dispatch_text
