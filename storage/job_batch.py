@@ -155,25 +155,29 @@ def admit(queued: dict[UserKey, int], job: Job, max_queued: int | None) -> Inval
     return None
 
 
-async def insert_jobs(conn: aiosqlite.Connection, batch: Sequence[NewJob]) -> list[UserError | None]:
-    """Check each job's queue cap and quota in order, then write the jobs that fit and their reservations.
-
-    Both checks read and write in one transaction, so racing commands cannot pass the cap or the quota.
-    """
-    keys = {
+def charged_keys(batch: Sequence[NewJob]) -> set[UsageKey]:
+    """The users' and servers' days whose usage the batch's quota checks read."""
+    return {
         key
         for job, limits, _ in batch
         if limits is not None
         for key, limit, _ in checks(job, limits)
         if limit is not None
     }
-    used = await _usage(conn, keys) if keys else {}
-    users = {(job.destination.platform, job.destination.user_id) for job, _, cap in batch if cap is not None}
-    queued = await _queued(conn, users) if users else {}
+
+
+def capped_users(batch: Sequence[NewJob]) -> set[UserKey]:
+    """The users whose waiting jobs the batch's queue caps count."""
+    return {(job.destination.platform, job.destination.user_id) for job, _, cap in batch if cap is not None}
+
+
+def admit_batch(
+    batch: Sequence[NewJob], used: dict[UsageKey, float], queued: dict[UserKey, int]
+) -> tuple[list[UserError | None], list[tuple[Job, QuotaLimits | None]]]:
+    """Each job's refusal (None: it fits) in order, each checked against what the jobs before it took; and the
+    jobs that fit with the limits their reservation is charged under (None: not charged)."""
     outcomes: list[UserError | None] = []
-    reservations: list[tuple[object, ...]] = []
-    jobs: list[tuple[object, ...]] = []
-    now = iso(utcnow())
+    admitted: list[tuple[Job, QuotaLimits | None]] = []
     for job, limits, max_queued in batch:
         refused: UserError | None = admit(queued, job, max_queued)
         if refused is None and limits is not None:
@@ -183,16 +187,35 @@ async def insert_jobs(conn: aiosqlite.Connection, batch: Sequence[NewJob]) -> li
             continue
         if max_queued is not None:
             queued[(job.destination.platform, job.destination.user_id)] += 1
-        if limits is not None:
-            dest = job.destination
-            reservations.append(
-                (job.id, dest.platform, dest.server_id, dest.user_id, limits.day.isoformat(), job.cost, now)
-            )
-        jobs.append(job_row(job))
+        admitted.append((job, limits))
+    return outcomes, admitted
+
+
+def reservation_rows(admitted: Sequence[tuple[Job, QuotaLimits | None]], now: object) -> list[tuple[object, ...]]:
+    """INSERT_RESERVATION's rows for the admitted jobs that are charged (`now` in the store's time type)."""
+    return [
+        (job.id, job.destination.platform, job.destination.server_id, job.destination.user_id,
+         limits.day.isoformat(), job.cost, now)
+        for job, limits in admitted
+        if limits is not None
+    ]  # fmt: skip
+
+
+async def insert_jobs(conn: aiosqlite.Connection, batch: Sequence[NewJob]) -> list[UserError | None]:
+    """Check each job's queue cap and quota in order, then write the jobs that fit and their reservations.
+
+    Both checks read and write in one transaction, so racing commands cannot pass the cap or the quota.
+    """
+    keys, users = charged_keys(batch), capped_users(batch)
+    used = await _usage(conn, keys) if keys else {}
+    queued = await _queued(conn, users) if users else {}
+    outcomes, admitted = admit_batch(batch, used, queued)
+    now = iso(utcnow())
+    reservations = reservation_rows(admitted, now)
     if reservations:
         await conn.executemany(INSERT_RESERVATION, reservations)
-    if jobs:
-        await conn.executemany(INSERT_JOB, jobs)
+    if admitted:
+        await conn.executemany(INSERT_JOB, [job_row(job) for job, _ in admitted])
     return outcomes
 
 

@@ -2,105 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
 
 import aiosqlite
 
 from bot.errors import UserError
-from bot.models import DeliveryState, Destination, GenerationRequest, Job, JobState, StoredImage, utcnow
-from bot.ports import QuotaLimits
+from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
 from storage.chat_records import SqliteChatRecords
 from storage.db import Database
-from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, GroupCommit, NewJob, insert_jobs, mutable_values
+from storage.job_batch import JOB_COLUMNS, UPDATE_JOB, NewJob, insert_jobs, mutable_values
 from storage.job_batch import iso as _iso
+from storage.job_rows import job_from_row
+from storage.job_store_base import JobStoreBase
 
 
-class RowLike(Protocol):
-    """A row of either store, read by column name (sqlite3.Row, asyncpg.Record)."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
-
-
-def _dt(value: str | datetime | None) -> datetime | None:
-    """SQLite keeps ISO text, PostgreSQL timestamptz (asyncpg gives a datetime): either way a datetime."""
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(value) if value else None
-
-
-def _when(value: str | datetime) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def job_from_row(row: RowLike) -> Job:
-    """A Job from a row of either store (jsonb comes back from asyncpg as text, like SQLite's)."""
-    return Job(
-        id=row["id"],
-        destination=Destination.model_validate_json(row["destination"]),
-        request=GenerationRequest.model_validate_json(row["request"]),
-        state=JobState(row["state"]),
-        cost=row["cost"],
-        priority=row["priority"],
-        created_at=_when(row["created_at"]),
-        started_at=_dt(row["started_at"]),
-        finished_at=_dt(row["finished_at"]),
-        backend=row["backend"],
-        backend_task_id=row["backend_task_id"],
-        attempts=row["attempts"],
-        error=row["error"],
-        delivery=DeliveryState(row["delivery"]),
-        messages=json.loads(row["messages"]),
-    )
-
-
-def image_from_row(row: RowLike) -> StoredImage:
-    return StoredImage(
-        id=row["id"],
-        job_id=row["job_id"],
-        index=row["idx"],
-        path=row["path"],
-        sha256=row["sha256"],
-        width=row["width"],
-        height=row["height"],
-        seed=row["seed"],
-        infotext=row["infotext"],
-        kind=row["kind"],
-    )
-
-
-class SqliteJobStore(SqliteChatRecords):
+class SqliteJobStore(JobStoreBase[Database], SqliteChatRecords):
     """JobStore on SQLite."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._group = GroupCommit(self._write)
+    columns = JOB_COLUMNS
 
-    async def create(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> None:
-        """Queue the insert; concurrent creates share one transaction (group commit), each checked in turn."""
-        await self._group.submit((job, limits, max_queued))
-
-    async def _write(self, batch: list[NewJob]) -> Sequence[UserError | None]:
-        async with self.db.transaction() as conn:
-            return await insert_jobs(conn, batch)
-
-    async def create_all(self, jobs: Sequence[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> None:
-        """All the jobs or none: the first refusal rolls the whole transaction back."""
-        async with self.db.transaction() as conn:
-            outcomes = await insert_jobs(conn, [(job, limits, max_queued) for job in jobs])
-            refused = next((outcome for outcome in outcomes if outcome is not None), None)
-            if refused is not None:
-                raise refused
-
-    async def get(self, job_id: str) -> Job | None:
-        row = await self.db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return job_from_row(row) if row else None
-
-    async def save(self, job: Job) -> None:
-        async with self.db.transaction() as conn:
-            await self._update(conn, job)
+    async def _insert(self, conn: aiosqlite.Connection, batch: Sequence[NewJob]) -> list[UserError | None]:
+        return await insert_jobs(conn, batch)
 
     async def _update(self, conn: aiosqlite.Connection, job: Job) -> None:
         await conn.execute(UPDATE_JOB, (*mutable_values(job), job.id))
@@ -179,16 +102,6 @@ class SqliteJobStore(SqliteChatRecords):
             totals.append(float(row[0]) if row else 0.0)
         return totals[0], totals[1]
 
-    async def images(self, job_id: str) -> list[StoredImage]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM images WHERE job_id = ? AND kind = 'result' ORDER BY idx", (job_id,)
-        )
-        return [image_from_row(row) for row in rows]
-
-    async def image(self, image_id: str) -> StoredImage | None:
-        row = await self.db.fetchone("SELECT * FROM images WHERE id = ?", (image_id,))
-        return image_from_row(row) if row else None
-
     async def add_source_image(self, image: StoredImage) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
@@ -221,12 +134,3 @@ class SqliteJobStore(SqliteChatRecords):
                 "samples = samples + 1",
                 (preset, seconds_per_step),
             )
-
-    async def timings(self) -> dict[str, float]:
-        rows = await self.db.fetchall("SELECT preset, seconds_per_step FROM timings")
-        return {row["preset"]: float(row["seconds_per_step"]) for row in rows}
-
-    async def ledger_balance(self) -> dict[str, float]:
-        """Amount per ledger state (reserved rows of finished jobs would mean a leak)."""
-        rows = await self.db.fetchall("SELECT state, SUM(amount) AS total FROM quota_ledger GROUP BY state")
-        return {row["state"]: float(row["total"]) for row in rows}

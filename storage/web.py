@@ -11,7 +11,7 @@ from bot.models import Job, StoredImage
 from storage.db import Database
 from storage.job_batch import JOB_COLUMNS
 from storage.job_batch import iso as _iso
-from storage.jobs import RowLike, image_from_row, job_from_row
+from storage.job_rows import RowLike, image_from_row, job_from_row
 
 SERVERS_TTL_SECONDS = 60.0
 KEEP_EXPIRED = timedelta(days=2)  # sign-in links this long past their expiry are deleted

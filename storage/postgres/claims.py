@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.models import Job
-from storage.jobs import job_from_row
+from storage.job_rows import job_from_row
 from storage.postgres.db import Connection, PgDatabase
 from storage.postgres.fair import ELIGIBLE, ORDER, ORDER_BY, charge, level_flows, refund
 from storage.postgres.job_insert import COLUMNS, NEW_JOB_CHANNEL

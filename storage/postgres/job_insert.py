@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from bot.errors import UserError
 from bot.models import Job, utcnow
-from storage.job_batch import NewJob, UsageKey, UserKey, admit, checks, reserve
+from storage.job_batch import NewJob, UsageKey, UserKey, admit_batch, capped_users, charged_keys, reservation_rows
 from storage.postgres.db import Connection
 from storage.postgres.fair import level_flows
 
@@ -106,39 +106,17 @@ async def _queued(conn: Connection, users: set[UserKey]) -> dict[UserKey, int]:
 async def insert_jobs(conn: Connection, batch: Sequence[NewJob]) -> list[UserError | None]:
     """As storage/job_batch.insert_jobs, on PostgreSQL; a NOTIFY per batch wakes claimers at commit."""
     await _lock_charged(conn, batch)
-    keys = {
-        key
-        for job, limits, _ in batch
-        if limits is not None
-        for key, limit, _ in checks(job, limits)
-        if limit is not None
-    }
+    keys, users = charged_keys(batch), capped_users(batch)
     used = await _usage(conn, keys) if keys else {}
-    users = {(job.destination.platform, job.destination.user_id) for job, _, cap in batch if cap is not None}
     queued = await _queued(conn, users) if users else {}
-    outcomes: list[UserError | None] = []
-    reservations, rows, fresh = [], [], []
+    outcomes, admitted = admit_batch(batch, used, queued)
     now = utcnow()
-    for job, limits, max_queued in batch:
-        refused: UserError | None = admit(queued, job, max_queued)
-        if refused is None and limits is not None:
-            refused = reserve(used, job, limits)
-        outcomes.append(refused)
-        if refused is not None:
-            continue
-        dest = job.destination
-        if max_queued is not None:
-            queued[(dest.platform, dest.user_id)] += 1
-        if limits is not None:
-            reservations.append(
-                (job.id, dest.platform, dest.server_id, dest.user_id, limits.day.isoformat(), job.cost, now)
-            )
-        rows.append(job_values(job))
-        fresh.append(job)
+    reservations = reservation_rows(admitted, now)
     if reservations:
         await conn.executemany(INSERT_RESERVATION, reservations)
-    if rows:
-        await conn.executemany(INSERT_JOB, rows)
+    if admitted:
+        fresh = [job for job, _ in admitted]
+        await conn.executemany(INSERT_JOB, [job_values(job) for job in fresh])
         await level_flows(conn, fresh)
         await conn.execute("SELECT pg_notify($1, $2)", NEW_JOB_CHANNEL, fresh[0].id)
     return outcomes

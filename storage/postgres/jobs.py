@@ -7,9 +7,9 @@ from datetime import date, datetime
 
 from bot.errors import UserError
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
-from bot.ports import QuotaLimits
-from storage.job_batch import GroupCommit, NewJob
-from storage.jobs import image_from_row, job_from_row
+from storage.job_batch import NewJob
+from storage.job_rows import image_from_row, job_from_row
+from storage.job_store_base import JobStoreBase
 from storage.postgres.chat_records import PgChatRecords
 from storage.postgres.db import Connection, PgDatabase
 from storage.postgres.job_insert import COLUMNS, insert_jobs
@@ -40,36 +40,13 @@ def _mutable(job: Job) -> tuple[object, ...]:
     )
 
 
-class PgJobStore(PgChatRecords):
+class PgJobStore(JobStoreBase[PgDatabase], PgChatRecords):
     """JobStore on PostgreSQL."""
 
-    def __init__(self, db: PgDatabase) -> None:
-        self.db = db
-        self._group = GroupCommit(self._write)
+    columns = COLUMNS
 
-    async def create(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> None:
-        """Queue the insert; concurrent creates share one transaction (group commit), each checked in turn."""
-        await self._group.submit((job, limits, max_queued))
-
-    async def _write(self, batch: list[NewJob]) -> Sequence[UserError | None]:
-        async with self.db.transaction() as conn:
-            return await insert_jobs(conn, batch)
-
-    async def create_all(self, jobs: Sequence[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> None:
-        """All the jobs or none: the first refusal rolls the whole transaction back."""
-        async with self.db.transaction() as conn:
-            outcomes = await insert_jobs(conn, [(job, limits, max_queued) for job in jobs])
-            refused = next((outcome for outcome in outcomes if outcome is not None), None)
-            if refused is not None:
-                raise refused
-
-    async def get(self, job_id: str) -> Job | None:
-        row = await self.db.fetchone(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return job_from_row(row) if row else None
-
-    async def save(self, job: Job) -> None:
-        async with self.db.transaction() as conn:
-            await self._update(conn, job)
+    async def _insert(self, conn: Connection, batch: Sequence[NewJob]) -> list[UserError | None]:
+        return await insert_jobs(conn, batch)
 
     async def _update(self, conn: Connection, job: Job) -> None:
         await conn.execute(UPDATE_JOB, *_mutable(job))
@@ -135,16 +112,6 @@ class PgJobStore(PgChatRecords):
         )
         return (float(row[0]), float(row[1])) if row else (0.0, 0.0)
 
-    async def images(self, job_id: str) -> list[StoredImage]:
-        rows = await self.db.fetchall(
-            "SELECT * FROM images WHERE job_id = ? AND kind = 'result' ORDER BY idx", (job_id,)
-        )
-        return [image_from_row(row) for row in rows]
-
-    async def image(self, image_id: str) -> StoredImage | None:
-        row = await self.db.fetchone("SELECT * FROM images WHERE id = ?", (image_id,))
-        return image_from_row(row) if row else None
-
     async def add_source_image(self, image: StoredImage) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
@@ -186,12 +153,3 @@ class PgJobStore(PgChatRecords):
                 preset,
                 seconds_per_step,
             )
-
-    async def timings(self) -> dict[str, float]:
-        rows = await self.db.fetchall("SELECT preset, seconds_per_step FROM timings")
-        return {row["preset"]: float(row["seconds_per_step"]) for row in rows}
-
-    async def ledger_balance(self) -> dict[str, float]:
-        """Amount per ledger state (reserved rows of finished jobs would mean a leak)."""
-        rows = await self.db.fetchall("SELECT state, SUM(amount) AS total FROM quota_ledger GROUP BY state")
-        return {row["state"]: float(row["total"]) for row in rows}
