@@ -4,7 +4,7 @@ Two Apps in one test process stand for two bot processes (each its own engine, L
 id), each with an A1111 backend named "alpha" and the second also with "beta", real A1111 clients against
 three simulators; what each backend ran is counted from the simulators' own request logs. Commands go
 through the console path (`dispatch_text`), as the console session sends them. A third process, for the
-"gone" case, is a real `imagebridge run` killed with SIGKILL.
+"gone" case, is a real `imagebridge run` killed with SIGKILL; /healthz lists it meanwhile (over HTTP).
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from adapters.ops import OpsServer
 from bot.app import App, build_app
 from bot.jobs import BackendState
 from bot.models import JobState
@@ -235,6 +237,17 @@ base_resolution = 256
     return path
 
 
+async def ops_views(app: App) -> tuple[dict[str, Any], str]:
+    """/healthz and /metrics of this process, over HTTP."""
+    server = OpsServer(lambda: app.engine, dict, 0)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            return (await client.get("/healthz")).json(), (await client.get("/metrics")).text
+    finally:
+        await server.stop()
+
+
 async def test_a_killed_process_leaves_the_list(sims: dict[str, A1111Simulator], url: str, tmp_path: Path) -> None:
     one = await started(tmp_path / "one", {"alpha": sims["a1"]}, {"storage": {"url": url}})
     process = BotProcess(config=worker_config(tmp_path / "gamma.toml", url, sims["b"]), log_dir=tmp_path, env={})
@@ -246,6 +259,9 @@ async def test_a_killed_process_leaves_the_list(sims: dict[str, A1111Simulator],
             pytest.fail(f"the worker process never showed its backend:\n{process.output()[-3000:]}")
         listing = await command(one, "/admin backends", is_admin=True, **ROOT)
         assert "gamma @ " in listing and "alpha @ " in listing
+        health, metrics = await ops_views(one)
+        assert {key.split(" @ ")[0] for key in health["backends"]} == {"alpha", "gamma"}, health
+        assert 'backend="alpha"' in metrics and "gamma" not in metrics, "each process's /metrics: its own backends"
         await process.kill()  # SIGKILL: it cannot say goodbye; its connections close with it
         await board_shows(one, lambda states: not any(s.name == "gamma" for s in states))
         assert "gamma" not in await command(one, "/admin backends", is_admin=True, **ROOT)
