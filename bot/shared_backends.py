@@ -28,6 +28,8 @@ from bot.queue_store import BackendBoard
 log = logging.getLogger(__name__)
 
 CHANGE_TICK_SECONDS = 1.0  # how often this process's backends are compared with what it last published
+PUBLISH_GAP_SECONDS = 0.5  # at most two publishes a second: a burst of short jobs is one change to the others
+READ_GAP_SECONDS = 0.25  # and the board read at most four times a second, however many notices arrive
 
 
 class SharedBackends(Engine):
@@ -73,6 +75,11 @@ class SharedBackends(Engine):
 
     # ---- the board -----------------------------------------------------------------------------
 
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a process publishes its backends unchanged (a third of the lease, at least 5 s)."""
+        return max(self.lease_seconds / 3, 5.0)
+
     def backends_changed(self) -> None:
         """A worker took or finished a job: publish soon."""
         self._poke.set()
@@ -106,12 +113,13 @@ class SharedBackends(Engine):
                     await self._poke.wait()
             self._poke.clear()
             changed = tuple(_key(state) for state in self._local()) != self._published
-            if changed or loop.time() - last >= self.lease_seconds / 3:  # a heartbeat at least this often
+            if changed or loop.time() - last >= self.heartbeat_seconds:
                 try:
                     await self._publish()
                     last = loop.time()
                 except Exception:
                     log.exception("publishing this process's backends failed; trying again")
+                await asyncio.sleep(PUBLISH_GAP_SECONDS)
 
     async def _reading(self) -> None:
         while True:
@@ -120,10 +128,11 @@ class SharedBackends(Engine):
                 await self._read()
             except Exception:
                 log.exception("reading the backend board failed; trying again")
+            await asyncio.sleep(READ_GAP_SECONDS)
 
     async def _read(self) -> None:
         drained = await self.board.drained_backends()
-        rows = await self.board.read(max(self.lease_seconds, 10.0))
+        rows = await self.board.read(3 * self.heartbeat_seconds)  # three heartbeats missed: that process hangs
         self._remote = [row for row in rows if row.process != self.owner]
         if self.workers and not any(row.process == self.owner for row in rows):
             self._published = None  # our rows were taken for a gone process's (a lost connection): publish again
@@ -148,6 +157,7 @@ class SharedBackends(Engine):
 
     async def set_drained(self, name: str, drained: bool) -> BackendState | None:
         key = name.strip().lower()
+        await self._read()  # the answer names every process's backend of that name as the store has it now
         named = [state for state in self.backends() if state.name.lower() == key]
         if not named and (drained or key not in self._drained):
             return None

@@ -105,7 +105,9 @@ class PgBackendBoard:
             )
             rows = await conn.fetch(f"SELECT {FIELDS} FROM backend_board ORDER BY owner, place")
             running = [row["current_job"] for row in rows if row["current_job"] is not None]
-            jobs = await conn.fetch(f"SELECT {COLUMNS} FROM jobs WHERE id = ANY($1::text[])", running)
+            jobs = await conn.fetch(  # a job that ended since its process published is not shown as running
+                f"SELECT {COLUMNS} FROM jobs WHERE id = ANY($1::text[]) AND state = 'running'", running
+            )
         current = {job.id: job for job in map(job_from_row, jobs)}
         return [_state(row, current) for row in rows]
 
