@@ -24,7 +24,11 @@ from bot.ports import Backend, Outbound
 from bot.settings import BackendConfig, SecretSource, Settings
 from bot.shared_queue import SharedEngine, owner_id
 from commands.context import Services
+from storage.db import Database
+from storage.drains import SqliteDrains
 from storage.images import ImageStore, image_files
+from storage.postgres.accounts import PgAccountStore
+from storage.postgres.backend_board import PgBackendBoard
 from storage.postgres.claims import FairPolicy, PgClaims
 from storage.postgres.db import PgDatabase
 from storage.postgres.listen import Signals
@@ -204,7 +208,8 @@ def _engine(
 ) -> tuple[Engine, Callable[[], Coroutine[Any, Any, None]] | None]:
     """SQLite: the queue in this process's memory. PostgreSQL: workers claim from the queue every process shares."""
     if not isinstance(db, PgDatabase) or settings.storage.url is None:
-        return Engine(settings=settings, **parts), None
+        drains = SqliteDrains(db) if isinstance(db, Database) else None
+        return Engine(settings=settings, drains=drains, **parts), None
     config = settings.scheduler
     policy = FairPolicy(config.affinity, config.affinity_window, config.max_pass_over, config.max_pass_over_seconds)
     owner = owner_id()
@@ -212,8 +217,11 @@ def _engine(
     url, password = settings.storage.url, secrets.get("IMAGEBRIDGE_STORAGE_PASSWORD")
     engine = SharedEngine(
         claims=PgClaims(db, policy), signals=signals, owner=owner, lease_seconds=settings.storage.lease_seconds,
-        settings=settings, **parts,
+        board=PgBackendBoard(db, url, password), settings=settings, **parts,
     )  # fmt: skip
+    accounts = parts.get("pauses")
+    if isinstance(accounts, PgAccountStore) and accounts.signals is not None:
+        accounts.signals.watchers.append(engine.follow_settings)  # a pause saved anywhere: is_paused follows
     return engine, lambda: signals.run(url, password)
 
 

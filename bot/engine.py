@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from bot.delivery import DELIVERY_RETRY_SECONDS
 from bot.errors import NotFound
 from bot.intake import Intake
-from bot.jobs import PauseRecords, Ticket
+from bot.jobs import BackendState, PauseRecords, Ticket
 from bot.lifecycle import stop_tasks
 from bot.models import Job, JobState
 from bot.notify import StatusNotifier
@@ -24,6 +24,7 @@ from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound
 from bot.positions import PositionUpdates
 from bot.presets import Preset
+from bot.queue_store import DrainRecords
 from bot.routing import Router
 from bot.scheduler import FairScheduler, QueuedJob
 from bot.settings import Settings
@@ -48,6 +49,7 @@ class Engine(Intake):
         outbounds: dict[str, Outbound],
         pool_policy: PoolPolicy | None = None,
         pauses: PauseRecords | None = None,
+        drains: DrainRecords | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -61,6 +63,7 @@ class Engine(Intake):
             max_pass_over_seconds=config.max_pass_over_seconds,
         )
         self.pauses = pauses
+        self.drains = drains  # backends an admin drained, kept across restarts
         self.notifier = StatusNotifier(outbounds)
         self.workers: list[Worker] = []
         self.router = Router(self.workers, settings.presets)  # holds this list: the workers are added below
@@ -99,6 +102,10 @@ class Engine(Intake):
         if self.pauses is not None:
             for key in await self.pauses.paused_servers():
                 self.scheduler.pause(key)
+        if self.drains is not None:
+            drained = await self.drains.drained_backends()
+            for worker in self.workers:
+                worker.drained = worker.backend.name.lower() in drained
         await self.recover()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(worker.run(), name=f"worker-{worker.backend.name}") for worker in self.workers]
@@ -165,6 +172,16 @@ class Engine(Intake):
             self._enqueue(job)
         if pending:
             log.info("recovered %d queued jobs", len(pending))
+
+    async def set_drained(self, name: str, drained: bool) -> BackendState | None:
+        worker = self.pool.named(name)
+        if worker is not None and self.drains is not None:
+            await self.drains.record_drain(worker.backend.name, drained)  # stored first: a restart keeps it
+        return await super().set_drained(name, drained)
+
+    def remote_backends(self) -> list[BackendState]:
+        """Other processes' backends (with their loaded checkpoint and current job): none with one process."""
+        return []
 
     def preset(self, name: str) -> Preset | None:
         return self.settings.presets.get(name)

@@ -42,6 +42,13 @@ class BackendState:
     loaded: str | None  # the checkpoint it has loaded, if known
     completed: int
     model_switches: int
+    process: str | None = None  # on a shared queue: the process that runs it (host:pid:random), else None
+    remote: bool = False  # run by another process (bot/shared_backends.py)
+
+    @property
+    def label(self) -> str:
+        """The name, and on a shared queue its process: two processes may each run a backend of one name."""
+        return self.name if self.process is None else f"{self.name} @ {self.process}"
 
 
 class Jobs(Protocol):
@@ -130,11 +137,13 @@ class Jobs(Protocol):
         ...
 
     def backends(self) -> list[BackendState]:
-        """Every configured backend, in configuration order."""
+        """Every configured backend, in configuration order; on a shared queue then every other live process's
+        (each names its process: BackendState.process)."""
         ...
 
     async def set_drained(self, name: str, drained: bool) -> BackendState | None:
-        """Drain (finish the running job, take no new ones) or undrain a backend by name, case-insensitive.
+        """Drain (finish the running job, take no new ones) or undrain a backend by name, case-insensitive;
+        kept across restarts. On a shared queue every process's backend of that name follows at once.
 
         None when no backend has that name."""
         ...

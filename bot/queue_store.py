@@ -1,11 +1,14 @@
 """The storage side of a queue several bot processes share (bot/shared_queue.py): claims with leases, and the
-signals that wake them. storage/postgres/claims.py and listen.py implement it; bot/ never imports them."""
+signals that wake them; drains kept by name (both stores) and the board of every process's backends
+(bot/shared_backends.py). storage/postgres/claims.py, listen.py and backend_board.py implement it, and
+storage/drains.py the drains on SQLite; bot/ never imports them."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
+from bot.jobs import BackendState
 from bot.models import Job
 
 HELD, CANCEL, LOST = "held", "cancel", "lost"  # what renewing a lease found (storage's Lease values)
@@ -80,4 +83,44 @@ class WorkSignals(Protocol):
 
     async def next_cancel(self) -> str:
         """The id of the next job someone asked to cancel."""
+        ...
+
+
+class DrainRecords(Protocol):
+    """Backends an admin drained, by name, kept across restarts (both stores)."""
+
+    async def drained_backends(self) -> set[str]:
+        """The lower-case names of the drained backends."""
+        ...
+
+    async def record_drain(self, name: str, drained: bool) -> None:
+        """Store (or clear) a drain; on a shared store every process is told."""
+        ...
+
+
+class BackendBoard(DrainRecords, Protocol):
+    """Every process's backends as each last published them, on a store several processes share."""
+
+    async def open(self, owner: str) -> None:
+        """Listen for other processes' changes; the connection names this process (claims' "gone" test)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop listening."""
+        ...
+
+    async def publish(self, owner: str, states: Sequence[BackendState], announce: bool) -> None:
+        """Replace this process's rows (and refresh their heartbeat); `announce` tells the other processes."""
+        ...
+
+    async def withdraw(self, owner: str) -> None:
+        """Remove this process's rows (it stops)."""
+        ...
+
+    async def read(self, stale_seconds: float) -> list[BackendState]:
+        """Every live process's backends (process set); rows of gone or stale processes are removed first."""
+        ...
+
+    async def wait_for_change(self, seconds: float) -> bool:
+        """True when a process published, a drain changed, or changes may have been missed; False at timeout."""
         ...

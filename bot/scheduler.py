@@ -175,6 +175,10 @@ class FairScheduler:
     def is_paused(self, server: str) -> bool:
         return server in self._paused
 
+    def paused(self) -> frozenset[str]:
+        """The paused servers."""
+        return frozenset(self._paused)
+
     def order(self, limit: int | None = None, can_serve: Filter | None = None) -> list[QueuedJob]:
         """The next jobs in fair order, without changing anything."""
         result: list[QueuedJob] = []

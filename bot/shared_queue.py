@@ -20,11 +20,11 @@ import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.engine import Engine
 from bot.errors import NotFound
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
 from bot.privacy import hides
 from bot.queue_store import CANCEL, LOST, JobClaims, WorkSignals
+from bot.shared_backends import SharedBackends
 
 if TYPE_CHECKING:
     from bot.worker import Worker
@@ -40,8 +40,9 @@ def owner_id() -> str:
     return f"{socket.gethostname()[:36]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-class SharedEngine(Engine):
-    """The Engine whose workers claim from the shared store instead of the in-memory scheduler."""
+class SharedEngine(SharedBackends):
+    """The Engine whose workers claim from the shared store instead of the in-memory scheduler (its backends,
+    drains and pauses shared with the other processes: bot/shared_backends.py)."""
 
     store_counts_attempts = True
 
@@ -139,6 +140,7 @@ class SharedEngine(Engine):
         self._jobs[job.id] = job
         renew = asyncio.get_running_loop().create_task(self._renew(job.id), name=f"lease-{job.id}")
         self._renewing[job.id] = renew
+        self.backends_changed()
         return job
 
     async def _renew(self, job_id: str) -> None:

@@ -6,6 +6,7 @@ import logging
 
 from bot.errors import InvalidRequest, NotPermitted
 from bot.i18n import LANGUAGES, t
+from bot.jobs import BackendState
 from bot.replies import Reply
 from bot.settings import MAX_DAILY
 from commands.blocked import block_words
@@ -146,10 +147,20 @@ async def drain(services: Services, drained: bool, name: str, lang: str) -> Repl
     """`/admin drain|undrain <backend>`: a drained backend finishes its running job and takes no new ones."""
     backend = await services.jobs.set_drained(name, drained)
     if backend is None:
-        names = ", ".join(known.name for known in services.jobs.backends())
+        names = ", ".join(dict.fromkeys(known.name for known in services.jobs.backends()))
         raise InvalidRequest.of("error.admin_unknown_backend", name=name.strip()[:40] or "-", names=names)
     key = "admin.undrained" if not drained else "admin.draining" if backend.current else "admin.drained"
-    return Reply(text=t(lang, key, name=backend.name), private=True)
+    lines = [t(lang, key, name=backend.name)]
+    for same in services.jobs.backends():  # on a shared queue: the backends of that name in every process
+        if same.process is not None and same.name.lower() == backend.name.lower():
+            lines.append(t(lang, "admin.drain_where", process=same.process, busy=_busy(same, lang)))
+    return Reply(text="\n".join(lines), private=True)
+
+
+def _busy(backend: BackendState, lang: str | None) -> str:
+    if backend.current is None:
+        return t(lang, "admin.backend_idle")
+    return t(lang, "admin.backend_running", job=backend.current.id)
 
 
 def backend_status(services: Services, lang: str | None = None) -> str:
@@ -163,19 +174,14 @@ def backend_status(services: Services, lang: str | None = None) -> str:
         )
         if backend.drained:
             state += t(lang, "admin.backend_draining" if backend.current else "admin.backend_drained")
-        busy = (
-            t(lang, "admin.backend_running", job=backend.current.id)
-            if backend.current
-            else t(lang, "admin.backend_idle")
-        )
         lines.append(
             t(
                 lang,
                 "admin.backend_line",
-                name=backend.name,
+                name=backend.label,
                 kind=backend.kind,
                 state=state,
-                busy=busy,
+                busy=_busy(backend, lang),
                 model=backend.loaded or t(lang, "admin.backend_unknown"),
                 done=backend.completed,
             )

@@ -156,6 +156,7 @@ async def test_import_sqlite_keeps_history_quotas_and_settings(
     history = [job.id for job in await old.services.store.history("console", "u0", 10)]
     images = [await old.services.store.images(job_id) for job_id in ids]
     assert all(images)
+    await old.services.jobs.set_drained("fake", True)  # a drain is kept across the move too
     await old.stop()
 
     config = tmp_path / "imagebridge.toml"
@@ -178,6 +179,7 @@ async def test_import_sqlite_keeps_history_quotas_and_settings(
         prefs = await moved.services.user_settings.get("console", "s1", "u0")
         assert (prefs.steps, prefs.private) == (33, True)
         assert [entry.message_id for entry in await moved.services.inbox.pending("telegram")] == ["9"]
+        assert moved.engine.drains is not None and await moved.engine.drains.drained_backends() == {"fake"}
     finally:
         await moved.stop()
 

@@ -79,7 +79,7 @@ class OpsServer:
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether the bot is healthy, and the report /healthz shows."""
         jobs = self.jobs_provider()
-        backends = {} if jobs is None else {backend.name: backend.healthy for backend in jobs.backends()}
+        backends = {} if jobs is None else {backend.label: backend.healthy for backend in jobs.backends()}
         try:
             platforms = dict(self.platforms_status())
         except Exception:

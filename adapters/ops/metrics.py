@@ -55,6 +55,8 @@ class JobsCollector(Collector):
             for server, count in sorted(per_server.items()):
                 depth.add_metric([server], count)
             for backend in jobs.backends():
+                if backend.remote:  # another process's: its own /metrics reports it (summing stays right)
+                    continue
                 name = backend.name
                 health.add_metric([name, backend.kind], 1.0 if backend.healthy else 0.0)
                 busy.add_metric([name], 1.0 if backend.current is not None else 0.0)

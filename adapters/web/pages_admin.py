@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from adapters.web.auth import Session
@@ -52,17 +54,18 @@ def add_routes(site: WebSite, router: web.UrlDispatcher) -> None:
             record = await site.services.accounts.server(platform, server_id)
             servers.append({"key": key, "paused": site.services.jobs.is_paused(key), "record": record})
         presets = sorted(site.services.settings.presets)
-        backends = [
-            {"name": backend.name, "drained": backend.drained, "busy": backend.current is not None}
-            for backend in site.services.jobs.backends()
-        ]
+        backends: dict[str, dict[str, Any]] = {}  # one row per name: a drain acts on that name in every process
+        for backend in site.services.jobs.backends():
+            row = backends.setdefault(backend.name.lower(), {"name": backend.name, "drained": False, "busy": False})
+            row["drained"] |= backend.drained
+            row["busy"] |= backend.current is not None
         return site.render(
             request,
             "admin_page.html",
             session,
             servers=servers,
             presets=presets,
-            backends=backends,
+            backends=list(backends.values()),
             message=message,
             error=error,
         )

@@ -36,7 +36,7 @@ def snapshot(site: WebSite, viewer: Viewer) -> dict[str, Any]:
         job = backend.current if backend.current is not None and visible(viewer, backend.current) else None
         backends.append(
             {
-                "name": backend.name,
+                "name": backend.label,
                 "healthy": backend.healthy,
                 "job": job,
                 "preview": job is not None and job.id in site.previews.previews,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import asyncpg
@@ -42,6 +43,7 @@ class AccountSignals:
 
     def __init__(self, caches: Invalidated) -> None:
         self.caches = caches
+        self.watchers: list[Callable[[str, str, str], None]] = []  # told each change after the caches ("*": all)
         self.heard = 0
         self.connects = 0
         self.changed = asyncio.Condition()
@@ -72,6 +74,7 @@ class AccountSignals:
                         await asyncio.sleep(retry_seconds)
                         continue
                     self.caches.forget_all()  # whatever changed while nobody listened is read again
+                    self._watch("*", "", "")
                     await self._tell()
                 await self._lost.wait()
                 log.warning("settings LISTEN connection lost; connecting again")
@@ -83,10 +86,16 @@ class AccountSignals:
             kind, platform, key = json.loads(payload)
         except (ValueError, TypeError):
             self.caches.forget_all()
+            self._watch("*", "", "")
         else:
             self.caches.forget(str(kind), str(platform), str(key))
+            self._watch(str(kind), str(platform), str(key))
         self.heard += 1
         asyncio.get_running_loop().create_task(self._tell())
+
+    def _watch(self, kind: str, platform: str, key: str) -> None:
+        for watcher in self.watchers:
+            watcher(kind, platform, key)
 
     async def _tell(self) -> None:
         async with self.changed:

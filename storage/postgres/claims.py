@@ -29,6 +29,7 @@ from typing import Any
 
 from bot.models import Job
 from storage.job_rows import job_from_row
+from storage.postgres.backend_board import undrained
 from storage.postgres.db import Connection, PgDatabase
 from storage.postgres.fair import ELIGIBLE, ORDER, ORDER_BY, charge, level_flows, refund
 from storage.postgres.job_insert import COLUMNS, NEW_JOB_CHANNEL
@@ -104,6 +105,9 @@ class PgClaims:
         await self.reap()
         window = self.policy.window if self.policy.affinity and loaded_checkpoint else 1
         async with self.db.transaction() as conn:
+            backends = await undrained(conn, backends)  # an admin's drain, from any process, holds at once
+            if not backends:
+                return None
             rows = await conn.fetch(
                 f"{ORDER}{ELIGIBLE}{ORDER_BY} LIMIT {window + SLACK}", list(backends), _list(presets)
             )

@@ -30,6 +30,7 @@ TABLES = (
     "web_members",
     "user_settings",
     "edit_prompts",
+    "drained_backends",
 )
 
 
