@@ -32,6 +32,7 @@ from storage.postgres.backend_board import PgBackendBoard
 from storage.postgres.claims import FairPolicy, PgClaims
 from storage.postgres.db import PgDatabase
 from storage.postgres.listen import Signals
+from storage.postgres.queue_view import PgQueueView
 from storage.stores import (
     StoreDb,
     Stores,
@@ -216,8 +217,9 @@ def _engine(
     signals = Signals(owner)
     url, password = settings.storage.url, secrets.get("IMAGEBRIDGE_STORAGE_PASSWORD")
     engine = SharedEngine(
-        claims=PgClaims(db, policy), signals=signals, owner=owner, lease_seconds=settings.storage.lease_seconds,
-        board=PgBackendBoard(db, url, password), settings=settings, **parts,
+        claims=PgClaims(db, policy), signals=signals, queue=PgQueueView(db), owner=owner,
+        lease_seconds=settings.storage.lease_seconds, board=PgBackendBoard(db, url, password), settings=settings,
+        **parts,
     )  # fmt: skip
     accounts = parts.get("pauses")
     if isinstance(accounts, PgAccountStore) and accounts.signals is not None:

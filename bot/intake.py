@@ -24,9 +24,10 @@ class Intake(QueueViews):
         await self.store.create(job, limits, max_queued)
         self.gone_chats.discard((job.destination.platform, job.destination.channel_id))  # it talks to us again
         self._enqueue(job)
+        await self._queued_in_store()
         position, eta = await self._placement.place(job.id)  # before a worker can take it
         self.positions.told(job.id, (position, eta))
-        paused = self.scheduler.is_paused(job.queue_key)
+        paused = self.is_paused(job.queue_key)
         if getattr(self.outbounds.get(job.destination.platform), "owns_status", False):
             # The status message is the outbound's from its first post: queued, progress and result in one stream.
             self.notifier.publish(job, presenter.queued(job, position, eta, paused))
@@ -46,11 +47,16 @@ class Intake(QueueViews):
             if self.pool.all_down():
                 reason = self.pool.why_waiting(presenter.lang_of(job))
                 self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
+        await self._queued_in_store()
         position, eta = await self._placement.place(jobs[0].id)
-        paused = self.scheduler.is_paused(jobs[0].queue_key)
+        paused = self.is_paused(jobs[0].queue_key)
         if getattr(self.outbounds.get(jobs[0].destination.platform), "owns_status", False):
             # The first job's status message is the command's answer: the list of what the prompt became.
             self.notifier.publish(jobs[0], presenter.expanded(jobs, position, eta, paused))
         async with self._work:
             self._work.notify_all()
         return Ticket(job=jobs[0], position=position, eta_seconds=eta, paused=paused)
+
+    async def _queued_in_store(self) -> None:
+        """The jobs just stored are in the queue the views read (here at once: `_enqueue` put them there;
+        bot/shared_views.py reads the shared queue again)."""

@@ -63,6 +63,10 @@ class StatusNotifier:
             slot.latest = reply
         slot.wakeup.set()
 
+    def streams(self) -> list[str]:
+        """The jobs whose status this notifier shows (until `finish`)."""
+        return list(self._slots)
+
     async def finish(self, job_id: str) -> None:
         """Stop the job's status stream: drop what is pending and wait for an edit in flight.
 

@@ -6,12 +6,14 @@ storage/drains.py the drains on SQLite; bot/ never imports them."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.jobs import BackendState
 from bot.models import Job
 
 HELD, CANCEL, LOST = "held", "cancel", "lost"  # what renewing a lease found (storage's Lease values)
+STATUS_OWNER = "status_owner"  # in a job's messages: the process that edits its status while it waits
 
 
 class JobClaims(Protocol):
@@ -85,6 +87,11 @@ class WorkSignals(Protocol):
         """The id of the next job someone asked to cancel."""
         ...
 
+    async def wait_for_change(self, seconds: float) -> bool:
+        """True when the queue changed (queued, claimed, finished, cancelled, given back; or signals may have
+        been missed) before the timeout."""
+        ...
+
 
 class DrainRecords(Protocol):
     """Backends an admin drained, by name, kept across restarts (both stores)."""
@@ -123,4 +130,49 @@ class BackendBoard(DrainRecords, Protocol):
 
     async def wait_for_change(self, seconds: float) -> bool:
         """True when a process published, a drain changed, or changes may have been missed; False at timeout."""
+        ...
+
+
+# ---- the read side: every process's view of the shared queue (bot/shared_views.py) ---------------------
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A queued job as the fair order sees it: passed over so often, first at (the store's clock, seconds)."""
+
+    job: Job
+    passed_over: int = 0
+    first_passed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Running:
+    """A job on a backend now, and the process (host:pid:random) whose lease it holds."""
+
+    job: Job
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class QueueRead:
+    """The shared queue at one moment: queued jobs in the fair order (paused servers' apart), running jobs."""
+
+    ordered: list[Waiting] = field(default_factory=list)  # the order repeated fair picks take them
+    held: list[Job] = field(default_factory=list)  # queued on a paused server
+    running: list[Running] = field(default_factory=list)
+    paused: frozenset[str] = frozenset()  # queue keys of the paused servers
+    clock: float = 0.0  # the store's clock when read (epoch seconds), on which pass-overs are measured
+    live: frozenset[str] | None = None  # the processes (owner ids) connected to the store; None: not known
+
+
+class QueueReader(Protocol):
+    """Reads the whole shared queue in one consistent snapshot (storage/postgres/queue_view.py)."""
+
+    async def read_queue(self) -> QueueRead:
+        """Queued jobs in the fair order every claim follows, running jobs with their owners, paused servers."""
+        ...
+
+    async def adopt_status(self, job_id: str, gone: str, owner: str) -> bool:
+        """Make `owner` the process that shows a queued job's status (STATUS_OWNER in its messages), if the one
+        recorded is `gone` and its process is no longer connected; False if not (another process took it)."""
         ...

@@ -6,7 +6,7 @@ third of the lease: LOST (the lease lapsed and another process has the job) stop
 CANCEL interrupts the backend. Complete = store the outcome, then release; requeue gives the job back.
 The store counts attempts (each claim is one), not the worker. A finished job is delivered by whichever
 process first takes its delivery lease: the one that ran it, or any process's sweep once that one is gone.
-Nothing about the queue lives in this process's memory but the jobs its own workers run.
+The read side (/queue, positions, running jobs) is a replica of the shared queue: bot/shared_views.py.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from bot.errors import NotFound
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
 from bot.privacy import hides
-from bot.queue_store import CANCEL, LOST, JobClaims, WorkSignals
+from bot.queue_store import CANCEL, LOST, JobClaims, QueueReader, WorkSignals
 from bot.shared_backends import SharedBackends
+from bot.shared_views import SharedViews
 
 if TYPE_CHECKING:
     from bot.worker import Worker
@@ -40,9 +41,10 @@ def owner_id() -> str:
     return f"{socket.gethostname()[:36]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-class SharedEngine(SharedBackends):
+class SharedEngine(SharedViews, SharedBackends):
     """The Engine whose workers claim from the shared store instead of the in-memory scheduler (its backends,
-    drains and pauses shared with the other processes: bot/shared_backends.py)."""
+    drains and pauses shared with the other processes: bot/shared_backends.py; its views read the shared queue:
+    bot/shared_views.py)."""
 
     store_counts_attempts = True
 
@@ -51,6 +53,7 @@ class SharedEngine(SharedBackends):
         *,
         claims: JobClaims,
         signals: WorkSignals,
+        queue: QueueReader,
         owner: str | None = None,
         lease_seconds: float = 30.0,
         poll_seconds: float = 5.0,
@@ -65,6 +68,7 @@ class SharedEngine(SharedBackends):
         self._renewing: dict[str, asyncio.Task[None]] = {}
         self._lost: set[str] = set()
         self._wakes = 0  # bumped on every signal: a claimer that saw none since its claim may sleep
+        self._init_views(queue)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -195,6 +199,7 @@ class SharedEngine(SharedBackends):
         job.finished_at = utcnow()
         job.delivery = DeliveryState.PENDING
         await self.store.finish(job, images, actual_cost)
+        self.replica.forget(job.id)  # this process's views no longer show it, whatever a read in flight says
         if held:
             await self.claims.release(job.id, self.owner)
         if self.on_finished is not None:

@@ -10,7 +10,7 @@ from bot.dispatch import Dispatch
 from bot.fit import Need
 from bot.jobs import BackendState, PauseRecords
 from bot.models import Job, JobKind, JobState, utcnow
-from bot.placement import NOWHERE, Lane, Place, forecast, queue_order
+from bot.placement import NOWHERE, FairOrder, Lane, Place, forecast, queue_order
 from bot.ports import ChatRecords
 from bot.presets import Preset
 from bot.replies import Reply
@@ -75,10 +75,10 @@ class QueueViews(Dispatch):
 
     def places(self, job_ids: Collection[str]) -> dict[str, Place]:
         """Positions and ETAs of the given jobs (queued, or running: no position) from one forecast."""
-        jobs = {job_id: job for job_id in job_ids if (job := self._jobs.get(job_id)) is not None}
+        jobs = {job_id: job for job_id in job_ids if (job := self._live_job(job_id)) is not None}
         if not jobs:
             return {}
-        places = forecast(self.scheduler, self.lanes())
+        places = forecast(self._fair_order(), self.lanes())
         found: dict[str, Place] = {}
         for job_id, job in jobs.items():
             place = places.place(job_id)
@@ -89,6 +89,14 @@ class QueueViews(Dispatch):
             else:  # on a paused server
                 found[job_id] = (None, None)
         return found
+
+    def _live_job(self, job_id: str) -> Job | None:
+        """A queued or running job by id (bot/shared_views.py: from the shared queue's replica)."""
+        return self._jobs.get(job_id)
+
+    def _fair_order(self) -> FairOrder:
+        """The queued jobs in fair order, for the forecast (bot/shared_views.py: the shared queue's)."""
+        return self.scheduler
 
     def lanes(self) -> list[Lane]:
         """The backends taking jobs (all of them while none is), each with what its current job leaves to do."""
@@ -107,7 +115,7 @@ class QueueViews(Dispatch):
 
     def _runs_on(self, worker: Worker) -> Callable[[QueuedJob], bool]:
         def runs(entry: QueuedJob) -> bool:
-            job = self._jobs.get(entry.job_id)
+            job = self._live_job(entry.job_id)
             return job is None or self.router.runs(worker, job)
 
         return runs

@@ -83,8 +83,6 @@ async def test_expired_link_and_no_session_are_refused(tmp_path: Path, storage: 
 
 
 async def test_live_queue_shows_positions_changing_and_the_preview(tmp_path: Path, storage: dict[str, Any]) -> None:
-    if storage:  # docs/postgresql.md "Not yet": views do not read the shared queue's order yet
-        pytest.xfail("on PostgreSQL positions are not yet read from the shared queue")
     backend = PreviewBackend(hold=True)
     async with gallery_app(tmp_path / "data", backend, **storage) as app, browser() as chromium:
         chat = Chat(app)

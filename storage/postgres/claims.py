@@ -35,6 +35,7 @@ from storage.postgres.fair import ELIGIBLE, ORDER, ORDER_BY, charge, level_flows
 from storage.postgres.job_insert import COLUMNS, NEW_JOB_CHANNEL
 from storage.postgres.jobs import CANCEL_CHANNEL
 from storage.postgres.listen import FINISHED_CHANNEL
+from storage.postgres.queue_view import QUEUE_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class PgClaims:
             backends[0] if backends else None,
         )
         await charge(conn, row["id"], row["platform"], row["server_id"], row["user_id"], float(chosen["cost"]))
+        await conn.execute("SELECT pg_notify($1, $2)", QUEUE_CHANNEL, row["id"])  # every process's view moves
         return job_from_row(row)
 
     async def renew(self, job_id: str, owner: str, lease_seconds: float) -> Lease:
@@ -189,6 +191,7 @@ class PgClaims:
                 job_id,
                 owner,
             )
+            await conn.execute("SELECT pg_notify($1, $2)", QUEUE_CHANNEL, job_id)  # it left the running jobs
         return bool(status.endswith(" 1"))
 
     async def requeue(self, job_id: str, owner: str, attempts: int | None = None) -> bool:

@@ -1,4 +1,4 @@
-"""LISTEN/NOTIFY: new work and cancels, pushed by PostgreSQL to every process that listens.
+"""LISTEN/NOTIFY: new work, cancels and queue changes, pushed by PostgreSQL to every process that listens.
 
 One dedicated connection (LISTEN does not mix with a pool). New jobs set an event a claimer waits on;
 cancels are queued by job id. When the connection is lost the waiters are woken (they poll the store, so
@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from storage.postgres.job_insert import NEW_JOB_CHANNEL
 from storage.postgres.jobs import CANCEL_CHANNEL
+from storage.postgres.queue_view import QUEUE_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Signals:
         self.work = asyncio.Event()
         self.cancels: asyncio.Queue[str] = asyncio.Queue()
         self.finished = asyncio.Event()
+        self.changed = asyncio.Event()  # the queue changed (every channel says so): views read it again
         self.listening = asyncio.Event()  # set while LISTEN is in place
         self._lost = asyncio.Event()
         self._conn: Any = None
@@ -44,6 +46,7 @@ class Signals:
             await conn.add_listener(NEW_JOB_CHANNEL, self._on_work)
             await conn.add_listener(CANCEL_CHANNEL, self._on_cancel)
             await conn.add_listener(FINISHED_CHANNEL, self._on_finished)
+            await conn.add_listener(QUEUE_CHANNEL, self._on_changed)
         except BaseException:  # cancelled (the process stops) while setting up: no connection left behind
             conn.terminate()
             raise
@@ -70,18 +73,25 @@ class Signals:
 
     def _on_work(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
         self.work.set()
+        self.changed.set()
 
     def _on_finished(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
         self.finished.set()
+        self.changed.set()
 
     def _on_cancel(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.cancels.put_nowait(payload)
+        self.changed.set()
+
+    def _on_changed(self, _conn: object, _pid: int, _channel: str, _payload: str) -> None:
+        self.changed.set()
 
     def _on_lost(self, _conn: object) -> None:
         self.listening.clear()
         self._lost.set()
         self.work.set()  # signals may have been missed: every waiter looks at the store now
         self.finished.set()
+        self.changed.set()
 
     async def wait_for_work(self, seconds: float) -> bool:
         """True if jobs were queued (or signals may have been missed) before the timeout; clears the signal."""
@@ -91,6 +101,16 @@ class Signals:
         except TimeoutError:
             return False
         self.work.clear()
+        return True
+
+    async def wait_for_change(self, seconds: float) -> bool:
+        """True if the queue changed (or signals may have been missed) before the timeout; clears the signal."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self.changed.wait()
+        except TimeoutError:
+            return False
+        self.changed.clear()
         return True
 
     async def wait_for_finished(self) -> None:
