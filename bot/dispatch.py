@@ -147,6 +147,11 @@ class Dispatch(Delivery):
         """Why jobs wait when no backend is available, in the job's language."""
         return self.pool.why_waiting(lang)
 
+    def waiting_reason(self, job: Job) -> str | None:
+        """Why this job will wait for a backend (each one that can run it is down or drained), in the job's
+        language; None when one of them takes jobs."""
+        return self.pool.why_job_waits(lambda worker: self.router.runs(worker, job), presenter.lang_of(job))
+
     def note_timing(self, preset: str, seconds_per_step: float) -> None:
         """A measured generation speed of this preset (an average that follows change), for estimates."""
         old = self._seconds_per_step.get(preset)

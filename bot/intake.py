@@ -33,9 +33,7 @@ class Intake(QueueViews):
             self.notifier.publish(job, presenter.queued(job, position, eta, paused))
         async with self._work:
             self._work.notify_all()
-        if self.pool.all_down():
-            reason = self.pool.why_waiting(presenter.lang_of(job))
-            self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
+        self._tell_if_waiting([job])
         return Ticket(job=job, position=position, eta_seconds=eta, paused=paused)
 
     async def submit_all(self, jobs: list[Job], limits: QuotaLimits | None, max_queued: int | None = None) -> Ticket:
@@ -44,9 +42,6 @@ class Intake(QueueViews):
         await self.store.create_all(jobs, limits, max_queued)
         for job in jobs:
             self._enqueue(job)
-            if self.pool.all_down():
-                reason = self.pool.why_waiting(presenter.lang_of(job))
-                self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
         await self._queued_in_store()
         position, eta = await self._placement.place(jobs[0].id)
         paused = self.is_paused(jobs[0].queue_key)
@@ -55,7 +50,15 @@ class Intake(QueueViews):
             self.notifier.publish(jobs[0], presenter.expanded(jobs, position, eta, paused))
         async with self._work:
             self._work.notify_all()
+        self._tell_if_waiting(jobs)
         return Ticket(job=jobs[0], position=position, eta_seconds=eta, paused=paused)
+
+    def _tell_if_waiting(self, jobs: list[Job]) -> None:
+        """A job no backend will take for now (each that can run it is down or drained) says why at once."""
+        for job in jobs:
+            reason = self.waiting_reason(job)
+            if reason is not None:
+                self.notifier.publish(job, presenter.waiting_for_backend(job, reason))
 
     async def _queued_in_store(self) -> None:
         """The jobs just stored are in the queue the views read (here at once: `_enqueue` put them there;

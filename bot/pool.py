@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,6 +59,18 @@ class BackendPool:
         quiet = t(lang, "waiting.not_answering")
         reasons = "; ".join(f"{w.backend.name}: {w.health_detail or quiet}" for w in self.workers)
         return t(lang, "waiting.all_down", reasons=reasons)
+
+    def why_job_waits(self, runs: Callable[[Worker], bool], lang: str | None = None) -> str | None:
+        """Why a job waits when none of the backends that can run it takes jobs (down, or drained by an admin);
+        None when one of them does (or none here can: another process's backend may)."""
+        able = [worker for worker in self.workers if runs(worker)]
+        if not able or any(worker.healthy and not worker.drained for worker in able):
+            return None
+        if self.all_down() and not any(worker.drained for worker in able):
+            return self.why_waiting(lang)
+        quiet, drained = t(lang, "waiting.not_answering"), t(lang, "waiting.drained")
+        reasons = "; ".join(f"{w.backend.name}: {drained if w.drained else (w.health_detail or quiet)}" for w in able)
+        return t(lang, "waiting.none_free", reasons=reasons)
 
     def status(self) -> list[tuple[str, str, bool, str]]:
         """(name, kind, in rotation, detail) per backend, for admin commands and `imagebridge check`."""

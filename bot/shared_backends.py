@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.engine import Engine
 from bot.jobs import BackendState
+from bot.models import Job
 from bot.queue_store import BackendBoard
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,12 @@ class SharedBackends(Engine):
 
     def backends(self) -> list[BackendState]:
         return self._local() + self.remote_backends()
+
+    def waiting_reason(self, job: Job) -> str | None:
+        """None while another process has a backend taking jobs (the board does not say what it fits)."""
+        if any(state.healthy and not state.drained for state in self.remote_backends()):
+            return None
+        return super().waiting_reason(job)
 
     def remote_backends(self) -> list[BackendState]:
         return [replace(state, drained=state.name.lower() in self._drained) for state in self._remote]
