@@ -216,8 +216,9 @@ def _engine(
     signals = Signals(owner)
     url, password = settings.storage.url, secrets.get("IMAGEBRIDGE_STORAGE_PASSWORD")
     engine = SharedEngine(
-        claims=PgClaims(db, policy), signals=signals, owner=owner, lease_seconds=settings.storage.lease_seconds,
-        board=PgBackendBoard(db, url, password), settings=settings, **parts,
+        claims=PgClaims(db, policy, settings.limits.max_attempts), signals=signals, owner=owner,
+        lease_seconds=settings.storage.lease_seconds, board=PgBackendBoard(db, url, password), settings=settings,
+        **parts,
     )  # fmt: skip
     accounts = parts.get("pauses")
     if isinstance(accounts, PgAccountStore) and accounts.signals is not None:

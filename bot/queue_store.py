@@ -66,7 +66,11 @@ class JobClaims(Protocol):
         ...
 
     async def reap(self) -> list[str]:
-        """Queue again the jobs whose lease lapsed."""
+        """Queue again the jobs whose lease lapsed, unless their attempts are used up (see take_exhausted)."""
+        ...
+
+    async def take_exhausted(self, owner: str, lease_seconds: float) -> list[Job]:
+        """Jobs whose runner died at their last attempt, leased to `owner`, which ends them as failed."""
         ...
 
 

@@ -20,6 +20,7 @@ import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from bot.engine import give_up
 from bot.errors import NotFound
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
 from bot.privacy import hides
@@ -78,6 +79,17 @@ class SharedEngine(SharedBackends):
     async def recover(self) -> None:
         """Nothing to load: the queue is the store's. Jobs whose process died are queued again by their lease."""
         await self.claims.reap()
+        await self._give_up_exhausted()
+
+    async def _give_up_exhausted(self) -> None:
+        """End as failed the jobs whose runner died at their last attempt (any process may; one takes each)."""
+        try:
+            for job in await self.claims.take_exhausted(self.owner, self.lease_seconds):
+                self._taken(job)  # held like a claim until its outcome is stored
+                give_up(job)
+                await self.complete(job, [], None)
+        except Exception:
+            log.exception("ending jobs whose attempts are used up failed; trying again at the next poll")
 
     async def stop(self) -> None:
         for task in list(self._renewing.values()):
@@ -87,6 +99,7 @@ class SharedEngine(SharedBackends):
     async def _relay_work(self) -> None:
         while True:
             await self.signals.wait_for_work(self.poll_seconds)  # a timeout is a poll: the safety net
+            await self._give_up_exhausted()
             await self.wake_workers()
 
     async def _relay_cancels(self) -> None:

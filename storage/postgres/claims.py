@@ -44,16 +44,22 @@ GONE = (  # an owner that is a process (host:pid:random) whose LISTEN connection
 )
 PICK = "pick_tick, pick_server_last, pick_user_last"
 SLACK = 16  # candidates read beyond the affinity window, for rows other claimers hold
+DEAD = f"""state = 'running' AND lease_owner IS NOT NULL AND (lease_until < now() OR (
+        {GONE.format(owner="lease_owner")}))"""  # a running job whose runner is gone (or hung past its lease)
 LAPSED = f"""
 WITH lapsed AS (
-    SELECT id FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL AND (lease_until < now() OR (
-        {GONE.format(owner="lease_owner")}))
+    SELECT id FROM jobs WHERE {DEAD} AND ($1::int IS NULL OR attempts < $1)
     FOR UPDATE SKIP LOCKED
 )
 UPDATE jobs j SET state = 'queued', lease_owner = NULL, lease_until = NULL,
     backend = CASE WHEN j.backend_task_id IS NULL THEN NULL ELSE j.backend END
 FROM lapsed WHERE j.id = lapsed.id
 RETURNING {", ".join(f"j.{column.strip()}" for column in COLUMNS.split(","))}, {PICK}
+"""
+EXHAUSTED = f"""
+UPDATE jobs SET lease_owner = $2, lease_until = now() + $3::interval
+WHERE id IN (SELECT id FROM jobs WHERE {DEAD} AND attempts >= $1 AND lease_owner <> $2 FOR UPDATE SKIP LOCKED)
+RETURNING {COLUMNS}
 """
 
 
@@ -83,9 +89,10 @@ class FairPolicy:
 class PgClaims:
     """The claiming side of the PostgreSQL store (bot/shared_queue.py uses it through bot/ports.py JobClaims)."""
 
-    def __init__(self, db: PgDatabase, policy: FairPolicy | None = None) -> None:
+    def __init__(self, db: PgDatabase, policy: FairPolicy | None = None, max_attempts: int | None = None) -> None:
         self.db = db
         self.policy = policy or FairPolicy()
+        self.max_attempts = max_attempts  # a dead runner's job at this many attempts is not queued again (None: no cap)
 
     async def claim(
         self,
@@ -260,14 +267,24 @@ class PgClaims:
             await conn.execute("SELECT pg_notify($1, $2)", FINISHED_CHANNEL, job_id)
 
     async def reap(self) -> list[str]:
-        """Queue again every job whose lease lapsed (its process died or hung); returns their ids."""
+        """Queue again every job whose lease lapsed (its process died or hung) and that has attempts left;
+        returns their ids. The others wait for `take_exhausted`."""
         async with self.db.transaction() as conn:
-            rows = await conn.fetch(LAPSED)
+            rows = await conn.fetch(LAPSED, self.max_attempts)
             if rows:
                 await self._returned(conn, rows)
         if rows:
             log.warning("%d job(s) whose process stopped renewing its lease are queued again", len(rows))
         return [str(row["id"]) for row in rows]
+
+    async def take_exhausted(self, owner: str, lease_seconds: float) -> list[Job]:
+        """Jobs whose runner died at their last attempt (`max_attempts`), leased to `owner` to be ended as failed:
+        still running, so if `owner` dies before ending them another process takes them over the same way."""
+        if self.max_attempts is None:
+            return []
+        async with self.db.transaction() as conn:
+            rows = await conn.fetch(EXHAUSTED, self.max_attempts, owner, timedelta(seconds=lease_seconds))
+        return [job_from_row(row) for row in rows]
 
     @staticmethod
     async def _returned(conn: Connection, rows: Sequence[Any]) -> None:
