@@ -130,7 +130,11 @@ class SharedEngine(SharedBackends):
             seen = self._wakes
             if not (self.draining or worker.drained):
                 job = await self.claims.claim(
-                    [worker.backend.name], self.owner, self.lease_seconds, loaded_checkpoint=worker.loaded_checkpoint
+                    [worker.backend.name],
+                    self.owner,
+                    self.lease_seconds,
+                    loaded_checkpoint=worker.loaded_checkpoint,
+                    fit_marks=[worker.fit_mark],
                 )
                 if job is not None and await self._runs_here(worker, job):
                     return self._taken(job)
@@ -142,11 +146,13 @@ class SharedEngine(SharedBackends):
 
     async def _runs_here(self, worker: Worker, job: Job) -> bool:
         gone = (job.destination.platform, job.destination.channel_id) in self.gone_chats and not hides(job)
-        if not gone and self.router.runs(worker, job):
+        runs = self.router.runs(worker, job)
+        if not gone and runs:
             return True
-        # The claim filters by backend; finer fits (what this backend lacks) are known here: give it back.
+        # The claim filters by backend; finer fits (what this backend lacks) are known here: give it back, marked
+        # so that this backend, as long as what it has stays the same, is not offered it again.
         log.info("job %s does not fit backend %s here; given back", job.id, worker.backend.name)
-        await self.claims.requeue(job.id, self.owner, job.attempts - 1)
+        await self.claims.requeue(job.id, self.owner, job.attempts - 1, None if runs else worker.fit_mark)
         return False
 
     def _taken(self, job: Job) -> Job:

@@ -102,12 +102,14 @@ class PgClaims:
         *,
         presets: Collection[str] | None = None,
         loaded_checkpoint: str | None = None,
+        fit_marks: Collection[str] = (),
     ) -> Job | None:
         """Take the next job, in the fair order, that one of `backends` can run, or None when there is none.
 
         A queued job that names a backend (a task to resume there) goes only to that backend; `presets`
-        narrows to the presets these backends can run (None: any). The job comes back running, leased to
-        `owner` for `lease_seconds`, its backend the one it named or the first of `backends`.
+        narrows to the presets these backends can run (None: any); a job given back with every one of
+        `fit_marks` (the backends as they are now, see `requeue`) is skipped. The job comes back running, leased
+        to `owner` for `lease_seconds`, its backend the one it named or the first of `backends`.
         """
         await self.reap()
         window = self.policy.window if self.policy.affinity and loaded_checkpoint else 1
@@ -116,7 +118,10 @@ class PgClaims:
             if not backends:
                 return None
             rows = await conn.fetch(
-                f"{ORDER}{ELIGIBLE}{ORDER_BY} LIMIT {window + SLACK}", list(backends), _list(presets)
+                f"{ORDER}{ELIGIBLE}{ORDER_BY} LIMIT {window + SLACK}",
+                list(backends),
+                _list(presets),
+                list(fit_marks) or None,
             )
             candidates = list(rows)
             now = await conn.fetchval("SELECT now()")  # the server's clock: every process measures on the same one
@@ -198,18 +203,22 @@ class PgClaims:
             )
         return bool(status.endswith(" 1"))
 
-    async def requeue(self, job_id: str, owner: str, attempts: int | None = None) -> bool:
+    async def requeue(self, job_id: str, owner: str, attempts: int | None = None, unfit: str | None = None) -> bool:
         """Give a held job back unrun (its backend failed): queued again where it stood, its charge refunded.
 
-        `attempts`, when given, replaces the count (a backend that never finished the job does not use one)."""
+        `attempts`, when given, replaces the count (a backend that never finished the job does not use one).
+        `unfit`: the mark of a backend that cannot run the job (claimed with that mark, it is skipped)."""
         async with self.db.transaction() as conn:
             row = await conn.fetchrow(
                 "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, backend = NULL, "
-                "attempts = COALESCE($3, attempts) "
+                "attempts = COALESCE($3, attempts), "
+                "unfit_marks = CASE WHEN $4::text IS NULL OR $4::text = ANY(unfit_marks) THEN unfit_marks "
+                "ELSE array_append(unfit_marks, $4::text) END "
                 f"WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING {COLUMNS}, {PICK}",
                 job_id,
                 owner,
                 attempts,
+                unfit,
             )
             if row is None:
                 return False
