@@ -88,7 +88,13 @@ async def crash(tmp_path: Path, storage: dict[str, Any]) -> AsyncIterator[Crash]
     config = write_config(tmp_path / "imagebridge.toml", data_dir, url, sim, extra)
     # The bot paces itself on the simulator's clock (0.02), with room for loopback jitter: on Telegram's own clock a
     # group's 20 messages a minute made it wait up to a minute for room, longer than these tests wait (WITHIN).
-    env = {"TELEGRAM_TOKEN": TOKEN, "IMAGEBRIDGE_TELEGRAM__FLOOD_TIME_SCALE": "0.03"}
+    # These runs kill the bot on purpose up to 9 times: a job running at max_attempts of those kills would end
+    # failed, as one that crashes the bot does (bot/engine.py give_up).
+    env = {
+        "TELEGRAM_TOKEN": TOKEN,
+        "IMAGEBRIDGE_TELEGRAM__FLOOD_TIME_SCALE": "0.03",
+        "IMAGEBRIDGE_LIMITS__MAX_ATTEMPTS": "10",
+    }
     bot = BotProcess(config=config, log_dir=tmp_path, env=env)
     bench = Crash(sim=sim, backend=backend, bot=bot, db=pg_url or data_dir / "imagebridge.sqlite3")
     yield bench
