@@ -103,7 +103,6 @@ INTERNAL_ERRORS = {
     "AssertionError",
     "KeyError",
     "NetworkError",
-    "NotHolding",  # adapters/telegram/polling.py: a getUpdates refused inside the process, never shown
     "Undeliverable",
 }
 # Strings that are not shown to chat users, by file: matched against a service's own answers, sent to the
