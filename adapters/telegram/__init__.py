@@ -23,7 +23,7 @@ from adapters.telegram.edit_prompt import EditPromptFlow
 from adapters.telegram.inbound import CAPTION_COMMAND, TelegramInbound
 from adapters.telegram.membership import ChatWatch
 from adapters.telegram.outbound import TelegramOutbound
-from adapters.telegram.polling import ROLE, FencedPolls, PollingTurn, Role
+from adapters.telegram.polling import ROLE, PollingTurn, Role
 from adapters.telegram.updates import DurableUpdateQueue
 from bot.config_telegram import TelegramConfig
 from bot.i18n import t
@@ -151,28 +151,23 @@ def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> Tele
         }
     )
     updates = DurableUpdateQueue()
-    role = polling_role(settings)
-    builder = (
+    application = (
         ApplicationBuilder()
         .token(token.get_secret_value())
         .update_queue(updates)
         .base_url(config.api_base_url)
         .base_file_url(config.file_base_url)
         .concurrent_updates(True)
+        .get_updates_read_timeout(config.poll_timeout_seconds + 10)
         # A send that times out may still have been posted; long timeouts make that ambiguity rare.
         .read_timeout(config.read_timeout_seconds)
         .write_timeout(config.read_timeout_seconds)
         .media_write_timeout(config.upload_timeout_seconds)
+        .build()
     )
-    poll_timeout = config.poll_timeout_seconds + 10
-    if role is None:
-        builder = builder.get_updates_read_timeout(poll_timeout)
-    else:  # getUpdates only while this process holds the polling role
-        builder = builder.get_updates_request(FencedPolls(role, connection_pool_size=1, read_timeout=poll_timeout))
-    application = builder.build()
     outbound = TelegramOutbound(application.bot, config)
     log.debug("telegram adapter built for data dir %s", settings.data_dir)
-    return TelegramPlatform(application, outbound, config, updates, role)
+    return TelegramPlatform(application, outbound, config, updates, polling_role(settings))
 
 
 def polling_role(settings: Settings) -> Role | None:

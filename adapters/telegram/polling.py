@@ -15,10 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
-
-from telegram.error import NetworkError
-from telegram.request import HTTPXRequest
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +26,6 @@ class Role(Protocol):
     """A role held by at most one process (storage/postgres/leader.py's Leadership)."""
 
     lost: asyncio.Event
-
-    @property
-    def held(self) -> bool: ...
 
     async def acquire(self) -> None: ...
 
@@ -99,33 +93,3 @@ class PollingTurn:
             task, self._task = self._task, None
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-
-class NotHolding(NetworkError):
-    """getUpdates refused here: this process does not hold the polling role (any more)."""
-
-
-class _QuietRefusals(logging.Filter):
-    """python-telegram-bot logs its refused last getUpdates with a traceback; the role's own warning says it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], NotHolding))
-
-
-logging.getLogger("telegram.ext.Updater").addFilter(_QuietRefusals())
-
-
-class FencedPolls(HTTPXRequest):
-    """The getUpdates connection, open only while this process holds the role. Once the role's session is gone
-    no getUpdates leaves this process, not even python-telegram-bot's last "confirm" call on stopping or a retry
-    already scheduled: at Telegram it would end the new holder's long poll (409 Conflict) and be handed updates
-    that process is to handle. What this one fetched and did not confirm, Telegram hands the new holder."""
-
-    def __init__(self, role: Role, **options: Any) -> None:
-        super().__init__(**options)
-        self._role = role
-
-    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        if not self._role.held:
-            raise NotHolding(f"not polling: this process does not hold the {ROLE} role")
-        return await super().do_request(url, method, *args, **kwargs)
