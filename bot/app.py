@@ -217,7 +217,8 @@ def _engine(
     signals = Signals(owner)
     url, password = settings.storage.url, secrets.get("IMAGEBRIDGE_STORAGE_PASSWORD")
     engine = SharedEngine(
-        claims=PgClaims(db, policy), signals=signals, queue=PgQueueView(db), owner=owner,
+        claims=PgClaims(db, policy, settings.limits.max_attempts), signals=signals, queue=PgQueueView(db),
+        owner=owner,
         lease_seconds=settings.storage.lease_seconds, board=PgBackendBoard(db, url, password), settings=settings,
         **parts,
     )  # fmt: skip

@@ -12,8 +12,10 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
+from bot import presenter
 from bot.delivery import DELIVERY_RETRY_SECONDS
 from bot.errors import NotFound
+from bot.i18n import t
 from bot.intake import Intake
 from bot.jobs import BackendState, PauseRecords, Ticket
 from bot.lifecycle import stop_tasks
@@ -33,6 +35,14 @@ from bot.worker import Worker
 __all__ = ["DELIVERY_RETRY_SECONDS", "Engine", "Ticket"]  # read here by tests and older imports
 
 log = logging.getLogger(__name__)
+
+
+def give_up(job: Job) -> None:
+    """The job's runner died at its last attempt (the bot or the backend's host stopped while running it, every
+    time): it ends failed, saying so, rather than be started again forever."""
+    log.warning("job %s: its runner stopped at each of its %d attempts; not tried again", job.id, job.attempts)
+    job.state = JobState.FAILED
+    job.error = t(presenter.lang_of(job), "backend.gave_up", count=job.attempts)
 
 
 class Engine(Intake):
@@ -161,10 +171,15 @@ class Engine(Intake):
         await self.notifier.aclose()
 
     async def recover(self) -> None:
-        """Requeue queued and interrupted running jobs in their original order."""
+        """Requeue queued and interrupted running jobs in their original order; a running job whose attempts are
+        used up ends failed (each start may be what stopped the bot)."""
         pending = await self.store.in_states([JobState.RUNNING, JobState.QUEUED])
         pending.sort(key=lambda job: (job.state is not JobState.RUNNING, job.created_at))
         for job in pending:
+            if job.state is JobState.RUNNING and job.attempts >= self.settings.limits.max_attempts:
+                give_up(job)
+                await self.complete(job, [], None)
+                continue
             if job.state is JobState.RUNNING:
                 log.info("job %s was running when the bot stopped; running it again", job.id)
                 job.state = JobState.QUEUED

@@ -27,8 +27,10 @@ class JobClaims(Protocol):
         *,
         presets: Collection[str] | None = None,
         loaded_checkpoint: str | None = None,
+        fit_marks: Collection[str] = (),
     ) -> Job | None:
-        """The next job in the fair order one of `backends` can run, running and leased to `owner`; None if none."""
+        """The next job in the fair order one of `backends` can run, running and leased to `owner`; None if none.
+        A job given back with all of `fit_marks` (the backends as they are now) is not offered."""
         ...
 
     async def renew(self, job_id: str, owner: str, lease_seconds: float) -> str:
@@ -39,8 +41,9 @@ class JobClaims(Protocol):
         """Drop the lease of a job whose final state is stored."""
         ...
 
-    async def requeue(self, job_id: str, owner: str, attempts: int | None = None) -> bool:
-        """Give a held job back unrun, where it stood (attempts: the count to keep, if given)."""
+    async def requeue(self, job_id: str, owner: str, attempts: int | None = None, unfit: str | None = None) -> bool:
+        """Give a held job back unrun, where it stood (attempts: the count to keep, if given; unfit: the mark of
+        the backend that cannot run it, which is then not offered it again)."""
         ...
 
     async def request_cancel(self, job_id: str) -> None:
@@ -68,7 +71,11 @@ class JobClaims(Protocol):
         ...
 
     async def reap(self) -> list[str]:
-        """Queue again the jobs whose lease lapsed."""
+        """Queue again the jobs whose lease lapsed, unless their attempts are used up (see take_exhausted)."""
+        ...
+
+    async def take_exhausted(self, owner: str, lease_seconds: float) -> list[Job]:
+        """Jobs whose runner died at their last attempt, leased to `owner`, which ends them as failed."""
         ...
 
 

@@ -20,6 +20,7 @@ import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from bot.engine import give_up
 from bot.errors import NotFound
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
 from bot.privacy import hides
@@ -82,6 +83,17 @@ class SharedEngine(SharedViews, SharedBackends):
     async def recover(self) -> None:
         """Nothing to load: the queue is the store's. Jobs whose process died are queued again by their lease."""
         await self.claims.reap()
+        await self._give_up_exhausted()
+
+    async def _give_up_exhausted(self) -> None:
+        """End as failed the jobs whose runner died at their last attempt (any process may; one takes each)."""
+        try:
+            for job in await self.claims.take_exhausted(self.owner, self.lease_seconds):
+                self._taken(job)  # held like a claim until its outcome is stored
+                give_up(job)
+                await self.complete(job, [], None)
+        except Exception:
+            log.exception("ending jobs whose attempts are used up failed; trying again at the next poll")
 
     async def stop(self) -> None:
         for task in list(self._renewing.values()):
@@ -91,6 +103,7 @@ class SharedEngine(SharedViews, SharedBackends):
     async def _relay_work(self) -> None:
         while True:
             await self.signals.wait_for_work(self.poll_seconds)  # a timeout is a poll: the safety net
+            await self._give_up_exhausted()
             await self.wake_workers()
 
     async def _relay_cancels(self) -> None:
@@ -121,7 +134,11 @@ class SharedEngine(SharedViews, SharedBackends):
             seen = self._wakes
             if not (self.draining or worker.drained):
                 job = await self.claims.claim(
-                    [worker.backend.name], self.owner, self.lease_seconds, loaded_checkpoint=worker.loaded_checkpoint
+                    [worker.backend.name],
+                    self.owner,
+                    self.lease_seconds,
+                    loaded_checkpoint=worker.loaded_checkpoint,
+                    fit_marks=[worker.fit_mark],
                 )
                 if job is not None and await self._runs_here(worker, job):
                     return self._taken(job)
@@ -133,11 +150,13 @@ class SharedEngine(SharedViews, SharedBackends):
 
     async def _runs_here(self, worker: Worker, job: Job) -> bool:
         gone = (job.destination.platform, job.destination.channel_id) in self.gone_chats and not hides(job)
-        if not gone and self.router.runs(worker, job):
+        runs = self.router.runs(worker, job)
+        if not gone and runs:
             return True
-        # The claim filters by backend; finer fits (what this backend lacks) are known here: give it back.
+        # The claim filters by backend; finer fits (what this backend lacks) are known here: give it back, marked
+        # so that this backend, as long as what it has stays the same, is not offered it again.
         log.info("job %s does not fit backend %s here; given back", job.id, worker.backend.name)
-        await self.claims.requeue(job.id, self.owner, job.attempts - 1)
+        await self.claims.requeue(job.id, self.owner, job.attempts - 1, None if runs else worker.fit_mark)
         return False
 
     def _taken(self, job: Job) -> Job:

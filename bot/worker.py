@@ -6,8 +6,11 @@ The worker never waits on a chat platform: progress goes to the notifier, which 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
+from dataclasses import asdict, is_dataclass
 from typing import cast
 
 from bot import presenter
@@ -25,6 +28,15 @@ from bot.settings import Settings
 from bot.worksource import StatusSink, WorkSource
 
 log = logging.getLogger(__name__)
+
+
+def _sorted(value: object) -> object:
+    """JSON for what an inventory holds: sets in a fixed order (the same digest in every process)."""
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    raise TypeError(type(value).__name__)
 
 
 class BlackImage(BackendError):
@@ -71,6 +83,7 @@ class Worker:
         self.inventory: Inventory | None = None  # what the backend last reported having
         self.answered = False  # a health check has passed at least once
         self._fits: dict[tuple[object, ...], Unfit | None] = {}
+        self._fit_mark: str | None = None
 
     def set_inventory(self, inventory: Inventory | None) -> bool:
         """A passing health check's inventory; True when what the backend has changed."""
@@ -79,7 +92,18 @@ class Worker:
             return first
         self.inventory = inventory
         self._fits.clear()
+        self._fit_mark = None
         return True
+
+    @property
+    def fit_mark(self) -> str:
+        """This backend as routing judges it now: its name and a digest of what it can do and has. A shared queue
+        marks a job this backend gave back with it, and offers the job again once what the backend has changes."""
+        if self._fit_mark is None:
+            view = {"capabilities": asdict(self.backend.capabilities), "inventory": self.inventory}
+            text = json.dumps(view, sort_keys=True, default=_sorted)
+            self._fit_mark = f"{self.backend.name}#{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        return self._fit_mark
 
     def fit(self, need: Need) -> Unfit | None:
         """Why this backend cannot run the need as written (None: it can), from what it last reported."""

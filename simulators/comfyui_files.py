@@ -55,7 +55,8 @@ def upload(folders: Folders, form: Mapping[str, Any]) -> web.Response:
     folder = folders.get(kind)
     if folder is None or _escapes(subfolder):
         return web.Response(status=400)
-    data = image.file.read()
+    with image.file:  # aiohttp's temporary file: closed here, not left to the garbage collector
+        data = image.file.read()
     overwrite = str(form.get("overwrite", "")) in ("true", "1")
     name, (stem, ext), counter = image.filename, os.path.splitext(image.filename), 1
     while not overwrite and (key := f"{subfolder}/{name}" if subfolder else name) in folder:

@@ -347,7 +347,8 @@ async def _read_params(request: web.Request) -> Params:
     files: dict[str, bytes] = {}
     for key, value in form.items():
         if isinstance(value, web.FileField):
-            files[key] = value.file.read()
+            with value.file:  # aiohttp's temporary file: closed here, not left to the garbage collector
+                files[key] = value.file.read()
         elif key in JSON_FIELDS:
             fields[key] = json.loads(str(value))
         elif key in INT_FIELDS:

@@ -4,7 +4,8 @@
 plainly unfair), on two A1111 simulators every process runs workers for. One process polls Telegram (the
 others only run workers: Telegram polling leadership across processes is another change); all three claim.
 Measured: jobs lost, jobs started twice on a backend (counted at the simulators, by the task id each request
-carries), results delivered twice, quota, and a fairness figure compared with one process on the same load.
+carries), results delivered twice (only a result the killed process was sending may be: Telegram may have taken
+it before the kill), quota, and a fairness figure compared with one process on the same load.
 Select it with `-m multiprocess`; the figures print with `pytest -s`.
 """
 
@@ -38,7 +39,10 @@ GROUPS = [-3001 - index for index in range(5)]
 USERS = {chat: [1000 * (index + 1) + user for user in range(6)] for index, chat in enumerate(GROUPS)}
 JOBS_PER_USER = 10  # accepted; one more per user is refused by the daily quota
 WITHIN = 150.0
-LEASE_SECONDS = 2
+# A killed process's jobs are queued again at once: its LISTEN connection closes (storage/postgres/claims.py GONE).
+# The lease bounds only a process that hangs; at 2 s a live process on a loaded 2-core machine renewed too late,
+# lost a job it was running to another process, and the job started twice.
+LEASE_SECONDS = 15
 
 
 def config_text(
@@ -195,6 +199,7 @@ async def run(fleet: Fleet, processes: int, kills: int, rng: random.Random) -> d
     for backend in fleet.backends:
         backend.seconds_per_step = 0.02
     killed_running: set[str] = set()
+    killed_sending: set[str] = set()  # results the killed process was sending: Telegram may have them already
     for round_ in range(kills):
         threshold = rng.randint(int(total * (0.15 + 0.25 * round_)), int(total * (0.3 + 0.25 * round_)))
         await fleet.until(lambda t=threshold: _finished_at_least(fleet, t))
@@ -207,12 +212,16 @@ async def run(fleet: Fleet, processes: int, kills: int, rng: random.Random) -> d
             "SELECT id FROM jobs WHERE state = 'running' AND lease_owner LIKE $1", f"%:{pid}:%"
         )
         killed_running |= {row["id"] for row in rows}
+        sending = await fleet.conn.fetch(
+            "SELECT id FROM jobs WHERE delivery = 'pending' AND delivery_owner LIKE $1", f"%:{pid}:%"
+        )
+        killed_sending |= {row["id"] for row in sending}
         log.warning("killed process %d (pid %d) at %d finished; it ran %d job(s)", victim, pid, threshold, len(rows))
         process.start()
     await fleet.until(lambda: _delivered_all(fleet, total))
     for process in fleet.processes:
         await process.terminate()
-    return await figures(fleet, sent, total, killed_running)
+    return await figures(fleet, sent, total, killed_running, killed_sending)
 
 
 async def _queued_all(fleet: Fleet, total: int) -> bool:
@@ -227,7 +236,9 @@ async def _delivered_all(fleet: Fleet, total: int) -> bool:
     return int(await fleet.value("SELECT COUNT(*) FROM jobs WHERE delivery = 'delivered'")) >= total
 
 
-async def figures(fleet: Fleet, sent: int, total: int, killed_running: set[str]) -> dict[str, Any]:
+async def figures(
+    fleet: Fleet, sent: int, total: int, killed_running: set[str], killed_sending: set[str]
+) -> dict[str, Any]:
     jobs = await fleet.conn.fetch("SELECT id, state, delivery, user_id FROM jobs ORDER BY finished_at, seq")
     starts: Counter[str] = Counter(
         request.json["force_task_id"]
@@ -250,6 +261,8 @@ async def figures(fleet: Fleet, sent: int, total: int, killed_running: set[str])
         "started_twice_not_killed": sorted(twice - killed_running),
         "running_at_kills": len(killed_running),
         "delivered_twice": sum(count - 1 for count in delivered.values() if count > 1),
+        "delivered_twice_not_being_sent": sorted({job for job, n in delivered.items() if n > 1} - killed_sending),
+        "sending_at_kills": len(killed_sending),
         "results_seen": len(delivered),
         "quota_over": sum(1 for row in used if float(row["used"]) > fleet.limit + 1e-9),
         "max_used_per_limit": round(max(float(row["used"]) for row in used) / fleet.limit, 3),
@@ -279,7 +292,10 @@ async def test_three_processes_share_one_queue_through_three_kills(fleet_factory
     assert multi["running_at_kills"] > 0, "a kill hit a process while it ran jobs"
     assert multi["started_twice_not_killed"] == []
     assert single["started_twice"] == 0
-    assert multi["delivered_twice"] == 0
+    # The known at-least-once window: a photo Telegram accepted from a process killed before it saw the answer
+    # and marked the job delivered is sent again by the process that takes the delivery over. Nothing else is.
+    assert single["delivered_twice"] == 0
+    assert multi["delivered_twice_not_being_sent"] == []
     assert abs(multi["fairness_jain_first_half"] - single["fairness_jain_first_half"]) <= (
         0.1 * single["fairness_jain_first_half"]
     )

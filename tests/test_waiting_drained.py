@@ -14,8 +14,8 @@ ADMIN = 99  # the bench's admin_users
 DRAINED = "taken out of rotation by an admin"
 
 
-def texts(bench: Bench, chat_id: int) -> list[str]:
-    return [message.text or message.caption or "" for message in bench.sim.visible(chat_id)]
+def texts(stand: Bench, chat_id: int) -> list[str]:
+    return [message.text or message.caption or "" for message in stand.sim.visible(chat_id)]
 
 
 async def test_a_job_for_a_drained_backend_says_why_it_waits_and_runs_once_undrained(bench: Bench) -> None:  # noqa: F811

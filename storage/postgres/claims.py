@@ -45,16 +45,22 @@ GONE = (  # an owner that is a process (host:pid:random) whose LISTEN connection
 )
 PICK = "pick_tick, pick_server_last, pick_user_last"
 SLACK = 16  # candidates read beyond the affinity window, for rows other claimers hold
+DEAD = f"""state = 'running' AND lease_owner IS NOT NULL AND (lease_until < now() OR (
+        {GONE.format(owner="lease_owner")}))"""  # a running job whose runner is gone (or hung past its lease)
 LAPSED = f"""
 WITH lapsed AS (
-    SELECT id FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL AND (lease_until < now() OR (
-        {GONE.format(owner="lease_owner")}))
+    SELECT id FROM jobs WHERE {DEAD} AND ($1::int IS NULL OR attempts < $1)
     FOR UPDATE SKIP LOCKED
 )
 UPDATE jobs j SET state = 'queued', lease_owner = NULL, lease_until = NULL,
     backend = CASE WHEN j.backend_task_id IS NULL THEN NULL ELSE j.backend END
 FROM lapsed WHERE j.id = lapsed.id
 RETURNING {", ".join(f"j.{column.strip()}" for column in COLUMNS.split(","))}, {PICK}
+"""
+EXHAUSTED = f"""
+UPDATE jobs SET lease_owner = $2, lease_until = now() + $3::interval
+WHERE id IN (SELECT id FROM jobs WHERE {DEAD} AND attempts >= $1 AND lease_owner <> $2 FOR UPDATE SKIP LOCKED)
+RETURNING {COLUMNS}
 """
 
 
@@ -84,9 +90,10 @@ class FairPolicy:
 class PgClaims:
     """The claiming side of the PostgreSQL store (bot/shared_queue.py uses it through bot/ports.py JobClaims)."""
 
-    def __init__(self, db: PgDatabase, policy: FairPolicy | None = None) -> None:
+    def __init__(self, db: PgDatabase, policy: FairPolicy | None = None, max_attempts: int | None = None) -> None:
         self.db = db
         self.policy = policy or FairPolicy()
+        self.max_attempts = max_attempts  # a dead runner's job at this many attempts is not queued again (None: no cap)
 
     async def claim(
         self,
@@ -96,12 +103,14 @@ class PgClaims:
         *,
         presets: Collection[str] | None = None,
         loaded_checkpoint: str | None = None,
+        fit_marks: Collection[str] = (),
     ) -> Job | None:
         """Take the next job, in the fair order, that one of `backends` can run, or None when there is none.
 
         A queued job that names a backend (a task to resume there) goes only to that backend; `presets`
-        narrows to the presets these backends can run (None: any). The job comes back running, leased to
-        `owner` for `lease_seconds`, its backend the one it named or the first of `backends`.
+        narrows to the presets these backends can run (None: any); a job given back with every one of
+        `fit_marks` (the backends as they are now, see `requeue`) is skipped. The job comes back running, leased
+        to `owner` for `lease_seconds`, its backend the one it named or the first of `backends`.
         """
         await self.reap()
         window = self.policy.window if self.policy.affinity and loaded_checkpoint else 1
@@ -110,7 +119,10 @@ class PgClaims:
             if not backends:
                 return None
             rows = await conn.fetch(
-                f"{ORDER}{ELIGIBLE}{ORDER_BY} LIMIT {window + SLACK}", list(backends), _list(presets)
+                f"{ORDER}{ELIGIBLE}{ORDER_BY} LIMIT {window + SLACK}",
+                list(backends),
+                _list(presets),
+                list(fit_marks) or None,
             )
             candidates = list(rows)
             now = await conn.fetchval("SELECT now()")  # the server's clock: every process measures on the same one
@@ -194,18 +206,22 @@ class PgClaims:
             await conn.execute("SELECT pg_notify($1, $2)", QUEUE_CHANNEL, job_id)  # it left the running jobs
         return bool(status.endswith(" 1"))
 
-    async def requeue(self, job_id: str, owner: str, attempts: int | None = None) -> bool:
+    async def requeue(self, job_id: str, owner: str, attempts: int | None = None, unfit: str | None = None) -> bool:
         """Give a held job back unrun (its backend failed): queued again where it stood, its charge refunded.
 
-        `attempts`, when given, replaces the count (a backend that never finished the job does not use one)."""
+        `attempts`, when given, replaces the count (a backend that never finished the job does not use one).
+        `unfit`: the mark of a backend that cannot run the job (claimed with that mark, it is skipped)."""
         async with self.db.transaction() as conn:
             row = await conn.fetchrow(
                 "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, backend = NULL, "
-                "attempts = COALESCE($3, attempts) "
+                "attempts = COALESCE($3, attempts), "
+                "unfit_marks = CASE WHEN $4::text IS NULL OR $4::text = ANY(unfit_marks) THEN unfit_marks "
+                "ELSE array_append(unfit_marks, $4::text) END "
                 f"WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING {COLUMNS}, {PICK}",
                 job_id,
                 owner,
                 attempts,
+                unfit,
             )
             if row is None:
                 return False
@@ -263,14 +279,24 @@ class PgClaims:
             await conn.execute("SELECT pg_notify($1, $2)", FINISHED_CHANNEL, job_id)
 
     async def reap(self) -> list[str]:
-        """Queue again every job whose lease lapsed (its process died or hung); returns their ids."""
+        """Queue again every job whose lease lapsed (its process died or hung) and that has attempts left;
+        returns their ids. The others wait for `take_exhausted`."""
         async with self.db.transaction() as conn:
-            rows = await conn.fetch(LAPSED)
+            rows = await conn.fetch(LAPSED, self.max_attempts)
             if rows:
                 await self._returned(conn, rows)
         if rows:
             log.warning("%d job(s) whose process stopped renewing its lease are queued again", len(rows))
         return [str(row["id"]) for row in rows]
+
+    async def take_exhausted(self, owner: str, lease_seconds: float) -> list[Job]:
+        """Jobs whose runner died at their last attempt (`max_attempts`), leased to `owner` to be ended as failed:
+        still running, so if `owner` dies before ending them another process takes them over the same way."""
+        if self.max_attempts is None:
+            return []
+        async with self.db.transaction() as conn:
+            rows = await conn.fetch(EXHAUSTED, self.max_attempts, owner, timedelta(seconds=lease_seconds))
+        return [job_from_row(row) for row in rows]
 
     @staticmethod
     async def _returned(conn: Connection, rows: Sequence[Any]) -> None:

@@ -25,7 +25,7 @@ MIN_COST = 0.001  # bot/engine.py queues every job with at least this cost
 ORDER = f"""
 WITH q AS (
     SELECT j.id, j.platform, j.server_id, j.user_id, GREATEST(j.cost, {MIN_COST}) AS cost, j.preset, j.backend,
-           j.request->>'checkpoint' AS checkpoint, j.passed_over, j.first_passed_at, j.priority, j.seq,
+           j.request->>'checkpoint' AS checkpoint, j.passed_over, j.first_passed_at, j.priority, j.seq, j.unfit_marks,
            COALESCE(u.served, 0) AS u_served, COALESCE(u.last_pick, -1) AS u_last,
            COALESCE(s.served, 0) AS s_served, COALESCE(s.last_pick, -1) AS s_last
     FROM jobs j
@@ -48,7 +48,10 @@ SELECT id, platform, server_id, user_id, cost, preset, backend, checkpoint, pass
 FROM per_server
 """
 ORDER_BY = " ORDER BY s_start, s_rank > 1, CASE WHEN s_rank = 1 THEN s_last END, platform, server_id, s_rank"
-ELIGIBLE = " WHERE (backend IS NULL OR backend = ANY($1::text[])) AND ($2::text[] IS NULL OR preset = ANY($2::text[]))"
+ELIGIBLE = (
+    " WHERE (backend IS NULL OR backend = ANY($1::text[])) AND ($2::text[] IS NULL OR preset = ANY($2::text[]))"
+    " AND ($3::text[] IS NULL OR NOT $3::text[] <@ unfit_marks)"  # given back by every claiming backend as it is
+)
 
 BUSY_SERVER = (
     "EXISTS (SELECT 1 FROM jobs j WHERE j.state = 'queued' AND j.platform = f.platform AND j.server_id = f.server_id"
