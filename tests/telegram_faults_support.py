@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,9 @@ def fault_config(sim: FaultyTelegramSimulator, **changes: Any) -> TelegramConfig
     return TelegramConfig(**values)
 
 
-@pytest.fixture
-async def fbench(tmp_path: Path) -> AsyncIterator[FaultBench]:
+@asynccontextmanager
+async def fault_bench(data_dir: Path, **overrides: Any) -> AsyncIterator[FaultBench]:
+    """A FaultBench on a fresh faulty simulator with a private chat and a group; `overrides` go to the settings."""
     sim = FaultyTelegramSimulator(time_scale=0.02)
     await sim.start()
     sim.add_chat(PRIVATE)
@@ -57,10 +59,18 @@ async def fbench(tmp_path: Path) -> AsyncIterator[FaultBench]:
     bench = FaultBench(
         sim=sim,
         backend=FakeBackend(),
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         config=fault_config(sim),
-        overrides={"quota": quota},
+        overrides={"quota": quota, **overrides},
     )
-    yield bench
-    await bench.close()
-    await sim.stop()
+    try:
+        yield bench
+    finally:
+        await bench.close()
+        await sim.stop()
+
+
+@pytest.fixture
+async def fbench(tmp_path: Path) -> AsyncIterator[FaultBench]:
+    async with fault_bench(tmp_path / "data") as bench:
+        yield bench

@@ -3,6 +3,8 @@ the bot removed from a group or blocked by a user. Real PTB Application against 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +13,8 @@ from adapters.telegram.pacing import ChatPacer
 from simulators.telegram import TelegramSimulator
 from simulators.telegram_methods import METHODS, Params
 from simulators.telegram_state import ApiError
-from tests.telegram_faults_support import FaultBench, fbench
+from tests.postgres_support import PostgresServer, drop_database, fresh_database, read_pg
+from tests.telegram_faults_support import FaultBench, fault_bench, fbench
 from tests.test_telegram_support import GROUP, PRIVATE
 
 pytestmark = pytest.mark.telegram
@@ -97,25 +100,47 @@ async def test_group_upgrade_announced_moves_queued_jobs(fbench: FaultBench) -> 
     assert (await accounts.server("telegram", str(new_id))).language == "zh", "the chat's settings came along"
 
 
+async def kicked_cancels_and_refunds(bench: FaultBench, ledger: Callable[[str], str]) -> None:
+    """The bot removed from a group: its running and waiting jobs end refunded, the waiting one never runs."""
+    bench.backend.hold = True
+    await bench.open()
+    await bench.sim.send_text(GROUP, 5, "/imagine@test_bot running --preset sd15")
+    running = await bench.job_from(GROUP)
+    await bench.backend.started.wait()
+    before = max(m.message_id for m in bench.sim.visible(GROUP))
+    await bench.sim.send_text(GROUP, 6, "/imagine@test_bot waiting --preset sd15")
+    waiting = await bench.job_from(GROUP, after=before)
+    await bench.sim.kick(GROUP)
+    await bench.finished(running, within=20)
+    await bench.finished(waiting, within=20)
+    assert ledger(running) == "refunded" and ledger(waiting) == "refunded"
+    assert [job for job, _ in bench.backend.calls] == [running], "the waiting job never ran"
+    assert bench.sim.bot_photos(GROUP) == []
+
+
 async def test_kicked_from_group_cancels_and_refunds_its_jobs(fbench: FaultBench) -> None:
-    fbench.backend.hold = True
-    await fbench.open()
-    await fbench.sim.send_text(GROUP, 5, "/imagine@test_bot running --preset sd15")
-    running = await fbench.job_from(GROUP)
-    await fbench.backend.started.wait()
-    before = max(m.message_id for m in fbench.sim.visible(GROUP))
-    await fbench.sim.send_text(GROUP, 6, "/imagine@test_bot waiting --preset sd15")
-    waiting = await fbench.job_from(GROUP, after=before)
-    await fbench.sim.kick(GROUP)
-    await fbench.finished(running)
-    await fbench.finished(waiting)
-    assert fbench.ledger(running) == "refunded" and fbench.ledger(waiting) == "refunded"
-    assert [job for job, _ in fbench.backend.calls] == [running], "the waiting job never ran"
-    assert fbench.sim.bot_photos(GROUP) == []
+    await kicked_cancels_and_refunds(fbench, fbench.ledger)
     await fbench.sim.add_back(GROUP)
     fbench.backend.hold = False
     again = await fbench.imagine(GROUP, 5, "/imagine@test_bot welcome back --preset sd15")
     assert fbench.delivery(again) == "delivered" and fbench.ledger(again) == "settled"
+
+
+async def test_kicked_from_group_on_postgresql_cancels_the_shared_queues_jobs(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """On PostgreSQL the waiting job is read from the shared queue (the views' replica), not this process's memory."""
+    url = await fresh_database(postgres_server)
+
+    def ledger(job_id: str) -> str:
+        found = read_pg(url, f"SELECT state FROM quota_ledger WHERE job_id = '{job_id}'")
+        return str(found[0][0]) if found else "none"
+
+    try:
+        async with fault_bench(tmp_path / "data", storage={"url": url}) as bench:
+            await kicked_cancels_and_refunds(bench, ledger)
+    finally:
+        await drop_database(postgres_server, url)
 
 
 async def test_blocked_user_403_on_send_cancels_the_queue(fbench: FaultBench) -> None:
