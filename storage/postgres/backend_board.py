@@ -25,6 +25,7 @@ from bot.models import Job
 from storage.job_rows import job_from_row
 from storage.postgres.db import Connection, PgDatabase
 from storage.postgres.job_insert import COLUMNS
+from storage.postgres.listen import signalled
 
 log = logging.getLogger(__name__)
 
@@ -151,13 +152,7 @@ class PgBackendBoard:
         self.changed.set()
 
     async def wait_for_change(self, seconds: float) -> bool:
-        try:
-            async with asyncio.timeout(seconds):
-                await self.changed.wait()
-        except TimeoutError:
-            return False
-        self.changed.clear()
-        return True
+        return await signalled(self.changed, seconds)
 
     async def close(self) -> None:
         if self._keeper is not None:

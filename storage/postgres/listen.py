@@ -24,6 +24,17 @@ log = logging.getLogger(__name__)
 FINISHED_CHANNEL = "imagebridge_finished"  # a job finished in a process that cannot deliver it
 
 
+async def signalled(event: asyncio.Event, seconds: float) -> bool:
+    """Whether the event was set before the timeout; a set event is cleared (the signal is taken)."""
+    try:
+        async with asyncio.timeout(seconds):  # not wait_for: on 3.11 it can swallow a racing cancellation
+            await event.wait()
+    except TimeoutError:
+        return False
+    event.clear()
+    return True
+
+
 class Signals:
     """A listening connection: `work` is set when jobs are queued, `cancels` receives job ids."""
 
@@ -95,23 +106,11 @@ class Signals:
 
     async def wait_for_work(self, seconds: float) -> bool:
         """True if jobs were queued (or signals may have been missed) before the timeout; clears the signal."""
-        try:
-            async with asyncio.timeout(seconds):  # not wait_for: on 3.11 it can swallow a racing cancellation
-                await self.work.wait()
-        except TimeoutError:
-            return False
-        self.work.clear()
-        return True
+        return await signalled(self.work, seconds)
 
     async def wait_for_change(self, seconds: float) -> bool:
         """True if the queue changed (or signals may have been missed) before the timeout; clears the signal."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self.changed.wait()
-        except TimeoutError:
-            return False
-        self.changed.clear()
-        return True
+        return await signalled(self.changed, seconds)
 
     async def wait_for_finished(self) -> None:
         """Return once a job finished in a process that could not deliver it (then clear the signal)."""
