@@ -7,7 +7,7 @@ from bot import presenter
 from bot.jobs import Ticket
 from bot.models import Job
 from bot.placement import BatchedPlacement
-from bot.ports import Outbound, QuotaLimits
+from bot.ports import QuotaLimits
 from bot.positions import PositionUpdates
 from bot.views import QueueViews
 
@@ -15,7 +15,6 @@ from bot.views import QueueViews
 class Intake(QueueViews):
     """Submission: every state change is written to the store before the user is told about it."""
 
-    outbounds: dict[str, Outbound]
     positions: PositionUpdates
     _placement: BatchedPlacement
 
@@ -28,7 +27,7 @@ class Intake(QueueViews):
         position, eta = await self._placement.place(job.id)  # before a worker can take it
         self.positions.told(job.id, (position, eta))
         paused = self.is_paused(job.queue_key)
-        if getattr(self.outbounds.get(job.destination.platform), "owns_status", False):
+        if self.owns_status(job):
             # The status message is the outbound's from its first post: queued, progress and result in one stream.
             self.notifier.publish(job, presenter.queued(job, position, eta, paused))
         async with self._work:
@@ -45,7 +44,7 @@ class Intake(QueueViews):
         await self._queued_in_store()
         position, eta = await self._placement.place(jobs[0].id)
         paused = self.is_paused(jobs[0].queue_key)
-        if getattr(self.outbounds.get(jobs[0].destination.platform), "owns_status", False):
+        if self.owns_status(jobs[0]):
             # The first job's status message is the command's answer: the list of what the prompt became.
             self.notifier.publish(jobs[0], presenter.expanded(jobs, position, eta, paused))
         async with self._work:

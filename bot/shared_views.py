@@ -86,7 +86,7 @@ class SharedViews(Engine):
             return
         for job in list(self.replica.queued.values()):
             gone = job.messages.get(STATUS_OWNER)
-            if gone is None or gone == self.owner or gone in live or not self._owns_status(job):
+            if gone is None or gone == self.owner or gone in live or not self.owns_status(job):
                 continue
             try:
                 if not await self.replica.reader.adopt_status(job.id, gone, self.owner):
@@ -103,12 +103,9 @@ class SharedViews(Engine):
     async def submit(self, job: Job, limits: QuotaLimits | None, max_queued: int | None = None) -> Ticket:
         """As the Engine's; the job's row names this process as the one that shows its place while it waits
         (where the platform's status message can be edited from another process: the outbound owns it)."""
-        if self._owns_status(job):
+        if self.owns_status(job):
             job.messages[STATUS_OWNER] = self.owner
         return await super().submit(job, limits, max_queued)
-
-    def _owns_status(self, job: Job) -> bool:
-        return bool(getattr(self.outbounds.get(job.destination.platform), "owns_status", False))
 
     def _enqueue(self, job: Job) -> None:
         """Nothing to keep here: the job is queued in the store, which every process reads."""
@@ -152,9 +149,7 @@ class SharedViews(Engine):
     def _lane(self, current: Job | None, loaded: str | None, backend: str | None, now: datetime) -> Lane:
         left = 0.0
         if current is not None:
-            elapsed = (now - current.started_at).total_seconds() if current.started_at else 0.0
-            left = max(0.0, self.estimate_seconds(current) - elapsed)
-            loaded = current.request.checkpoint
+            left, loaded = self.seconds_left(current, now), current.request.checkpoint
         return Lane(left, loaded, self._runs_beside(backend))
 
     def _runs_beside(self, backend: str | None) -> Callable[[QueuedJob], bool]:

@@ -4,6 +4,7 @@ stand, which backends do what, pause and resume, chats that went away or moved. 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.dispatch import Dispatch
@@ -105,13 +106,19 @@ class QueueViews(Dispatch):
         lanes = []
         for worker in workers:
             current = worker.current
-            left = 0.0
-            if current is not None:
-                elapsed = (now - current.started_at).total_seconds() if current.started_at else 0.0
-                left = max(0.0, self.estimate_seconds(current) - elapsed)
+            left = self.seconds_left(current, now) if current is not None else 0.0
             loaded = current.request.checkpoint if current is not None else worker.loaded_checkpoint
             lanes.append(Lane(left, loaded, self._runs_on(worker)))
         return lanes
+
+    def seconds_left(self, running: Job, now: datetime) -> float:
+        """What a running job's estimate leaves to do at `now` (its whole estimate if it has not started)."""
+        elapsed = (now - running.started_at).total_seconds() if running.started_at else 0.0
+        return max(0.0, self.estimate_seconds(running) - elapsed)
+
+    def owns_status(self, job: Job) -> bool:
+        """Whether the job's platform outbound posts and edits its status message itself (bot/ports.py)."""
+        return bool(getattr(self.outbounds.get(job.destination.platform), "owns_status", False))
 
     def _runs_on(self, worker: Worker) -> Callable[[QueuedJob], bool]:
         def runs(entry: QueuedJob) -> bool:
