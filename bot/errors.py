@@ -89,7 +89,12 @@ class BackendError(Catalogued, Exception):
 
 
 class BackendUnavailable(BackendError):
-    """The backend cannot be reached at all: the job goes back to the queue, the backend to health checks."""
+    """The backend cannot be reached at all: the job goes back to the queue, the backend to health checks.
+
+    `mid_job`: it went away while it was running this job (a dropped connection, a closed socket). Such a try
+    counts as an attempt, since the job itself may be what brings the backend down; one that never reached
+    the backend does not.
+    """
 
     def __init__(
         self,
@@ -98,13 +103,20 @@ class BackendUnavailable(BackendError):
         detail: str = "",
         key: str | None = None,
         params: dict[str, object] | None = None,
+        mid_job: bool = False,
     ) -> None:
         super().__init__(user_message, retryable=True, detail=detail, key=key, params=params)
+        self.mid_job = mid_job
 
     @classmethod
     def of(cls, key: str, *, detail: str = "", **params: object) -> Self:
         """Always retryable, so it takes no `retryable`."""
         return cls(t("en", key, **params), detail=detail, key=key, params=params)
+
+    @classmethod
+    def during(cls, running: bool, key: str, *, detail: str = "", **params: object) -> Self:
+        """One that may have happened while the backend ran the job (`running`: it did)."""
+        return cls(t("en", key, **params), detail=detail, key=key, params=params, mid_job=running)
 
 
 class ConfigError(Exception):

@@ -349,7 +349,12 @@ class Worker:
     async def _unavailable(self, job: Job, error: BackendUnavailable) -> None:
         log.warning("backend %s unavailable during job %s: %s", self.backend.name, job.id, error)
         self.take_out(error.user_message)
-        job.attempts -= 1  # the backend never finished it: this attempt does not count
+        if not error.mid_job:
+            job.attempts -= 1  # the backend never had it running: this attempt does not count
+        elif job.attempts >= self.settings.limits.max_attempts:  # it may be what brings the backend down
+            lost = BackendError.of("backend.lost_too_often", name=self.backend.name, times=job.attempts)
+            await self._failed(job, lost)
+            return
         others = self.router.others(self, job)
         if others:
             reason = error.localized(presenter.lang_of(job))

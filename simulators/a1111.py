@@ -97,6 +97,8 @@ class A1111Simulator:
         self._changed = asyncio.Condition()
         self._faults: dict[str, list[tuple[int, Any]]] = {}
         self._hangs: dict[str, int] = {}
+        self._crash_prompts: list[str] = []
+        self.crashes = 0  # generations that took the server down (crash_on)
         self._runner: web.AppRunner | None = None
 
     # ----- public attributes and hooks -------------------------------------------------
@@ -117,6 +119,17 @@ class A1111Simulator:
     def hang_next(self, path: str) -> None:
         """The next POST to ``path`` never answers; stop() drops its connection."""
         self._hangs[path] = self._hangs.get(path, 0) + 1
+
+    def crash_on(self, text: str) -> None:
+        """Every generation whose prompt contains ``text`` takes the WebUI down while it runs, as a CUDA fault or
+        the OOM killer does to its process: the connection is dropped without an answer. The server is back
+        at once (a supervisor restarts it), so health checks pass and the same prompt crashes it again."""
+        self._crash_prompts.append(text)
+
+    def crashes_on(self, prompt: str) -> bool:
+        crashed = any(text in prompt for text in self._crash_prompts)
+        self.crashes += crashed
+        return crashed
 
     async def wait_for_step(self, step: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (public API)
         """Return once a running job has reached sampling step ``step``."""

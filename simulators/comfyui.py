@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from PIL import Image, ImageOps
 
+from simulators.comfyui_crash import crashes, die
 from simulators.comfyui_exec import Executor, Prompt
 from simulators.comfyui_files import upload, view
 from simulators.comfyui_nodes import CHECKPOINTS, MODEL_FOLDERS, execution_outputs, object_info, validate
@@ -59,6 +60,8 @@ class ComfyUISimulator:
     requests: list[RecordedRequest] = field(default_factory=list)
     url: str = ""
     checkpoints: list[str] = field(default_factory=lambda: list(CHECKPOINTS))  # the models/checkpoints folder
+    crash_texts: list[str] = field(default_factory=list)  # a prompt with one of these takes the process down
+    crashes: int = 0
 
     def __post_init__(self) -> None:
         self.folders: dict[str, dict[str, bytes]] = {"input": {}, "output": {}, "temp": {}}
@@ -355,6 +358,9 @@ class ComfyUISimulator:
             prompt = self.running
             self.client_id = prompt.client_id
             self.started.set()
+            if crashes(self.crash_texts, prompt):
+                await die(self, prompt)
+                continue
             try:
                 success, messages, outputs = await self.executor.execute(prompt)
             finally:

@@ -48,7 +48,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 @asynccontextmanager
-async def make_rig(tmp_path: Path, job_timeout: float) -> AsyncIterator[Rig]:
+async def make_rig(tmp_path: Path, job_timeout: float, max_attempts: int = 1) -> AsyncIterator[Rig]:
     sim = ComfyUISimulator(seconds_per_step=0.02)
     url = await sim.start()
     preset = {"checkpoint": "sd_xl_base_1.0.safetensors", "steps": 4, "max_steps": 500, "base_resolution": 512}
@@ -56,7 +56,7 @@ async def make_rig(tmp_path: Path, job_timeout: float) -> AsyncIterator[Rig]:
         tmp_path / "data",
         backends={"comfy": {"kind": "comfyui", "url": url}},
         presets={"sdxl": {**preset, "backend": "comfy"}},
-        limits={"job_timeout_seconds": job_timeout, "max_attempts": 1, "retry_backoff_seconds": 0},
+        limits={"job_timeout_seconds": job_timeout, "max_attempts": max_attempts, "retry_backoff_seconds": 0},
     )
     backend = ComfyUIBackend("comfy", url)
     app = await build_app(settings, [RecordingOutbound()], backends=[backend])
@@ -98,3 +98,13 @@ async def test_a_job_whose_connection_dropped_collects_its_prompt_instead_of_run
         job = await rig.app.services.store.get(reply.job_id)
         assert job is not None and job.state is JobState.SUCCEEDED, job.error
         assert len([r for r in rig.sim.requests if r.path == "/prompt"]) == 1, "the prompt was not run again"
+
+
+async def test_a_prompt_that_takes_comfyui_down_each_time_fails_after_the_cap(tmp_path: Path) -> None:
+    async with make_rig(tmp_path, job_timeout=60, max_attempts=2) as rig:
+        rig.sim.crash_texts.append("poison")  # ComfyUI dies running it, comes back with an empty queue and history
+        state, error = await rig.run("/imagine a poison apple --preset sdxl")
+        assert state is JobState.FAILED and "went away while running this job" in error, error
+        assert rig.sim.crashes == 2, "run exactly max_attempts times"
+        state, _ = await rig.run("/imagine a red apple --preset sdxl")
+        assert state is JobState.SUCCEEDED

@@ -14,7 +14,8 @@ def unreachable(name: str, exc: httpx.HTTPError) -> BackendError:
     if isinstance(exc, httpx.ReadTimeout):
         return BackendError.of("backend.stopped_answering", retryable=True, detail=type(exc).__name__, name=name)
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return BackendUnavailable.of("backend.dropped_connection", detail=type(exc).__name__, name=name)
+        # The server closed a request it had taken: for a generation, the WebUI died (or restarted) running it.
+        return BackendUnavailable.during(True, "backend.dropped_connection", detail=type(exc).__name__, name=name)
     return BackendUnavailable.of("backend.unreachable", detail=type(exc).__name__, name=name)
 
 

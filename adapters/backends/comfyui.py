@@ -225,10 +225,22 @@ class ComfyUIBackend:
                     return None
                 interrupted = watcher.result()
         except (OSError, WebSocketException) as exc:
-            raise BackendUnavailable.of(
-                "backend.comfy_lost_connection", detail=type(exc).__name__, name=self.name
-            ) from exc
+            lost = BackendUnavailable.of("backend.comfy_lost_connection", detail=type(exc).__name__, name=self.name)
+            raise await self._judged(running, lost) from exc
+        except BackendUnavailable as exc:  # the socket closed before our prompt ended
+            raise await self._judged(running, exc) from None
         return None if interrupted else await self._history(running.prompt_id) or {}
+
+    async def _judged(self, running: Running, error: BackendUnavailable) -> BackendUnavailable:
+        """A lost socket is ComfyUI going down with our prompt only if it had started and the server lost it:
+        after a proxy restart the prompt runs on, and the next attempt collects it."""
+        if running.started:
+            try:
+                kept = await self._in_queue(running.prompt_id) or await self._history(running.prompt_id) is not None
+            except BackendError:
+                kept = False
+            error.mid_job = not kept
+        return error
 
     async def _poll(self, running: Running) -> dict[str, Any] | None:
         """A prompt queued before a restart: its events went to the old socket, so ask /history until it is done."""

@@ -236,10 +236,10 @@ class SwarmUIBackend:
                     if isinstance(message, dict) and self._on_frame(message, running, body, on_progress):
                         return
         except (OSError, WebSocketException) as exc:
-            raise BackendUnavailable.of(
-                "backend.swarm_lost_connection", detail=type(exc).__name__, name=self.name
+            raise BackendUnavailable.during(  # the generation's socket: SwarmUI went away running it
+                True, "backend.swarm_lost_connection", detail=type(exc).__name__, name=self.name
             ) from exc
-        raise BackendUnavailable.of("backend.swarm_closed", name=self.name)
+        raise BackendUnavailable.during(True, "backend.swarm_closed", name=self.name)
 
     def _on_frame(
         self, frame: dict[str, Any], running: _Running, body: dict[str, Any], on_progress: ProgressCallback
