@@ -172,6 +172,14 @@ class QueueRead:
     live: frozenset[str] | None = None  # the processes (owner ids) connected to the store; None: not known
 
 
+@dataclass(frozen=True)
+class StatusPost:
+    """A job's message ids as stored, and whether the process that posts its status (STATUS_OWNER) is connected."""
+
+    messages: dict[str, str]
+    owner_live: bool
+
+
 class QueueReader(Protocol):
     """Reads the whole shared queue in one consistent snapshot (storage/postgres/queue_view.py)."""
 
@@ -182,4 +190,9 @@ class QueueReader(Protocol):
     async def adopt_status(self, job_id: str, gone: str, owner: str) -> bool:
         """Make `owner` the process that shows a queued job's status (STATUS_OWNER in its messages), if the one
         recorded is `gone` and its process is no longer connected; False if not (another process took it)."""
+        ...
+
+    async def status_post(self, job_id: str) -> StatusPost | None:
+        """The job's message ids as stored now, and whether its STATUS_OWNER's process is connected; None if no
+        such job."""
         ...

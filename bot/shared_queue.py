@@ -241,6 +241,8 @@ class SharedEngine(SharedViews, SharedBackends):
             return False
         if not await self.claims.claim_delivery(job.id, self.owner, DELIVERY_LEASE_SECONDS):
             return False  # delivered already, or another process is sending it
+        if not self._channel_gone(job):
+            await self.first_post(job)  # a status message the command's process is posting: the result replaces it
         sent = await super().deliver(job, images)
         if job.delivery is DeliveryState.PENDING:
             await self.claims.release_delivery(job.id, self.owner)

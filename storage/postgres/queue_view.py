@@ -14,10 +14,11 @@ new-work, cancel and finished channels (storage/postgres/listen.py) it tells eve
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.models import Job
-from bot.queue_store import STATUS_OWNER, QueueRead, Running, Waiting
+from bot.queue_store import STATUS_OWNER, QueueRead, Running, StatusPost, Waiting
 from storage.job_rows import job_from_row
 from storage.postgres.db import PgDatabase
 from storage.postgres.fair import ORDER, ORDER_BY
@@ -34,6 +35,11 @@ ADOPT = f"""
 UPDATE jobs SET messages = jsonb_set(messages, '{{{STATUS_OWNER}}}', to_jsonb($3::text))
 WHERE id = $1 AND state = 'queued' AND messages->>'{STATUS_OWNER}' = $2 AND NOT EXISTS (
     SELECT 1 FROM pg_stat_activity a WHERE a.application_name = 'imagebridge ' || $2)
+"""
+POSTED = f"""
+SELECT messages, EXISTS (SELECT 1 FROM pg_stat_activity a
+    WHERE a.application_name = 'imagebridge ' || (j.messages->>'{STATUS_OWNER}')) AS live
+FROM jobs j WHERE id = $1
 """
 CHANGING = ("state", "started_at", "backend", "backend_task_id", "attempts", "messages", "destination", "cost")
 
@@ -65,6 +71,11 @@ class PgQueueView:
         async with self.db.transaction() as conn:
             status = await conn.execute(ADOPT, job_id, gone, owner)
         return bool(status.endswith(" 1"))
+
+    async def status_post(self, job_id: str) -> StatusPost | None:
+        async with self.db.pool.acquire() as conn:
+            row = await conn.fetchrow(POSTED, job_id)
+        return None if row is None else StatusPost(json.loads(row["messages"]), bool(row["live"]))
 
     def _jobs(self, rows: list[Any]) -> dict[str, Job]:
         parsed: dict[str, tuple[tuple[Any, ...], Job]] = {}
