@@ -51,13 +51,13 @@ async def telegram() -> AsyncIterator[FaultyTelegramSimulator]:
 @pytest.fixture
 async def launch(url: str, tmp_path: Path, telegram: FaultyTelegramSimulator) -> AsyncIterator[Launch]:
     """A bot process with Telegram (polling once it holds the role) and, if `runs`, an A1111 backend of its own
-    whose generations report progress for about a second."""
+    whose generations report progress for about a second (`step`: seconds per step)."""
     async with AsyncExitStack() as stack:
 
-        async def start(name: str, runs: bool, **config: Any) -> tuple[App, TelegramPlatform]:
+        async def start(name: str, runs: bool, step: float = 0.05, **config: Any) -> tuple[App, TelegramPlatform]:
             backends = []
             if runs:
-                sim = A1111Simulator(flavour="forge", seconds_per_step=0.05, model_load_seconds=0.0)
+                sim = A1111Simulator(flavour="forge", seconds_per_step=step, model_load_seconds=0.0)
                 address = await sim.start()
                 stack.push_async_callback(sim.stop)
                 backends.append(A1111Backend(f"gpu-{name}", address, kind="forge", poll_interval_seconds=0.05))

@@ -1,0 +1,86 @@
+"""A chat the bot was removed from is known to every process sharing the queue (PostgreSQL), and so is its
+coming back. Real PostgreSQL, the real python-telegram-bot against the Bot API simulator (a removal and an
+addition as `my_chat_member` updates, 403 on every call there meanwhile), our A1111 client against the A1111
+simulator. Two Apps stand for two processes: one polls Telegram and runs nothing, the other runs the jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from bot.shared_queue import SharedEngine
+from simulators.telegram_faults import FaultyTelegramSimulator
+from tests.postgres_support import read_pg
+from tests.test_pg_status_once import Launch, launch, telegram, url
+from tests.test_telegram_support import GROUP
+
+pytestmark = [pytest.mark.backends, pytest.mark.telegram]
+__all__ = ["launch", "telegram", "url"]  # fixtures
+JOB_ID = re.compile(r"job ([0-9a-f]{12})")
+
+
+async def group_command(sim: FaultyTelegramSimulator, text: str) -> str:
+    """A command in the group; the id of the job named by the bot's first message there that no earlier one named."""
+    known = set(named_jobs(sim))
+    await sim.send_text(GROUP, 5, text)
+    found: list[str] = []
+
+    def new() -> bool:
+        found[:] = [job for job in named_jobs(sim) if job not in known]
+        return bool(found)
+
+    await sim.wait_for(new, 10)
+    return found[0]
+
+
+def named_jobs(sim: FaultyTelegramSimulator) -> list[str]:
+    texts = [
+        str(f.get("text", ""))
+        for m, f in sim.calls
+        if m.lower() == "sendmessage" and str(f.get("chat_id")) == str(GROUP)
+    ]
+    return [match.group(1) for text in texts if (match := JOB_ID.search(text))]
+
+
+def row(url: str, job_id: str) -> tuple[str, str, str]:
+    """(state, delivery, quota ledger state) of a job."""
+    found = read_pg(
+        url,
+        f"SELECT j.state, j.delivery, COALESCE(q.state, 'none') FROM jobs j "
+        f"LEFT JOIN quota_ledger q ON q.job_id = j.id WHERE j.id = '{job_id}'",
+    )
+    return (str(found[0][0]), str(found[0][1]), str(found[0][2])) if found else ("none", "none", "none")
+
+
+def photo_of(sim: FaultyTelegramSimulator, job_id: str) -> bool:
+    return any(f"reroll:{job_id}" in m.buttons for m in sim.bot_photos(GROUP))
+
+
+async def test_a_removed_chat_is_known_to_every_process_and_so_is_its_coming_back(
+    launch: Launch, telegram: FaultyTelegramSimulator, url: str
+) -> None:
+    telegram.add_chat(GROUP, title="artists", admins=(1,))
+    _, first_tg = await launch("a", runs=False)  # polls Telegram: hears the removal and the coming back
+    assert first_tg.turn is not None
+    await asyncio.wait_for(first_tg.turn.polling.wait(), 30)
+    second, _ = await launch("b", runs=True, step=0.2)  # runs every job
+
+    running = await group_command(telegram, "/imagine@test_bot a lighthouse")
+    await telegram.wait_for(lambda: row(url, running)[0] == "running", 10)
+    waiting = await group_command(telegram, "/imagine@test_bot a harbour")
+    await telegram.kick(GROUP)
+    await telegram.wait_for(lambda: row(url, running)[1] == "undeliverable", 20)
+    await telegram.wait_for(lambda: row(url, waiting)[1] == "undeliverable", 20)
+    assert row(url, running) == ("cancelled", "undeliverable", "refunded")
+    assert row(url, waiting) == ("cancelled", "undeliverable", "refunded")
+    third, _ = await launch("c", runs=False)  # started after the removal: knows it from the store
+    assert ("telegram", str(GROUP)) in third.engine.gone_chats
+
+    await telegram.add_back(GROUP)  # heard by the polling process only
+    again = await group_command(telegram, "/imagine@test_bot welcome back")
+    await telegram.wait_for(lambda: row(url, again)[1] == "delivered", 30)  # run by the other process, as on one
+    assert row(url, again) == ("succeeded", "delivered", "settled") and photo_of(telegram, again)
+    assert isinstance(second.engine, SharedEngine)
+    await telegram.wait_for(lambda: ("telegram", str(GROUP)) not in third.engine.gone_chats, 10)
