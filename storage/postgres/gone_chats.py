@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from storage.postgres.db import PgDatabase
 
-GONE_CHATS = "SELECT platform, channel_id FROM gone_chats"
+# What a read of the queue carries: the chats gone within a day, or that still have a job waiting, running or being
+# delivered (a chat gone long ago with nothing there costs no read; a send there would learn it again).
+GONE_CHATS = """
+SELECT g.platform, g.channel_id FROM gone_chats g
+WHERE g.gone_at > now() - interval '1 day' OR EXISTS (
+    SELECT 1 FROM jobs j WHERE j.platform = g.platform AND j.channel_id = g.channel_id
+    AND (j.state IN ('queued', 'running') OR j.delivery = 'pending'))
+"""
 
 
 class PgGoneChats:
@@ -24,7 +31,8 @@ class PgGoneChats:
         async with self.db.transaction() as conn:
             if gone:
                 status = await conn.execute(
-                    "INSERT INTO gone_chats (platform, channel_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    "INSERT INTO gone_chats (platform, channel_id) VALUES ($1, $2) "
+                    "ON CONFLICT (platform, channel_id) DO UPDATE SET gone_at = now()",
                     platform,
                     channel_id,
                 )
