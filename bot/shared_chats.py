@@ -82,6 +82,8 @@ class SharedChats(SharedViews):
         return await super().submit_all(jobs, limits, max_queued)
 
     async def _back(self, chat: tuple[str, str]) -> None:
+        if self._recording:  # a mark still on its way to the store must not land after this
+            await asyncio.wait(list(self._recording))
         if chat in self.gone_chats or chat in self._gone_read:
             await self.replica.reader.record_gone(*chat, False)
             self.gone_chats.discard(chat)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import pytest
 
 from bot.shared_queue import SharedEngine
-from simulators.telegram_faults import FaultyTelegramSimulator
-from tests.postgres_support import read_pg
+from simulators.telegram_faults import FORBIDDEN_KICKED, FaultyTelegramSimulator
+from tests.postgres_support import PostgresServer, drop_database, fresh_database, read_pg
+from tests.telegram_faults_support import fault_bench
 from tests.test_pg_status_once import Launch, launch, telegram, url
 from tests.test_telegram_support import GROUP
 
@@ -84,3 +86,34 @@ async def test_a_removed_chat_is_known_to_every_process_and_so_is_its_coming_bac
     assert row(url, again) == ("succeeded", "delivered", "settled") and photo_of(telegram, again)
     assert isinstance(second.engine, SharedEngine)
     await telegram.wait_for(lambda: ("telegram", str(GROUP)) not in third.engine.gone_chats, 10)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_a_wildcard_command_from_a_chat_learned_gone_by_a_refused_send_runs(
+    store: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """The bot learned of its removal from a 403 (the my_chat_member update was missed) and is back (that update
+    missed too): a command from the chat says it is back, a wildcard's jobs too (one process, either store)."""
+    url = await fresh_database(postgres_server) if store == "postgres" else None
+    try:
+        async with fault_bench(tmp_path / "data", **({"storage": {"url": url}} if url else {})) as bench:
+            bench.backend.hold = True
+            await bench.open()
+            await bench.sim.send_text(GROUP, 5, "/imagine@test_bot a lighthouse --preset sd15")
+            job_id = await bench.job_from(GROUP)
+            await bench.backend.started.wait()
+            bench.sim.gone[GROUP] = FORBIDDEN_KICKED.format(kind="supergroup")  # no update: the result's send learns it
+            bench.backend.hold = False
+            bench.backend.release.set()
+            await bench.finished(job_id, within=20)
+            app = bench.app
+            assert app is not None and ("telegram", str(GROUP)) in app.engine.gone_chats
+            bench.sim.gone.pop(GROUP)  # added back; that update missed as well
+            before = max((m.message_id for m in bench.sim.visible(GROUP)), default=0)
+            await bench.sim.send_text(GROUP, 5, "/imagine@test_bot a {red|blue} ball --preset sd15")
+            first = await bench.job_from(GROUP, after=before)
+            await bench.finished(first, within=20)
+            assert any(f"reroll:{first}" in m.buttons for m in bench.sim.bot_photos(GROUP))
+    finally:
+        if url is not None:
+            await drop_database(postgres_server, url)
