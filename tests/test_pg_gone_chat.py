@@ -69,7 +69,7 @@ async def test_a_removed_chat_is_known_to_every_process_and_so_is_its_coming_bac
     await asyncio.wait_for(first_tg.turn.polling.wait(), 30)
     second, _ = await launch("b", runs=True, step=0.2)  # runs every job
 
-    running = await group_command(telegram, "/imagine@test_bot a lighthouse")
+    running = await group_command(telegram, "/imagine@test_bot a lighthouse --steps 50")  # 10 s: still running
     await telegram.wait_for(lambda: row(url, running)[0] == "running", 10)
     waiting = await group_command(telegram, "/imagine@test_bot a harbour")
     await telegram.kick(GROUP)
