@@ -39,6 +39,7 @@ class Intake(QueueViews):
         for job in jobs:
             self.router.check_request(job.request)
         await self.store.create_all(jobs, limits, max_queued)
+        self.gone_chats.discard((jobs[0].destination.platform, jobs[0].destination.channel_id))  # as `submit`
         for job in jobs:
             self._enqueue(job)
         await self._queued_in_store()

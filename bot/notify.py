@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from bot.lifecycle import stop_tasks
@@ -31,6 +31,7 @@ class _Slot:
     emitting: asyncio.Lock = field(default_factory=asyncio.Lock)
     task: asyncio.Task[None] | None = None
     last_emit: float = float("-inf")
+    ready: bool = False  # `before_first` was awaited
 
 
 class StatusNotifier:
@@ -42,6 +43,9 @@ class StatusNotifier:
         self._slots: dict[str, _Slot] = {}
         self.emitted = 0
         self.observers: list[Callable[[Job, Reply], None]] = []  # e.g. the web gallery's live previews
+        # Awaited once per stream before its first emit: another process's post of the job's status message may
+        # be in flight (bot/shared_views.py waits for its id, so this stream edits that message).
+        self.before_first: Callable[[Job], Awaitable[None]] | None = None
 
     def publish(self, job: Job, reply: Reply) -> None:
         """Record the newest status for a job; it is shown as soon as the platform's interval allows."""
@@ -88,9 +92,20 @@ class StatusNotifier:
         for job_id in list(self._slots):
             await self.finish(job_id)
 
+    async def _before_first(self, job: Job) -> None:
+        if self.before_first is None:
+            return
+        try:
+            await self.before_first(job)
+        except Exception:  # the status is shown anyway
+            log.exception("job %s: waiting for its status message failed", job.id)
+
     async def _run(self, slot: _Slot) -> None:
         while True:
             await slot.wakeup.wait()
+            if not slot.ready:
+                slot.ready = True
+                await self._before_first(slot.job)
             wait = slot.last_emit + slot.outbound.min_interval(slot.job) - self._clock()
             if wait > 0:
                 await asyncio.sleep(wait)

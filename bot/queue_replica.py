@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import replace
 
 from bot.models import Job
 from bot.queue_store import QueueRead, QueueReader, Running
@@ -128,12 +129,11 @@ class QueueReplica:
         stale = {job_id for job_id, starts in self._ended.items() if starts > started}
         self._ended = {job_id: self._ended[job_id] for job_id in stale}  # later reads see them ended
         if stale:
-            read = QueueRead(
+            read = replace(  # the rest (paused servers, live processes, gone chats) as read
+                read,
                 ordered=[waiting for waiting in read.ordered if waiting.job.id not in stale],
                 held=[job for job in read.held if job.id not in stale],
                 running=[one for one in read.running if one.job.id not in stale],
-                paused=read.paused,
-                clock=read.clock,
             )
         self.apply(read)
 

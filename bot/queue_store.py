@@ -170,6 +170,15 @@ class QueueRead:
     paused: frozenset[str] = frozenset()  # queue keys of the paused servers
     clock: float = 0.0  # the store's clock when read (epoch seconds), on which pass-overs are measured
     live: frozenset[str] | None = None  # the processes (owner ids) connected to the store; None: not known
+    gone: frozenset[tuple[str, str]] = frozenset()  # (platform, channel) of the chats the bot was removed from
+
+
+@dataclass(frozen=True)
+class StatusPost:
+    """A job's message ids as stored, and whether the process that posts its status (STATUS_OWNER) is connected."""
+
+    messages: dict[str, str]
+    owner_live: bool
 
 
 class QueueReader(Protocol):
@@ -182,4 +191,17 @@ class QueueReader(Protocol):
     async def adopt_status(self, job_id: str, gone: str, owner: str) -> bool:
         """Make `owner` the process that shows a queued job's status (STATUS_OWNER in its messages), if the one
         recorded is `gone` and its process is no longer connected; False if not (another process took it)."""
+        ...
+
+    async def status_post(self, job_id: str) -> StatusPost | None:
+        """The job's message ids as stored now, and whether its STATUS_OWNER's process is connected; None if no
+        such job."""
+        ...
+
+    async def record_gone(self, platform: str, channel_id: str, gone: bool) -> None:
+        """Store that the bot was removed from a chat (gone) or is back there; every process reads the queue again."""
+        ...
+
+    async def is_gone(self, platform: str, channel_id: str) -> bool:
+        """Whether the chat is stored as one the bot was removed from."""
         ...

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any
 from bot.engine import give_up
 from bot.errors import NotFound
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
-from bot.privacy import hides
 from bot.queue_store import CANCEL, LOST, JobClaims, QueueReader, WorkSignals
 from bot.shared_backends import SharedBackends
-from bot.shared_views import SharedViews
+from bot.shared_chats import SharedChats
 
 if TYPE_CHECKING:
     from bot.worker import Worker
@@ -42,10 +41,10 @@ def owner_id() -> str:
     return f"{socket.gethostname()[:36]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-class SharedEngine(SharedViews, SharedBackends):
+class SharedEngine(SharedChats, SharedBackends):
     """The Engine whose workers claim from the shared store instead of the in-memory scheduler (its backends,
     drains and pauses shared with the other processes: bot/shared_backends.py; its views read the shared queue:
-    bot/shared_views.py)."""
+    bot/shared_views.py; the chats the bot was removed from are stored for all: bot/shared_chats.py)."""
 
     store_counts_attempts = True
 
@@ -149,14 +148,16 @@ class SharedEngine(SharedViews, SharedBackends):
                             await self._work.wait()
 
     async def _runs_here(self, worker: Worker, job: Job) -> bool:
-        gone = (job.destination.platform, job.destination.channel_id) in self.gone_chats and not hides(job)
-        runs = self.router.runs(worker, job)
-        if not gone and runs:
+        if await self.gone_here(job):  # its chat is gone: it ends cancelled (refunded) rather than wait for it
+            self._taken(job)
+            await self.end_gone(job)
+            return False
+        if self.router.runs(worker, job):
             return True
         # The claim filters by backend; finer fits (what this backend lacks) are known here: give it back, marked
         # so that this backend, as long as what it has stays the same, is not offered it again.
         log.info("job %s does not fit backend %s here; given back", job.id, worker.backend.name)
-        await self.claims.requeue(job.id, self.owner, job.attempts - 1, None if runs else worker.fit_mark)
+        await self.claims.requeue(job.id, self.owner, job.attempts - 1, worker.fit_mark)
         return False
 
     def _taken(self, job: Job) -> Job:
@@ -241,6 +242,8 @@ class SharedEngine(SharedViews, SharedBackends):
             return False
         if not await self.claims.claim_delivery(job.id, self.owner, DELIVERY_LEASE_SECONDS):
             return False  # delivered already, or another process is sending it
+        if not self._channel_gone(job):
+            await self.first_post(job)  # a status message the command's process is posting: the result replaces it
         sent = await super().deliver(job, images)
         if job.delivery is DeliveryState.PENDING:
             await self.claims.release_delivery(job.id, self.owner)

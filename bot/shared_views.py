@@ -14,6 +14,10 @@ start anywhere. The job's row names that process (STATUS_OWNER in its messages).
 job, this one ends its status stream (nothing it still had to show may follow that process's progress). If
 the process that took the command dies (its connection to the store is gone), the first process with that
 platform to see it takes its waiting jobs over, one taker per job (`adopt_status`), and edits them from then on.
+
+A process that runs a job whose status message the command's process is still posting (it claimed the job before
+that post's id was recorded) waits for that id before it shows anything (`first_post`), so it edits that message
+rather than post a second one; it posts one itself if that process is gone or the wait runs out.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from bot.scheduler import QueuedJob
 
 log = logging.getLogger(__name__)
 
+FIRST_POST_WAIT_SECONDS = 10.0  # the command's process posts a status message within this (a flood wait aside)
+FIRST_POST_CHECKS = (0.05, 0.1, 0.2, 0.4)  # seconds between the first looks at the row, then every last one
+
 
 class SharedViews(Engine):
     """The Engine's read side over the replica of the shared queue (bot/shared_queue.py SharedEngine uses it)."""
@@ -48,6 +55,8 @@ class SharedViews(Engine):
         self.replica = QueueReplica(queue, self._queue_moved)
         self._handing_over: set[asyncio.Task[None]] = set()
         self._adopting: asyncio.Task[None] | None = None
+        self.first_post_wait = FIRST_POST_WAIT_SECONDS
+        self.notifier.before_first = self.first_post
 
     def _queue_moved(self) -> None:
         """After each read: waiting jobs are placed again; a job another process now runs is its status's; the
@@ -97,6 +106,31 @@ class SharedViews(Engine):
             log.info("job %s: its status messages are shown from this process now (%s is gone)", job.id, gone)
             job.messages[STATUS_OWNER] = self.owner
             self.positions.told(job.id, NOWHERE)  # what its message shows is not known here: shown again
+
+    async def first_post(self, job: Job) -> None:
+        """Before showing a job's status from here: if the process that took its command posts its status message
+        and has not recorded it yet, wait (bounded) until it has, taking its id into `job`, so this process edits
+        that message; return at once if that process is gone (its post may never come: this one posts)."""
+        posted = getattr(self.outbounds.get(job.destination.platform), "status_posted", None)
+        owner = job.messages.get(STATUS_OWNER)
+        if posted is None or owner is None or owner == self.owner or posted(job):
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.first_post_wait
+        checks = iter(FIRST_POST_CHECKS)
+        while True:
+            found = await self.replica.reader.status_post(job.id)
+            if found is None:
+                return
+            for key, value in found.messages.items():
+                job.messages.setdefault(key, value)
+            if posted(job) or not found.owner_live:
+                return
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning("job %s: %s has not posted its status message; posting it here", job.id, owner)
+                return
+            await asyncio.sleep(min(next(checks, FIRST_POST_CHECKS[-1]), left))
 
     # ---- submit: the store queues the job; the views read it from there ----------------------------
 

@@ -5,7 +5,8 @@
 - The bot removed from a group or blocked by a user: 403 "Forbidden: bot was kicked from the … chat" /
   "bot was blocked by the user" on every call there, and a `my_chat_member` update.
 - Answers that are slow (held after the call took effect) or lost (the connection is dropped after the
-  call took effect): a test sets `slow` / `lose` per method.
+  call took effect): a test sets `slow` / `lose` per method; and calls dropped on the way (the connection
+  breaks before the request reaches the service, so it takes no effect): `drop`.
 - Button presses with forged callback data (modified clients can send any bytes with a press).
 """
 
@@ -36,6 +37,8 @@ class FaultyTelegramSimulator(TelegramSimulator):
         self.lose: dict[str, int] = {}  # method (lower case) -> how many next answers are lost
         self.slow: dict[str, float] = {}  # method (lower case) -> seconds each answer is held
         self.lost: list[str] = []  # methods whose answer was lost after they took effect
+        self.drop: dict[str, int] = {}  # method (lower case) -> how many next calls break before taking effect
+        self.dropped = 0
         self.refused_gone = 0
 
     # ---- chats that change under the bot ---------------------------------------------------
@@ -133,6 +136,11 @@ class FaultyTelegramSimulator(TelegramSimulator):
 
     async def _method(self, request: web.Request) -> web.Response:
         name = request.match_info["method"].lower()
+        if self.drop.get(name, 0) > 0 and request.transport is not None:
+            self.drop[name] -= 1
+            self.dropped += 1
+            request.transport.close()  # nothing reached the service: no effect, no answer
+            return web.Response(status=503)
         if name not in ANSWERLESS and request.match_info["token"] == self.token:
             refused = await self._refuse_dead_chat(request, name)
             if refused is not None:

@@ -154,6 +154,11 @@ class TelegramOutbound:
         self._status[job.id] = (stored[0], stored[1][0])
         return self._status[job.id]
 
+    def status_posted(self, job: Job) -> bool:
+        """Whether the job's messages name its status message (posted by this process or another one)."""
+        stored = parse_ref(job.messages.get(STATUS))
+        return job.id in self._status or (stored is not None and bool(stored[1]))
+
     async def _remember_status(self, job: Job, chat_id: int, message: Message | None) -> None:
         if message is None:
             return
