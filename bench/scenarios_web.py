@@ -105,7 +105,7 @@ async def gallery(jobs: int, requests: int = 60) -> dict[str, Any]:
 def site_session(app: Any, user: str) -> str:
     """A signed session cookie, as /gallery/login would set it."""
     from adapters.web.auth import Session, Signer, load_key
-    from bot.settings import SecretSource
+    from bot.secret_source import SecretSource
 
     signer = Signer(load_key(SecretSource(), app.settings.data_dir))
     session = Session("console", user, user, "bench", time.time() + 3600)

@@ -21,7 +21,8 @@ from bot.errors import ConfigError
 from bot.lifecycle import stop_tasks
 from bot.pool import PoolPolicy
 from bot.ports import Backend, Outbound
-from bot.settings import BackendConfig, SecretSource, Settings
+from bot.secret_source import SecretSource
+from bot.settings import BackendConfig, Settings
 from bot.shared_queue import SharedEngine, owner_id
 from commands.context import Services
 from storage.db import Database

@@ -9,7 +9,8 @@ from bot.checktable import Checked, discord_shards_line, preset_table
 from bot.errors import ConfigError
 from bot.fit import BackendView
 from bot.ports import Backend
-from bot.settings import SecretSource, Settings
+from bot.secret_source import SecretSource
+from bot.settings import Settings
 from storage.operations import db_command
 
 

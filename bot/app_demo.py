@@ -7,7 +7,8 @@ from pathlib import Path
 from adapters.console.outbound import ConsoleOutbound
 from adapters.console.session import ConsoleSession
 from bot.app import App, build_app, example_config_path
-from bot.settings import SecretSource, load_settings
+from bot.secret_source import SecretSource
+from bot.settings import load_settings
 
 DEMO_DAILY_QUOTA = 200.0  # cost units: about seven 1024×1024 images at 25 steps, so /quota has something to show
 DEMO_EDIT_PRESET = {

@@ -12,7 +12,8 @@ from adapters.console.session import ConsoleSession
 from bot.app import build_app
 from bot.errors import ConfigError
 from bot.ports import Outbound
-from bot.settings import SecretSource, Settings
+from bot.secret_source import SecretSource
+from bot.settings import Settings
 from commands.context import Services
 
 log = logging.getLogger(__name__)

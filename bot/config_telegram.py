@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from bot.secret_source import SecretSource
+
 TOKEN_ENV = "TELEGRAM_TOKEN"
 
 
@@ -44,6 +46,4 @@ class TelegramConfig(BaseModel):
 
 def token_from_env() -> SecretStr | None:
     """The bot token from TELEGRAM_TOKEN (the environment, else IMAGEBRIDGE_SECRETS_DIR), or None when not set."""
-    from bot.settings import SecretSource  # bot.settings imports this module
-
     return SecretSource().get(TOKEN_ENV)

@@ -8,8 +8,6 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -20,7 +18,6 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
-    create_model,
     field_validator,
     model_validator,
 )
@@ -32,11 +29,11 @@ from bot.errors import ConfigError
 from bot.logs import register_secret
 from bot.moderation import ModerationConfig
 from bot.presets import Preset
+from bot.secret_source import no_secrets_in_file
 from bot.wildcards import WildcardsConfig
 
 log = logging.getLogger(__name__)
 BackendKind = Literal["a1111", "forge", "sdnext", "comfyui", "openwebui", "openai", "horde", "swarmui"]
-SECRET_KEYS = {"token", "password", "api_key", "apikey", "secret"}
 MAX_DAILY = 1_000_000.0  # the most cost units any daily quota may be (about 5,000 SDXL images)
 DailyAmount = Annotated[float, Field(ge=0, le=MAX_DAILY, allow_inf_nan=False)]
 BOT_ADMIN = re.compile(r"^(discord|telegram|console):[A-Za-z0-9_.-]+$")
@@ -296,67 +293,6 @@ def _kind_alias(kind: str, kinds: set[str]) -> bool:
     return kind in {"a1111", "forge", "sdnext"} and bool(kinds & {"a1111", "forge", "sdnext"})
 
 
-class _Secret(BaseSettings):
-    """One secret: pydantic-settings reads it from the init value (the environment) or the secrets folder."""
-
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, file_secret_settings)
-
-
-@cache
-def _secret_model(name: str) -> type[_Secret]:
-    field = (SecretStr | None, Field(default=None, alias=name))
-    return create_model(f"Secret_{name}", __base__=_Secret, value=field)  # type: ignore[arg-type]
-
-
-class SecretSource:
-    """Every secret goes through here: the environment first, then a file named after it in IMAGEBRIDGE_SECRETS_DIR
-    (Docker/Kubernetes secrets; the file name in any case), read by pydantic-settings' secrets-directory source.
-    Each secret found is registered with the log redaction, so it never reaches a log line."""
-
-    def __init__(self, environ: Mapping[str, str] | None = None, secrets_dir: Path | None = None) -> None:
-        self._environ = dict(os.environ if environ is None else environ)
-        folder = secrets_dir or self._environ.get("IMAGEBRIDGE_SECRETS_DIR")
-        self._dir = Path(folder) if folder and Path(folder).is_dir() else None
-        if folder and self._dir is None:
-            log.warning("IMAGEBRIDGE_SECRETS_DIR %s is not a folder; secrets come from the environment only", folder)
-
-    def get(self, name: str) -> SecretStr | None:
-        given = self._environ.get(name, "").strip()
-        init: dict[str, Any] = {name: given} if given else {}
-        found = _secret_model(name)(_secrets_dir=self._dir, **init).value  # type: ignore[attr-defined]
-        if not isinstance(found, SecretStr) or not found.get_secret_value().strip():
-            return None
-        secret = SecretStr(found.get_secret_value().strip())
-        register_secret(secret.get_secret_value())
-        return secret
-
-    def backend_secret(self, backend_name: str, what: Literal["PASSWORD", "API_KEY"]) -> SecretStr | None:
-        key = backend_name.upper().replace("-", "_")
-        return self.get(f"IMAGEBRIDGE_BACKEND_{key}_{what}")
-
-
-def _find_secret_keys(data: Any, path: str = "") -> list[str]:
-    found: list[str] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            here = f"{path}.{key}" if path else str(key)
-            if str(key).lower() in SECRET_KEYS and not isinstance(value, dict):
-                found.append(here)
-            found.extend(_find_secret_keys(value, here))
-    return found
-
-
 def did_you_mean(loc: tuple[int | str, ...]) -> str:
     """For an unknown key: " (did you mean 'x'?)" from the keys its section does have, found with difflib."""
     model: Any = Settings
@@ -410,31 +346,12 @@ def load_settings(path: Path | None, overrides: dict[str, Any] | None = None) ->
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    secrets = _find_secret_keys(data)
-    if secrets:
-        raise ConfigError(
-            f"{', '.join(secrets)}: secrets may not be written in the config file; set them in the "
-            "environment (DISCORD_TOKEN, TELEGRAM_TOKEN, IMAGEBRIDGE_BACKEND_<NAME>_PASSWORD / _API_KEY) "
-            "or in files under IMAGEBRIDGE_SECRETS_DIR"
-        )
-    _no_password_in_storage_url(data)
+    no_secrets_in_file(data)
     data = merge(data, overrides or {})
     try:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from exc
-
-
-def _no_password_in_storage_url(data: dict[str, Any]) -> None:
-    """A database password is a secret too: the environment or the secrets folder, never the TOML file."""
-    storage = data.get("storage")
-    url = storage.get("url") if isinstance(storage, dict) else None
-    if isinstance(url, str) and urlsplit(url).password:
-        raise ConfigError(
-            "storage.url: secrets may not be written in the config file; drop the password from the URL and set "
-            "IMAGEBRIDGE_STORAGE_PASSWORD (environment or IMAGEBRIDGE_SECRETS_DIR), or give the whole URL in "
-            "IMAGEBRIDGE_STORAGE__URL"
-        )
 
 
 def config_path(cli_value: str | None) -> Path | None:

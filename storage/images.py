@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from bot.errors import ConfigError
-from bot.settings import SecretSource, Settings
+from bot.secret_source import SecretSource
+from bot.settings import Settings
 from storage.files import DiskImageFiles
 from storage.s3 import S3ImageFiles
 from storage.stores import images_root

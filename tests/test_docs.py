@@ -10,7 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from bot.configref import render
-from bot.settings import SecretSource, Settings
+from bot.secret_source import SecretSource
+from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

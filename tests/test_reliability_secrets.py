@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from adapters.backends.factory import build_backend
 from bot.app import build_app
-from bot.settings import SecretSource, load_settings
+from bot.secret_source import SecretSource
+from bot.settings import load_settings
 from simulators.a1111 import A1111Simulator
 from simulators.telegram import TelegramSimulator
 from tests.fakes import png

@@ -9,7 +9,8 @@ import pytest
 
 from bot.app import build_backend
 from bot.logs import RedactBotToken
-from bot.settings import BackendConfig, SecretSource
+from bot.secret_source import SecretSource
+from bot.settings import BackendConfig
 from simulators.horde import HordeSimulator
 from tests.test_backend_services import request
 

@@ -7,7 +7,8 @@ from pydantic import SecretStr
 
 from bot.app import example_config_path
 from bot.errors import ConfigError
-from bot.settings import SecretSource, load_settings
+from bot.secret_source import SecretSource
+from bot.settings import load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

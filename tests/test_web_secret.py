@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adapters.web.auth import Signer, load_key
 from bot.logs import redact
-from bot.settings import SecretSource
+from bot.secret_source import SecretSource
 
 
 def test_key_is_made_once_private_and_redacted(tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ from adapters.telegram.polling import ROLE, PollingTurn, Role
 from adapters.telegram.updates import DurableUpdateQueue
 from bot.config_telegram import TelegramConfig
 from bot.i18n import t
-from bot.settings import SecretSource, Settings
+from bot.secret_source import SecretSource
+from bot.settings import Settings
 from commands.context import Services
 from commands.registry import COMMANDS
 

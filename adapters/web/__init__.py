@@ -12,7 +12,7 @@ from adapters.web.links import WebSignIn
 from adapters.web.previews import PreviewBoard
 from adapters.web.site import WebSite
 from adapters.web.thumbs import Thumbnails
-from bot.settings import SecretSource
+from bot.secret_source import SecretSource
 from commands.context import Services
 from storage.db import Database
 from storage.web import SqliteWebStore

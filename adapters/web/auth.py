@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.logs import register_secret
-from bot.settings import SecretSource
+from bot.secret_source import SecretSource
 
 log = logging.getLogger(__name__)
 
