@@ -57,6 +57,19 @@ class NotFound(UserError):
     """The job or image does not exist, or is not visible to this user."""
 
 
+class AlreadyHandled(UserError):
+    """The command message already made its job in another process (a polling hand-over replayed it): this
+    handler stays silent; `job_id` is that job, when there is one."""
+
+    job_id: str | None = None
+
+    @classmethod
+    def made(cls, job_id: str | None) -> AlreadyHandled:
+        error = cls.of("error.already_handled")
+        error.job_id = job_id
+        return error
+
+
 class BackendError(Catalogued, Exception):
     """A backend failed. `user_message` (English) is safe to show; `retryable` says whether trying again may help.
 

@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from bot.errors import QuotaExceeded, UserError
+from bot.errors import AlreadyHandled, QuotaExceeded, UserError
 from bot.i18n import language, t
 from bot.replies import Reply
 from commands.actions import press
@@ -61,6 +61,8 @@ async def _language(services: Services, invocation: Invocation) -> str:
 async def _guard(services: Services, invocation: Invocation, run: Awaitable[Reply], what: str) -> Reply:
     try:
         return await run
+    except AlreadyHandled as exc:  # another process answered this command already: nothing more to say
+        return Reply(text="", job_id=exc.job_id)
     except QuotaExceeded as exc:
         services.on_quota_denied()
         return Reply.error(exc.localized(await _language(services, invocation)))

@@ -4,9 +4,10 @@
   `parameters.migrate_to_chat_id` (PTB raises `ChatMigrated`), and the chats get the service messages.
 - The bot removed from a group or blocked by a user: 403 "Forbidden: bot was kicked from the … chat" /
   "bot was blocked by the user" on every call there, and a `my_chat_member` update.
-- Answers that are slow (held after the call took effect) or lost (the connection is dropped after the
-  call took effect): a test sets `slow` / `lose` per method; and calls dropped on the way (the connection
-  breaks before the request reaches the service, so it takes no effect): `drop`.
+- Answers that are slow (held after the call took effect, for some seconds or until the test lets them
+  go) or lost (the connection is dropped after the call took effect): a test sets `slow`, `held` or `lose`
+  per method; and calls dropped on the way (the connection breaks before the request reaches the service,
+  so it takes no effect): `drop`.
 - Button presses with forged callback data (modified clients can send any bytes with a press).
 """
 
@@ -36,6 +37,7 @@ class FaultyTelegramSimulator(TelegramSimulator):
         self.migrated: dict[int, int] = {}  # basic group id -> its supergroup id
         self.lose: dict[str, int] = {}  # method (lower case) -> how many next answers are lost
         self.slow: dict[str, float] = {}  # method (lower case) -> seconds each answer is held
+        self.held: dict[str, asyncio.Event] = {}  # method (lower case) -> answers wait until the test sets it
         self.lost: list[str] = []  # methods whose answer was lost after they took effect
         self.drop: dict[str, int] = {}  # method (lower case) -> how many next calls break before taking effect
         self.dropped = 0
@@ -153,6 +155,8 @@ class FaultyTelegramSimulator(TelegramSimulator):
                 value.file.close()
         if self.slow.get(name):
             await asyncio.sleep(self.slow[name])
+        if (gate := self.held.get(name)) is not None:
+            await gate.wait()
         if self.lose.get(name, 0) > 0:
             self.lose[name] -= 1
             self.lost.append(name)

@@ -212,6 +212,8 @@ class TelegramInbound:
         """Send a command's reply; a queued reply becomes the job's status message."""
         if queued and reply.job_id is not None:
             return  # the job's status message is the outbound's: the engine published it when it stored the job
+        if not reply.text and not reply.images:
+            return  # nothing to say (a command another process answered already)
         if reply.images:
             await self.outbound.send_images(chat_id, reply, reply_to)
         else:

@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 
-from bot.errors import UserError
+from bot.errors import AlreadyHandled, UserError
 from bot.models import Job, utcnow
 from storage.job_batch import NewJob, UsageKey, UserKey, admit_batch, capped_users, charged_keys, reservation_rows
 from storage.postgres.db import Connection
@@ -27,6 +27,15 @@ INSERT_RESERVATION = (
     " VALUES ($1, $2, $3, $4, $5, $6, 'reserved', $7)"
 )
 NEW_JOB_CHANNEL = "imagebridge_jobs"
+SETTLE_COMMAND = (
+    "UPDATE inbox SET state = 'settled', payload = '' "
+    "WHERE platform = $1 AND chat_id = $2 AND message_id = $3 AND state = 'pending'"
+)
+HANDLED = (
+    "SELECT (SELECT id FROM jobs WHERE platform = $1 AND channel_id = $2 "
+    "AND destination->>'source_message_id' = $3 LIMIT 1) FROM inbox "
+    "WHERE platform = $1 AND chat_id = $2 AND message_id = $3"
+)
 
 
 def job_values(job: Job) -> tuple[object, ...]:
@@ -104,7 +113,39 @@ async def _queued(conn: Connection, users: set[UserKey]) -> dict[UserKey, int]:
 
 
 async def insert_jobs(conn: Connection, batch: Sequence[NewJob]) -> list[UserError | None]:
-    """As storage/job_batch.insert_jobs, on PostgreSQL; a NOTIFY per batch wakes claimers at commit."""
+    """As storage/job_batch.insert_jobs, on PostgreSQL; a NOTIFY per batch wakes claimers at commit.
+
+    A job whose command message (its Telegram inbox row) was settled already made its job in another process
+    (one that lost the polling role mid-handler while the new holder replayed the command): refused, quietly.
+    """
+    handled = await handled_elsewhere(conn, batch)
+    fresh = [new for new in batch if command_key(new[0]) not in handled]
+    outcomes = iter(await _insert(conn, fresh) if fresh else [])
+    return [
+        AlreadyHandled.made(handled[key]) if (key := command_key(new[0])) in handled else next(outcomes)
+        for new in batch
+    ]
+
+
+def command_key(job: Job) -> tuple[str, str, str] | None:
+    """The inbox key of the command message that made the job (platform, chat, message), if any."""
+    dest = job.destination
+    return (dest.platform, dest.channel_id, dest.source_message_id) if dest.source_message_id else None
+
+
+async def handled_elsewhere(conn: Connection, batch: Sequence[NewJob]) -> dict[tuple[str, str, str], str | None]:
+    """Settle each batch command's inbox row in this transaction; those already settled, with the job they made.
+
+    The row lock makes two processes' inserts for one command take turns: the second sees the row settled."""
+    handled: dict[tuple[str, str, str], str | None] = {}
+    keys = {key for new in batch if (key := command_key(new[0])) is not None}
+    for key in sorted(keys):
+        if await conn.execute(SETTLE_COMMAND, *key) == "UPDATE 0" and (row := await conn.fetchrow(HANDLED, *key)):
+            handled[key] = row[0]
+    return handled
+
+
+async def _insert(conn: Connection, batch: Sequence[NewJob]) -> list[UserError | None]:
     await _lock_charged(conn, batch)
     keys, users = charged_keys(batch), capped_users(batch)
     used = await _usage(conn, keys) if keys else {}
