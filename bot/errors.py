@@ -58,16 +58,8 @@ class NotFound(UserError):
 
 
 class AlreadyHandled(UserError):
-    """The command message already made its job in another process (a polling hand-over replayed it): this
-    handler stays silent; `job_id` is that job, when there is one."""
-
-    job_id: str | None = None
-
-    @classmethod
-    def made(cls, job_id: str | None) -> AlreadyHandled:
-        error = cls.of("error.already_handled")
-        error.job_id = job_id
-        return error
+    """The command message already made its job in another process (a polling hand-over replayed it while the
+    old holder still ran it): this handler stays silent."""
 
 
 class BackendError(Catalogued, Exception):

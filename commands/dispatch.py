@@ -61,8 +61,8 @@ async def _language(services: Services, invocation: Invocation) -> str:
 async def _guard(services: Services, invocation: Invocation, run: Awaitable[Reply], what: str) -> Reply:
     try:
         return await run
-    except AlreadyHandled as exc:  # another process answered this command already: nothing more to say
-        return Reply(text="", job_id=exc.job_id)
+    except AlreadyHandled:  # another process answered this command already: nothing more to say
+        return Reply(text="")
     except QuotaExceeded as exc:
         services.on_quota_denied()
         return Reply.error(exc.localized(await _language(services, invocation)))

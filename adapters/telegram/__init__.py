@@ -115,6 +115,7 @@ class TelegramPlatform:
         await self._stop_polling()
         if app.running:
             await app.stop()
+        self.outbound.calls.closed = True  # sends still asked for (a drain running late) fail at once, not retried
         await app.shutdown()
         await self.outbound.aclose()
 

@@ -60,6 +60,7 @@ class TelegramCalls:
         self.moved: dict[int, int] = {}
         self._blocked_until: dict[int, float] = {}
         self._uploading: dict[int, asyncio.Lock] = {}
+        self.closed = False  # the platform stopped: its HTTP client is gone, so a call fails at once, untried
 
     def chat(self, chat_id: int) -> int:
         """The chat's current id (a group that became a supergroup has a new one)."""
@@ -99,6 +100,9 @@ class TelegramCalls:
             return result
 
         for attempt in range(1, attempts + 1):
+            if self.closed:  # also between the tries of a call that began before the platform stopped
+                log.info("chat %s: not sent, the Telegram platform stopped (the next start sends it)", chat_id)
+                return False, None
             chat = self.chat(chat_id) if moves else chat_id
             wait = self._blocked_until.get(chat, 0.0) - time.monotonic()
             if wait > 0:

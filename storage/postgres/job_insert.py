@@ -27,15 +27,16 @@ INSERT_RESERVATION = (
     " VALUES ($1, $2, $3, $4, $5, $6, 'reserved', $7)"
 )
 NEW_JOB_CHANNEL = "imagebridge_jobs"
-SETTLE_COMMAND = (
-    "UPDATE inbox SET state = 'settled', payload = '' "
-    "WHERE platform = $1 AND chat_id = $2 AND message_id = $3 AND state = 'pending'"
+# Settle a command's inbox row; whether it was settled before (the row existed, not pending, at the statement's
+# start or once the row lock was ours), in one round trip.
+SETTLE_COMMAND = """
+WITH settled AS (
+    UPDATE inbox SET state = 'settled', payload = ''
+    WHERE platform = $1 AND chat_id = $2 AND message_id = $3 AND state = 'pending' RETURNING 1
 )
-HANDLED = (
-    "SELECT (SELECT id FROM jobs WHERE platform = $1 AND channel_id = $2 "
-    "AND destination->>'source_message_id' = $3 LIMIT 1) FROM inbox "
-    "WHERE platform = $1 AND chat_id = $2 AND message_id = $3"
-)
+SELECT NOT EXISTS (SELECT 1 FROM settled)
+   AND EXISTS (SELECT 1 FROM inbox WHERE platform = $1 AND chat_id = $2 AND message_id = $3)
+"""
 
 
 def job_values(job: Job) -> tuple[object, ...]:
@@ -122,7 +123,7 @@ async def insert_jobs(conn: Connection, batch: Sequence[NewJob]) -> list[UserErr
     fresh = [new for new in batch if command_key(new[0]) not in handled]
     outcomes = iter(await _insert(conn, fresh) if fresh else [])
     return [
-        AlreadyHandled.made(handled[key]) if (key := command_key(new[0])) in handled else next(outcomes)
+        AlreadyHandled.of("error.already_handled") if command_key(new[0]) in handled else next(outcomes)
         for new in batch
     ]
 
@@ -133,16 +134,12 @@ def command_key(job: Job) -> tuple[str, str, str] | None:
     return (dest.platform, dest.channel_id, dest.source_message_id) if dest.source_message_id else None
 
 
-async def handled_elsewhere(conn: Connection, batch: Sequence[NewJob]) -> dict[tuple[str, str, str], str | None]:
-    """Settle each batch command's inbox row in this transaction; those already settled, with the job they made.
+async def handled_elsewhere(conn: Connection, batch: Sequence[NewJob]) -> set[tuple[str, str, str]]:
+    """Settle each batch command's inbox row in this transaction; the commands whose row was settled already.
 
     The row lock makes two processes' inserts for one command take turns: the second sees the row settled."""
-    handled: dict[tuple[str, str, str], str | None] = {}
     keys = {key for new in batch if (key := command_key(new[0])) is not None}
-    for key in sorted(keys):
-        if await conn.execute(SETTLE_COMMAND, *key) == "UPDATE 0" and (row := await conn.fetchrow(HANDLED, *key)):
-            handled[key] = row[0]
-    return handled
+    return {key for key in sorted(keys) if await conn.fetchval(SETTLE_COMMAND, *key)}
 
 
 async def _insert(conn: Connection, batch: Sequence[NewJob]) -> list[UserError | None]:
