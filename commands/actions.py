@@ -57,8 +57,11 @@ async def pick_image(services: Services, job: Job, index: int | None) -> StoredI
 
 
 async def sources_of(services: Services, job: Job) -> list[StoredImage]:
-    """The stored images a job was given (an edit's references, an img2img source), for Info; none that are gone."""
+    """The stored images a job was given (an edit's references, an img2img source), for Info; none that are gone.
+    None for a job made from another job's result: Info names that job."""
     request = job.request
+    if request.parent_job_id:
+        return []
     ids = request.reference_image_ids or ((request.source_image_id,) if request.source_image_id else ())
     found = [await services.store.image(image_id) for image_id in ids]
     return [image for image in found if image is not None]
