@@ -48,7 +48,7 @@ async def edit(services: Services, invocation: Invocation, options: dict[str, ob
         raise InvalidRequest.of("edit.instruction_empty")
     instruction = check_prompt(services, instruction)
     images, parent = await reference_images(services, invocation, options)
-    preset = await chosen_preset(services, invocation, options)
+    preset = await chosen_preset(services, invocation, options, len(images))
     options = with_saved(await prefs_for(services, invocation), options, preset, strict=False)  # its own options win
     check_count(preset, len(images))
     sizes = await check_images(services, invocation, images)
@@ -106,14 +106,16 @@ async def reference_images(
     return [await services.files.read(image.path)], (job.id, index)
 
 
-async def chosen_preset(services: Services, invocation: Invocation, options: dict[str, object]) -> Preset:
-    """The --preset; else the /settings preset when it can edit here; else the server's edit default (a saved
-    preset that cannot edit is for /imagine: it is passed over, not refused)."""
+async def chosen_preset(
+    services: Services, invocation: Invocation, options: dict[str, object], references: int
+) -> Preset:
+    """The --preset; else the /settings preset when it can edit this many images here; else the server's edit
+    default (a saved preset that cannot is passed over, not refused: it was chosen for /imagine or other edits)."""
     name = _text(options, "preset")
     if name is None:
         saved = (await prefs_for(services, invocation)).preset
-        editing = [p.name for p in await allowed_presets(services, invocation) if p.max_references > 0]
-        name = saved if saved in editing else None
+        fits = [p.name for p in await allowed_presets(services, invocation) if p.max_references >= max(1, references)]
+        name = saved if saved in fits else None
     return await edit_preset(services, invocation, name)
 
 
@@ -144,7 +146,7 @@ async def refusal_before_download(
         if command is None or command.name != EDIT.name:
             return None
         options = coerce(EDIT, command.options, command.labels)
-        check_count(await chosen_preset(services, invocation, options), count)
+        check_count(await chosen_preset(services, invocation, options, count), count)
     except UserError as exc:
         return exc.localized(await language_for(services, invocation))
     return None

@@ -15,6 +15,7 @@ from bot.models import GenerationRequest
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import slash
 from simulators.discord_harness import BotProcess, patched
+from simulators.telegram_updates import AlbumItem, send_album
 from tests.conftest import make_settings
 from tests.edit_support import FakeEditor, edit_overrides
 from tests.fakes import FakeBackend, png
@@ -77,6 +78,21 @@ async def test_telegram_edit_uses_saved_settings_where_they_fit(bench: Bench) ->
 
     other = await edited(bench, editor, GROUP, 7, "/edit@test_bot make it snow")  # settings are per chat
     assert other.preset == "qwen" and "blurry" not in other.negative_prompt
+
+
+@pytest.mark.telegram
+async def test_telegram_saved_preset_that_takes_fewer_images_is_passed_over(bench: Bench) -> None:
+    editor = FakeEditor()
+    bench.overrides = edit_overrides()
+    bench.config = bench.config.model_copy(update={"album_wait_seconds": 0.3})
+    bench.more_backends = lambda: [editor]
+    await bench.open()
+    await setting(bench, PRIVATE, PRIVATE, "/settings preset kontext", "Preset: kontext")  # one image at most
+    album = await send_album(bench.sim, PRIVATE, PRIVATE, [AlbumItem(png(64, 64)), AlbumItem(png(64, 64, RED))])
+    sent = await bench.sim.send_text(PRIVATE, PRIVATE, "/edit put image 2 into image 1", album[-1].message_id)
+    job_id = await bench.job_from(PRIVATE, sent.message_id)
+    await bench.finished(job_id)
+    assert [request.preset for job, request, _ in editor.edits if job == job_id] == ["qwen"]
 
 
 @pytest.fixture
