@@ -21,7 +21,7 @@ from bot.jobs import BackendState, PauseRecords, Ticket
 from bot.lifecycle import stop_tasks
 from bot.models import Job, JobState
 from bot.notify import StatusNotifier
-from bot.placement import BatchedPlacement
+from bot.placement import NOWHERE, BatchedPlacement
 from bot.pool import BackendPool, PoolPolicy
 from bot.ports import Backend, ImageFiles, JobStore, Outbound
 from bot.positions import PositionUpdates
@@ -171,8 +171,8 @@ class Engine(Intake):
         await self.notifier.aclose()
 
     async def recover(self) -> None:
-        """Requeue queued and interrupted running jobs in their original order; a running job whose attempts are
-        used up ends failed (each start may be what stopped the bot)."""
+        """Requeue queued and interrupted running jobs in their original order, their status messages to follow the
+        queue again; a running job whose attempts are used up ends failed (each start may be what stopped the bot)."""
         pending = await self.store.in_states([JobState.RUNNING, JobState.QUEUED])
         pending.sort(key=lambda job: (job.state is not JobState.RUNNING, job.created_at))
         for job in pending:
@@ -185,6 +185,7 @@ class Engine(Intake):
                 job.state = JobState.QUEUED
                 await self.store.save(job)
             self._enqueue(job)
+            self.positions.told(job.id, NOWHERE)  # its message shows the place it had before: shown again
         if pending:
             log.info("recovered %d queued jobs", len(pending))
 

@@ -137,6 +137,10 @@ class JobStore(Protocol):
         """Store a final state with its images and settle (or refund) the reservation, in one transaction."""
         ...
 
+    async def set_request(self, job: Job) -> None:
+        """Write the job's request again: it changed before the job ran again (a new seed after a black image)."""
+        ...
+
     async def set_delivery(self, job_id: str, state: DeliveryState) -> None:
         """Mark what the user has been shown."""
         ...

@@ -203,7 +203,11 @@ def final(job: Job, images: Sequence[StoredImage], offered: frozenset[Action] = 
     return failed(job)
 
 
-def info(job: Job, images: Sequence[StoredImage], lang: str | None = None) -> Reply:
+def info(
+    job: Job, images: Sequence[StoredImage], lang: str | None = None, sources: Sequence[StoredImage] = ()
+) -> Reply:
+    """The Info button's text: the job's parameters, seeds and what it started from (`sources`: the stored images
+    it was given, for an edit or img2img of attached images)."""
     request = job.request
     lang = lang or lang_of(job)
     state = t(lang, f"state.{job.state.value}")
@@ -230,7 +234,23 @@ def info(job: Job, images: Sequence[StoredImage], lang: str | None = None) -> Re
         lines.append(request.expansion)
     if images:
         lines.append(t(lang, "info.seeds", seeds=", ".join(str(image.seed) for image in images)))
-    if request.parent_job_id:
-        which = "" if request.parent_index is None else t(lang, "info.parent_image", index=request.parent_index + 1)
-        lines.append(t(lang, "info.parent", job=request.parent_job_id, which=which))
+    lines += started_from(job, sources, lang)
     return Reply(text="\n".join(lines), private=True, job_id=job.id)
+
+
+def started_from(job: Job, sources: Sequence[StoredImage], lang: str) -> list[str]:
+    """The job or the attached images a job was made from: an edit says which images it edited."""
+    request = job.request
+    edit = request.kind == "edit"
+    if request.parent_job_id:
+        index = request.parent_index
+        if edit and index is not None:
+            return [t(lang, "info.edited_job", job=request.parent_job_id, index=index + 1)]
+        which = "" if index is None else t(lang, "info.parent_image", index=index + 1)
+        return [t(lang, "info.parent", job=request.parent_job_id, which=which)]
+    count = len(request.reference_image_ids) if edit else int(request.source_image_id is not None)
+    if not count:
+        return []
+    sizes = ", ".join(f"{image.width}×{image.height}" for image in sources)
+    key = "info.edited_attached" if edit else "info.source_attached"
+    return [t(lang, key, count=count, sizes=f" ({sizes})" if sizes else "")]

@@ -341,6 +341,7 @@ class Worker:
             note = t(lang, "fit.black_elsewhere", backend=self.backend.name, others=where)
         else:
             note = t(lang, "fit.black_new_seed", backend=self.backend.name, seed=job.request.seed)
+            await self.store.set_request(job)  # before the requeue: the rerun, a restart and Info read this seed
         log.warning("job %s came back black on %s; retrying (%s)", job.id, self.backend.name, where or "new seed")
         self.work.note_move(job.id, note)
         await self.work.requeue(job)

@@ -56,6 +56,17 @@ async def pick_image(services: Services, job: Job, index: int | None) -> StoredI
     return images[index]
 
 
+async def sources_of(services: Services, job: Job) -> list[StoredImage]:
+    """The stored images a job was given (an edit's references, an img2img source), for Info; none that are gone.
+    None for a job made from another job's result: Info names that job."""
+    request = job.request
+    if request.parent_job_id:
+        return []
+    ids = request.reference_image_ids or ((request.source_image_id,) if request.source_image_id else ())
+    found = [await services.store.image(image_id) for image_id in ids]
+    return [image for image in found if image is not None]
+
+
 async def press(services: Services, invocation: Invocation, button_id: str) -> Reply:
     """Handle a button press by its id `action:job[:index]`."""
     try:
@@ -72,7 +83,8 @@ async def press(services: Services, invocation: Invocation, button_id: str) -> R
     if action is Action.CANCEL:
         return await cancel_job(services, invocation, job)
     if action is Action.INFO:
-        return presenter.info(job, await services.store.images(job.id), await language_for(services, invocation))
+        images, sources = await services.store.images(job.id), await sources_of(services, job)
+        return presenter.info(job, images, await language_for(services, invocation), sources)
     if action is Action.DELETE:
         return await delete(services, invocation, job)
     if action is Action.EDIT:

@@ -4,6 +4,7 @@ The images come from the platform (`Invocation.reference_images`, in order: the 
 from a finished job the invoker may see (`job` and `image`, what the Edit button sends). Every image is checked
 like an img2img source and stored (kind "source", by its sha256) before the job is queued, so a Reroll re-runs
 the edit from the store, after a restart too. Anything refused is refused before anything is stored or charged.
+The user's /settings fill what the command leaves out, as for /imagine, where they fit an edit (commands/saved.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bot.presets import MAX_REFERENCES, Preset
 from bot.replies import Reply
 from commands.actions import load_job, pick_image
 from commands.blocked import check_blocked
-from commands.context import Invocation, Services, language_for, require_not_banned
+from commands.context import Invocation, Services, language_for, prefs_for, require_not_banned
 from commands.imagine import (
     allowed_presets,
     build_request,
@@ -35,6 +36,7 @@ from commands.imagine import (
 from commands.options import coerce
 from commands.parser import clean_text, parse
 from commands.registry import EDIT
+from commands.saved import with_saved
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,8 @@ async def edit(services: Services, invocation: Invocation, options: dict[str, ob
         raise InvalidRequest.of("edit.instruction_empty")
     instruction = check_prompt(services, instruction)
     images, parent = await reference_images(services, invocation, options)
-    preset = await edit_preset(services, invocation, _text(options, "preset"))
+    preset = await chosen_preset(services, invocation, options, len(images))
+    options = with_saved(await prefs_for(services, invocation), options, preset, strict=False)  # its own options win
     check_count(preset, len(images))
     sizes = await check_images(services, invocation, images)
     aspect = _text(options, "aspect") or nearest_aspect(preset, *sizes[0])
@@ -103,6 +106,19 @@ async def reference_images(
     return [await services.files.read(image.path)], (job.id, index)
 
 
+async def chosen_preset(
+    services: Services, invocation: Invocation, options: dict[str, object], references: int
+) -> Preset:
+    """The --preset; else the /settings preset when it can edit this many images here; else the server's edit
+    default (a saved preset that cannot is passed over, not refused: it was chosen for /imagine or other edits)."""
+    name = _text(options, "preset")
+    if name is None:
+        saved = (await prefs_for(services, invocation)).preset
+        fits = [p.name for p in await allowed_presets(services, invocation) if p.max_references >= max(1, references)]
+        name = saved if saved in fits else None
+    return await edit_preset(services, invocation, name)
+
+
 async def edit_preset(services: Services, invocation: Invocation, name: str | None) -> Preset:
     """The named preset if it can edit; else the server's default if it can, else the first one allowed here."""
     editing = [preset for preset in await allowed_presets(services, invocation) if preset.max_references > 0]
@@ -130,7 +146,7 @@ async def refusal_before_download(
         if command is None or command.name != EDIT.name:
             return None
         options = coerce(EDIT, command.options, command.labels)
-        check_count(await edit_preset(services, invocation, _text(options, "preset")), count)
+        check_count(await chosen_preset(services, invocation, options, count), count)
     except UserError as exc:
         return exc.localized(await language_for(services, invocation))
     return None

@@ -23,6 +23,7 @@ from commands.context import Invocation, Services, is_bot_admin, language_for, p
 from commands.expand import check_queue_room, requests_for, submit_all, variants, with_loras
 from commands.parser import clean_text
 from commands.registry import MAX_SEED
+from commands.saved import with_saved
 
 log = logging.getLogger(__name__)
 
@@ -206,29 +207,15 @@ async def imagine(services: Services, invocation: Invocation, options: dict[str,
 
 
 async def with_settings(services: Services, invocation: Invocation, options: dict[str, object]) -> dict[str, object]:
-    """The options with the user's /settings filled in where the command left them out. A saved aspect or step
-    count that the preset in use does not offer is refused with a word about /settings."""
+    """The options with the user's /settings filled in where the command left them out. A saved preset, aspect or
+    step count that cannot be used here is refused with a word about /settings."""
     prefs = await prefs_for(services, invocation)
     merged = dict(options)
     if prefs.preset and "preset" not in options:
         await check_saved_preset(services, invocation, prefs.preset)
         merged["preset"] = prefs.preset
-    if prefs.negative and "negative" not in options:
-        merged["negative"] = prefs.negative
     preset = await resolve_preset(services, invocation, _opt_str(merged, "preset"))
-    if prefs.aspect and "aspect" not in options:
-        if prefs.aspect not in preset.aspect_ratios:
-            raise InvalidRequest.of(
-                "settings.saved_aspect", aspect=prefs.aspect, name=preset.name, allowed=", ".join(preset.aspect_ratios)
-            )
-        merged["aspect"] = prefs.aspect
-    if prefs.steps and "steps" not in options:
-        if prefs.steps > preset.max_steps:
-            raise InvalidRequest.of(
-                "settings.saved_steps", steps=prefs.steps, name=preset.name, maximum=preset.max_steps
-            )
-        merged["steps"] = prefs.steps
-    return merged
+    return with_saved(prefs, merged, preset, strict=True)
 
 
 async def check_saved_preset(services: Services, invocation: Invocation, name: str) -> None:

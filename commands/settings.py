@@ -1,6 +1,6 @@
 """/settings: a user's defaults on this server (preset, aspect, steps, negative, private results, language), shown
-with buttons and changed by a button or `/settings key value`; /imagine applies them when the command does not say
-(`--private` / `private:False` override the private flag for one job)."""
+with buttons and changed by a button or `/settings key value`; /imagine applies them when the command does not say,
+and /edit where they fit an edit (`--private` / `private:False` override the private flag for one job)."""
 
 from __future__ import annotations
 

@@ -59,6 +59,10 @@ class SqliteJobStore(JobStoreBase[Database], SqliteChatRecords):
                 )
             await self._update(conn, job)
 
+    async def set_request(self, job: Job) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE jobs SET request = ? WHERE id = ?", (job.request.model_dump_json(), job.id))
+
     async def set_delivery(self, job_id: str, state: DeliveryState) -> None:
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE jobs SET delivery = ? WHERE id = ?", (state.value, job_id))

@@ -76,6 +76,10 @@ class PgJobStore(JobStoreBase[PgDatabase], PgChatRecords):
                 )
             await self._update(conn, job)
 
+    async def set_request(self, job: Job) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE jobs SET request = $1 WHERE id = $2", job.request.model_dump_json(), job.id)
+
     async def set_delivery(self, job_id: str, state: DeliveryState) -> None:
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE jobs SET delivery = $1 WHERE id = $2", state.value, job_id)
