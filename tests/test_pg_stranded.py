@@ -10,6 +10,7 @@ import asyncio
 import io
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -27,13 +28,14 @@ from bot.jobs import BackendState
 from bot.models import DeliveryState, JobState
 from bot.pool import check
 from bot.shared_queue import SharedEngine
+from commands.dispatch import dispatch_text
 from simulators.a1111 import A1111Simulator
 from simulators.a1111_catalog import CheckpointCatalog
 from simulators.telegram import ChatMessage, TelegramSimulator
 from storage.postgres.claims import PgClaims
 from storage.postgres.db import PgDatabase
 from storage.postgres.jobs import PgJobStore
-from tests.conftest import make_settings
+from tests.conftest import invocation, make_settings
 from tests.postgres_support import PostgresServer, drop_database, fresh_database
 from tests.test_pg_claims import make_job
 from tests.test_pg_views import PRIVATE, sent, telegram_config
@@ -84,12 +86,19 @@ async def launch(postgres_server: PostgresServer, telegram: TelegramSimulator, t
     async with AsyncExitStack() as stack:
 
         async def start(
-            name: str, backends: dict[str, list[str]], *, polls: bool = False, hold: bool = False, **settings: Any
+            name: str,
+            backends: dict[str, list[str]],
+            *,
+            polls: bool = False,
+            hold: bool = False,
+            booting: bool = False,
+            **settings: Any,
         ) -> Process:
             sims, clients, configs = {}, [], {}
             for backend, checkpoints in backends.items():
                 sim = A1111Simulator(checkpoints=checkpoints, seconds_per_step=0.001, model_load_seconds=0.0)
-                address = await sim.start()
+                address = f"http://127.0.0.1:{free_port()}" if booting else await sim.start()  # booting: not up yet
+                sim.url = address
                 stack.push_async_callback(sim.stop)
                 if hold:  # every generation waits until the test ends
                     await sim.lock.acquire()
@@ -107,7 +116,7 @@ async def launch(postgres_server: PostgresServer, telegram: TelegramSimulator, t
             app = await build_app(config, [outbound], backends=clients)
             await app.start()
             stack.push_async_callback(app.stop)
-            for worker in app.engine.workers:  # the check each worker runs as it starts, done before any command
+            for worker in app.engine.workers if not booting else []:  # its first check, done before any command
                 await check(worker)
             if platform is not None:
                 await platform.start(app.services)
@@ -116,6 +125,20 @@ async def launch(postgres_server: PostgresServer, telegram: TelegramSimulator, t
 
         yield start
     await drop_database(postgres_server, url)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def boot(process: Process) -> None:
+    """Its servers come up; each worker's next health check (done here, as its retry would) finds them."""
+    for sim in process.sims.values():
+        await sim.start(port=int(sim.url.rsplit(":", 1)[1]))
+    for worker in process.engine.workers:
+        assert await check(worker)
 
 
 async def answer(telegram: TelegramSimulator, text: str, marker: str, within: float = 10) -> ChatMessage:
@@ -230,6 +253,46 @@ async def test_a_job_every_backend_gave_back_for_a_missing_lora_fails_refunded(
     text = failures(telegram, owl)[0].text or ""
     assert "No backend can run preset sdxl as written any more" in text, text
     assert "the LoRAs add-detail-xl are missing" in text and "gave it back" in text, text
+    assert await used_today(telegram) == pytest.approx(before)
+
+
+async def test_a_job_only_a_drained_backend_of_the_other_process_can_run_says_so(
+    launch: Launch, telegram: TelegramSimulator
+) -> None:
+    admins = {"access": {"bot_admins": ["console:root"]}}
+    one = await launch("one", {"gpu-a": [SD15]}, polls=True, **admins)
+    two = await launch("two", {"gpu-b": [SD15, SDXL]}, **admins)
+    drained = await dispatch_text(two.app.services, invocation(user="root", is_admin=True), "/admin drain gpu-b")
+    assert drained is not None and "drained" in drained.text, drained
+    await one.board_shows(lambda states: answered_on_board(1)(states) and states[0].drained)
+
+    owl = await sent(telegram, "/imagine an owl --preset sdxl")
+    waiting = "No backend that can run this job is taking jobs right now (gpu-b: taken out of rotation by an admin"
+
+    def told() -> bool:
+        return any(waiting in (m.text or "") and owl in (m.text or "") for m in telegram.visible(PRIVATE))
+
+    await telegram.wait_for(told, 10)
+    assert not any("gpu-a:" in (m.text or "") for m in telegram.visible(PRIVATE)), "gpu-a cannot run it: not named"
+
+
+async def test_a_job_waits_while_a_backend_of_the_other_process_has_not_answered(
+    launch: Launch, telegram: TelegramSimulator
+) -> None:
+    one = await launch("one", {"gpu-a": [SD15]}, polls=True)
+    two = await launch("two", {"gpu-b": [SD15]}, booting=True)  # its server is not up yet: it may have SDXL
+    await one.board_shows(lambda states: len(states) == 1 and states[0].fit is not None)
+    before = await used_today(telegram)
+    owl = await sent(telegram, "/imagine an owl --preset sdxl")
+    for process in (one, two):  # each judges (as after a read of the board): gpu-b has not answered, so it waits
+        await process.engine.fail_stranded()
+    job = await one.app.services.store.get(owl)
+    assert job is not None and job.state is JobState.QUEUED and not failures(telegram, owl)
+
+    await boot(two)  # gpu-b answers: it has no SDXL either
+    await telegram.wait_for(lambda: bool(failures(telegram, owl)), 20)
+    text = failures(telegram, owl)[0].text or ""
+    assert f"gpu-a: {MISSING}" in text and f"gpu-b: {MISSING}" in text, text
     assert await used_today(telegram) == pytest.approx(before)
 
 
