@@ -32,9 +32,13 @@ MAX_SEED = 2**32 - 1
 KINDS: tuple[JobKind, ...] = get_args(JobKind)
 
 
-def fit_key(kind: str, preset: str) -> str:
-    """A kind of job on a preset, as the board names what a backend cannot run ("txt2img:sdxl")."""
-    return f"{kind}:{preset}"
+VARIED: tuple[JobKind, ...] = ("txt2img", "img2img")  # the kinds a variation (the V buttons) can be of
+
+
+def fit_key(kind: str, preset: str, variation: bool = False) -> str:
+    """A kind of job on a preset, as the board names what a backend cannot run ("txt2img:sdxl", and for a
+    variation "txt2img+variation:sdxl")."""
+    return f"{kind}{'+variation' if variation else ''}:{preset}"
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,15 @@ class BackendFit:
 
     answered: bool
     mark: str
-    unfit: Mapping[str, Unfit] = field(default_factory=dict)
+    unfit: Mapping[str, Unfit] = field(default_factory=dict, hash=False)
 
-    def why_not(self, kind: str, preset: str) -> Unfit | None:
-        return self.unfit.get(fit_key(kind, preset))
+    def why_not(self, kind: str, preset: str, variation: bool = False) -> Unfit | None:
+        """Why it cannot run any job of this kind on this preset (a variation, if asked), or None if it may."""
+        reason = self.unfit.get(fit_key(kind, preset))
+        return reason or (self.unfit.get(fit_key(kind, preset, True)) if variation else None)
+
+    def rules_out(self, need: Need) -> Unfit | None:
+        return self.why_not(need.kind, need.preset.name, need.variation)
 
 
 def backend_fit(worker: Worker, presets: Mapping[str, Preset]) -> BackendFit:
@@ -56,10 +65,11 @@ def backend_fit(worker: Worker, presets: Mapping[str, Preset]) -> BackendFit:
     to it: LoRAs, variations, references), so a kind and preset listed unfit is unfit for every such job."""
     unfit = {}
     for preset in presets.values():
-        for kind in KINDS:
-            reason = worker.fit(Need(preset, kind))
+        needs = [Need(preset, kind) for kind in KINDS] + [Need(preset, kind, variation=True) for kind in VARIED]
+        for need in needs:
+            reason = worker.fit(need)
             if reason is not None:
-                unfit[fit_key(kind, preset.name)] = reason
+                unfit[fit_key(need.kind, preset.name, need.variation)] = reason
     return BackendFit(worker.answered, worker.fit_mark, unfit)
 
 
@@ -108,17 +118,15 @@ class Router:
             if reason is not None:
                 found.append((worker.backend.name, reason))
         for name, fit in self.elsewhere():
-            reason = fit.why_not(need.kind, need.preset.name)
-            if reason is not None:
+            reason = fit.rules_out(need)
+            if reason is not None and (name, reason) not in found:  # two processes' backends of one name: once
                 found.append((name, reason))
         return found
 
     def can_run(self, need: Need) -> bool:
         """Some configured backend (in rotation or not) can run it with what it last reported; another process's
         when its fits allow the need's kind and preset."""
-        return self.can_run_here(need) or any(
-            fit.why_not(need.kind, need.preset.name) is None for _, fit in self.elsewhere()
-        )
+        return self.can_run_here(need) or any(fit.rules_out(need) is None for _, fit in self.elsewhere())
 
     def can_run_here(self, need: Need) -> bool:
         """Some backend of this process can run it."""
@@ -186,7 +194,7 @@ class Router:
             need = None if preset is None else Need.of(preset, job.request)  # not cached: most run elsewhere
             if need is None or self.can_run_here(need):
                 continue
-            able = [(name, fit) for name, fit in others if fit.why_not(need.kind, need.preset.name) is None]
+            able = [(name, fit) for name, fit in others if fit.rules_out(need) is None]
             reasons = [*self.reasons(need), *((name, Unfit("gave_back")) for name, _ in able)]
             error = Unrunnable(need.preset.name, reasons, "fit.stranded")
             found.append(Stranded(job, error, [fit.mark for _, fit in able]))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,7 @@ class SharedBackends(Engine):
 
     def _fits_elsewhere(self) -> list[tuple[str, BackendFit]]:
         """The other processes' backends for routing: those on the board, and those that left it lately."""
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         departed = [state for state, left in self._departed.values() if now - left < DEPARTED_GRACE_SECONDS]
         return [(state.name, state.fit) for state in [*self._remote, *departed] if state.fit is not None]
 
@@ -175,9 +176,9 @@ class SharedBackends(Engine):
             await self.board.wait_for_change(self.poll_seconds)  # a timeout is a poll: gone processes go
             try:
                 await self._read()
-                await self.fail_stranded()  # what the board says now may leave a queued job no backend at all
             except Exception:
                 log.exception("reading the backend board failed; trying again")
+            await self.fail_stranded()  # what the board says now may leave a queued job no backend at all
             await asyncio.sleep(READ_GAP_SECONDS)
 
     async def _read(self) -> None:
@@ -193,7 +194,7 @@ class SharedBackends(Engine):
             self.board_changed.notify_all()
 
     def _note_departures(self, remote: list[BackendState]) -> None:
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()
         here = {(state.process, state.name) for state in remote}
         for state in self._remote:
             if (state.process, state.name) not in here:

@@ -239,9 +239,12 @@ class SharedEngine(SharedChats, SharedBackends):
         queued = [job for job_id, job in self.replica.queued.items() if job_id not in self._jobs]
         found = {stranded.job.id: stranded for stranded in self.router.stranded_anywhere(queued)}
         errors = [(job_id, one.marks, one.error.localized(lang_of(one.job))) for job_id, one in found.items()]
-        for job in await self.claims.strand(errors):
-            log.warning("job %s: no backend of any process can run it any more: %s", job.id, found[job.id].error)
-            await self.complete(job, [], None)  # stored failed and refunded already; this delivers it
+        try:
+            for job in await self.claims.strand(errors):
+                log.warning("job %s: no backend of any process can run it any more: %s", job.id, found[job.id].error)
+                await self.complete(job, [], None)  # stored failed and refunded already; this delivers it
+        except Exception:  # a worker's health check calls this: the store's trouble must not stop the worker
+            log.exception("ending the jobs no backend can run failed; judged again at the next read of the board")
 
     # ---- delivery: once, by whichever process takes the delivery lease ---------------------------
 

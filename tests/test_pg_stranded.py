@@ -286,8 +286,8 @@ async def test_a_job_waits_while_a_backend_of_the_other_process_has_not_answered
     owl = await sent(telegram, "/imagine an owl --preset sdxl")
     for process in (one, two):  # each judges (as after a read of the board): gpu-b has not answered, so it waits
         await process.engine.fail_stranded()
-    job = await one.app.services.store.get(owl)
-    assert job is not None and job.state is JobState.QUEUED and not failures(telegram, owl)
+    job = await one.app.services.store.get(owl)  # queued, or running a moment where gpu-a claims it to give it back
+    assert job is not None and job.state is not JobState.FAILED and not failures(telegram, owl)
 
     await boot(two)  # gpu-b answers: it has no SDXL either
     await telegram.wait_for(lambda: bool(failures(telegram, owl)), 20)
