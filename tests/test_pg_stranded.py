@@ -296,6 +296,26 @@ async def test_a_job_waits_while_a_backend_of_the_other_process_has_not_answered
     assert await used_today(telegram) == pytest.approx(before)
 
 
+async def test_a_restart_of_the_only_process_that_can_run_a_job_does_not_fail_it(
+    launch: Launch, telegram: TelegramSimulator
+) -> None:
+    one = await launch("one", {"gpu-a": [SD15]}, polls=True)
+    two = await launch("two", {"gpu-b": [SD15, SDXL]}, hold=True)
+    await one.board_shows(answered_on_board(1))
+    fox = await sent(telegram, "/imagine a fox --preset sdxl")
+    await two.sims["gpu-b"]._wait(lambda: bool(two.sims["gpu-b"].requests), 15)
+    owl = await sent(telegram, "/imagine an owl --preset sdxl")  # waits for gpu-b
+
+    await two.app.stop()  # the process restarts: its rows leave the board, its running job is queued again
+    await one.board_shows(lambda states: not states)
+    await one.engine.fail_stranded()  # gpu-a cannot run SDXL and gpu-b is gone: but it may be back in a moment
+    assert not failures(telegram, fox) and not failures(telegram, owl)
+
+    await launch("three", {"gpu-b": [SD15, SDXL]})  # back: it runs both
+    await telegram.wait_for(lambda: sum(m.photo is not None for m in telegram.visible(PRIVATE)) == 2, 30)
+    assert not failures(telegram, fox) and not failures(telegram, owl)
+
+
 def eta_seconds(text: str) -> int:
     match = re.search(r"about (?:(\d+) min ?)?(?:(\d+) s)?", text)
     assert match and any(match.groups()), text
