@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1
 KINDS: tuple[JobKind, ...] = get_args(JobKind)
-
-
 VARIED: tuple[JobKind, ...] = ("txt2img", "img2img")  # the kinds a variation (the V buttons) can be of
 
 

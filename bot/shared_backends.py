@@ -66,7 +66,7 @@ class SharedBackends(Engine):
         self._pauses_dirty = False
         self._pause_sync: asyncio.Task[None] | None = None
         self._fits: dict[str, tuple[tuple[str, bool], BackendFit]] = {}  # backend -> (mark, answered), its fits
-        self._departed: dict[tuple[str | None, str], tuple[BackendState, float]] = {}  # left the board at (loop time)
+        self._departed: dict[tuple[str | None, str], tuple[BackendState, float]] = {}  # left the board at (monotonic)
         self.router.elsewhere = self._fits_elsewhere
 
     # ---- lifecycle -----------------------------------------------------------------------------
