@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.fit import Need
 from bot.models import Job, JobKind, StoredImage
@@ -17,6 +17,9 @@ from bot.placement import Place
 from bot.ports import QuotaLimits, ServerSettings
 from bot.presets import Preset
 from bot.replies import Reply
+
+if TYPE_CHECKING:
+    from bot.routing import BackendFit
 
 
 @dataclass
@@ -44,6 +47,7 @@ class BackendState:
     model_switches: int
     process: str | None = None  # on a shared queue: the process that runs it (host:pid:random), else None
     remote: bool = False  # run by another process (bot/shared_backends.py)
+    fit: BackendFit | None = None  # on a shared queue: what it can run, as its process publishes it
 
     @property
     def label(self) -> str:

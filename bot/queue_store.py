@@ -54,6 +54,11 @@ class JobClaims(Protocol):
         """Take a queued job out of the queue as cancelled; None when it is not queued."""
         ...
 
+    async def strand(self, stranded: Sequence[tuple[str, Sequence[str], str]]) -> list[Job]:
+        """End as failed (refunded) each (job id, marks, error) still queued that was given back with all of marks;
+        returns those ended by this call (each job is ended once, by whichever process comes first)."""
+        ...
+
     async def claim_delivery(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         """The right to send a finished job's result for a while; False if delivered or another process has it."""
         ...

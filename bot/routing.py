@@ -2,14 +2,19 @@
 
 Every question goes through bot/fit.py with each worker's latest inventory. A job goes only to a
 backend that can run its preset as written; a request no backend can run is refused before anything
-is queued or charged; a result offers only the buttons some backend can serve.
+is queued or charged; a result offers only the buttons some backend can serve. On a queue several processes
+share, the other processes' backends count too, as their processes publish them (`BackendFit`, the board of
+bot/shared_backends.py): per kind and preset whether they can run it at all, and for what a request adds (LoRAs,
+references...) whether they gave the job back (`Stranded.marks`).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, get_args
 
 from bot.errors import InvalidRequest
 from bot.fit import Need, Unfit, lora_names
@@ -24,6 +29,56 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1
+KINDS: tuple[JobKind, ...] = get_args(JobKind)
+VARIED: tuple[JobKind, ...] = ("txt2img", "img2img")  # the kinds a variation (the V buttons) can be of
+
+
+def fit_key(kind: str, preset: str, variation: bool = False) -> str:
+    """A kind of job on a preset, as the board names what a backend cannot run ("txt2img:sdxl", and for a
+    variation "txt2img+variation:sdxl")."""
+    return f"{kind}{'+variation' if variation else ''}:{preset}"
+
+
+@dataclass(frozen=True)
+class BackendFit:
+    """What a backend can run, as its process publishes it to the others (bot/shared_backends.py): whether it has
+    answered a health check, its fit mark (bot/worker.py) and why it cannot run any job of a kind on a preset,
+    for each it cannot (a preset its process does not know is absent: that process lets its backends try it)."""
+
+    answered: bool
+    mark: str
+    unfit: Mapping[str, Unfit] = field(default_factory=dict, hash=False)
+
+    def why_not(self, kind: str, preset: str, variation: bool = False) -> Unfit | None:
+        """Why it cannot run any job of this kind on this preset (a variation, if asked), or None if it may."""
+        reason = self.unfit.get(fit_key(kind, preset))
+        return reason or (self.unfit.get(fit_key(kind, preset, True)) if variation else None)
+
+    def rules_out(self, need: Need) -> Unfit | None:
+        return self.why_not(need.kind, need.preset.name, need.variation)
+
+
+def backend_fit(worker: Worker, presets: Mapping[str, Preset]) -> BackendFit:
+    """A worker's fits for the board: the least a job of each kind asks of each preset (a request can only add
+    to it: LoRAs, variations, references), so a kind and preset listed unfit is unfit for every such job."""
+    unfit = {}
+    for preset in presets.values():
+        needs = [Need(preset, kind) for kind in KINDS] + [Need(preset, kind, variation=True) for kind in VARIED]
+        for need in needs:
+            reason = worker.fit(need)
+            if reason is not None:
+                unfit[fit_key(need.kind, preset.name, need.variation)] = reason
+    return BackendFit(worker.answered, worker.fit_mark, unfit)
+
+
+@dataclass(frozen=True)
+class Stranded:
+    """A queued job no backend of any process can run: ended failed with `error` if the job carries every one of
+    `marks` (other processes' backends whose fits allow its kind and preset, and that gave it back as they are)."""
+
+    job: Job
+    error: Unrunnable
+    marks: list[str]
 
 
 class Unrunnable(InvalidRequest):
@@ -51,18 +106,28 @@ class Router:
         self.avoid: dict[str, set[str]] = {}  # job id -> backends that must not run it again (black image)
         self.black_retried: set[str] = set()  # jobs that had their one retry after a black image
         self._needs: dict[str, Need | None] = {}  # job id -> what it asks (a pick asks for each job it passes)
+        self.elsewhere: Callable[[], Sequence[tuple[str, BackendFit]]] = tuple  # other processes' backends
 
     def reasons(self, need: Need) -> list[tuple[str, Unfit]]:
-        """Why each backend cannot run the need; a backend that can is left out."""
+        """Why each backend (of any process) cannot run the need; a backend that can (or may) is left out."""
         found = []
         for worker in self.workers:
             reason = worker.fit(need)
             if reason is not None:
                 found.append((worker.backend.name, reason))
+        for name, fit in self.elsewhere():
+            reason = fit.rules_out(need)
+            if reason is not None and (name, reason) not in found:  # two processes' backends of one name: once
+                found.append((name, reason))
         return found
 
     def can_run(self, need: Need) -> bool:
-        """Some configured backend (in rotation or not) can run it with what it last reported."""
+        """Some configured backend (in rotation or not) can run it with what it last reported; another process's
+        when its fits allow the need's kind and preset."""
+        return self.can_run_here(need) or any(fit.rules_out(need) is None for _, fit in self.elsewhere())
+
+    def can_run_here(self, need: Need) -> bool:
+        """Some backend of this process can run it."""
         return any(worker.fit(need) is None for worker in self.workers)
 
     def check(
@@ -78,7 +143,7 @@ class Router:
             self._refuse_unless_runnable(Need.of(preset, request))
 
     def _refuse_unless_runnable(self, need: Need) -> None:
-        if not self.workers or self.can_run(need):
+        if not (self.workers or self.elsewhere()) or self.can_run(need):
             return
         raise Unrunnable(need.preset.name, self.reasons(need))
 
@@ -108,6 +173,29 @@ class Router:
             need = self.need(job)
             if need is not None and not self.can_run(need):
                 found.append((job, Unrunnable(need.preset.name, self.reasons(need), "fit.stranded")))
+        return found
+
+    def stranded_anywhere(self, jobs: list[Job]) -> list[Stranded]:
+        """`stranded` over every process's backends (a shared queue), judged once each has answered at least once.
+
+        A backend of another process counts as unable when its fits rule out the job's kind and preset, or when it
+        gave the job back as it is now: its mark goes in `Stranded.marks` for the store to check on the job.
+        """
+        others = list(self.elsewhere())
+        if not (self.workers or others) or not all(worker.answered for worker in self.workers):
+            return []
+        if not all(fit.answered for _, fit in others):
+            return []
+        found = []
+        for job in jobs:
+            preset = self.presets.get(job.request.preset)
+            need = None if preset is None else Need.of(preset, job.request)  # not cached: most run elsewhere
+            if need is None or self.can_run_here(need):
+                continue
+            able = [(name, fit) for name, fit in others if fit.rules_out(need) is None]
+            reasons = [*self.reasons(need), *((name, Unfit("gave_back")) for name, _ in able)]
+            error = Unrunnable(need.preset.name, reasons, "fit.stranded")
+            found.append(Stranded(job, error, [fit.mark for _, fit in able]))
         return found
 
     def others(self, worker: Worker, job: Job) -> list[Worker]:

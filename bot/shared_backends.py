@@ -11,6 +11,12 @@ A drain is stored (it outlives restarts) and every process's claims skip a drain
 is committed; the other processes' workers follow on the notice, and an undrain wakes their claimers.
 A pause or resume saved by any process reaches this one's `is_paused` through the settings notices
 (storage/postgres/account_signals.py): the paused servers are read again and the scheduler's set follows.
+
+Each backend's row also says what it can run (bot/routing.py BackendFit), so routing here counts the other
+processes' backends: a request one of them can run is not refused, a job none can run any more fails (after
+every read of the board and each inventory change here: bot/shared_queue.py `fail_stranded`), and a waiting
+job's reason names only backends that can run it. A process that left the board keeps counting for a while
+(`DEPARTED_GRACE_SECONDS`): a restart must not fail the jobs only its backends run.
 """
 
 from __future__ import annotations
@@ -18,19 +24,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bot import presenter
 from bot.engine import Engine
+from bot.i18n import t
 from bot.jobs import BackendState
 from bot.models import Job
 from bot.queue_store import BackendBoard
+from bot.routing import BackendFit, backend_fit
+
+if TYPE_CHECKING:
+    from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
 CHANGE_TICK_SECONDS = 1.0  # how often this process's backends are compared with what it last published
 PUBLISH_GAP_SECONDS = 0.5  # at most two publishes a second: a burst of short jobs is one change to the others
 READ_GAP_SECONDS = 0.25  # and the board read at most four times a second, however many notices arrive
+DEPARTED_GRACE_SECONDS = 60.0  # a process gone from the board may be restarting: its backends count this long
 
 
 class SharedBackends(Engine):
@@ -51,6 +65,9 @@ class SharedBackends(Engine):
         self._poke = asyncio.Event()
         self._pauses_dirty = False
         self._pause_sync: asyncio.Task[None] | None = None
+        self._fits: dict[str, tuple[tuple[str, bool], BackendFit]] = {}  # backend -> (mark, answered), its fits
+        self._departed: dict[tuple[str | None, str], tuple[BackendState, float]] = {}  # left the board at (monotonic)
+        self.router.elsewhere = self._fits_elsewhere
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -90,16 +107,42 @@ class SharedBackends(Engine):
         self._poke.set()
 
     def _local(self) -> list[BackendState]:
-        return [replace(state, process=self.owner) for state in super().backends()]
+        pairs = zip(super().backends(), self.workers, strict=True)
+        return [replace(state, process=self.owner, fit=self._fit(worker)) for state, worker in pairs]
+
+    def _fit(self, worker: Worker) -> BackendFit:
+        """What the worker can run, computed again only when what it has changed (its mark) or it first answered."""
+        key = (worker.fit_mark, worker.answered)
+        known = self._fits.get(worker.backend.name)
+        if known is None or known[0] != key:
+            known = (key, backend_fit(worker, self.settings.presets))
+            self._fits[worker.backend.name] = known
+        return known[1]
+
+    def _fits_elsewhere(self) -> list[tuple[str, BackendFit]]:
+        """The other processes' backends for routing: those on the board, and those that left it lately."""
+        now = time.monotonic()
+        departed = [state for state, left in self._departed.values() if now - left < DEPARTED_GRACE_SECONDS]
+        return [(state.name, state.fit) for state in [*self._remote, *departed] if state.fit is not None]
 
     def backends(self) -> list[BackendState]:
         return self._local() + self.remote_backends()
 
     def waiting_reason(self, job: Job) -> str | None:
-        """None while another process has a backend taking jobs (the board does not say what it fits)."""
-        if any(state.healthy and not state.drained for state in self.remote_backends()):
+        """As one process's, over every process's backends that can run the job's kind and preset."""
+        request = job.request
+        able = [s for s in self.remote_backends() if s.fit is None or not s.fit.why_not(request.kind, request.preset)]
+        if any(state.healthy and not state.drained for state in able):
             return None
-        return super().waiting_reason(job)
+        here = super().waiting_reason(job)
+        if not able or (here is None and any(self.router.runs(worker, job) for worker in self.workers)):
+            return here
+        lang = presenter.lang_of(job)
+        quiet, drained = t(lang, "waiting.not_answering"), t(lang, "waiting.drained")
+        named = [(w.backend.name, w.drained, w.health_detail) for w in self.workers if self.router.runs(w, job)]
+        named += [(state.name, state.drained, state.detail) for state in able]
+        reasons = "; ".join(f"{name}: {drained if off else (detail or quiet)}" for name, off, detail in named)
+        return t(lang, "waiting.none_free", reasons=reasons)
 
     def remote_backends(self) -> list[BackendState]:
         return [replace(state, drained=state.name.lower() in self._drained) for state in self._remote]
@@ -135,11 +178,13 @@ class SharedBackends(Engine):
                 await self._read()
             except Exception:
                 log.exception("reading the backend board failed; trying again")
+            await self.fail_stranded()  # what the board says now may leave a queued job no backend at all
             await asyncio.sleep(READ_GAP_SECONDS)
 
     async def _read(self) -> None:
         drained = await self.board.drained_backends()
         rows = await self.board.read(3 * self.heartbeat_seconds)  # three heartbeats missed: that process hangs
+        self._note_departures([row for row in rows if row.process != self.owner])
         self._remote = [row for row in rows if row.process != self.owner]
         if self.workers and not any(row.process == self.owner for row in rows):
             self._published = None  # our rows were taken for a gone process's (a lost connection): publish again
@@ -147,6 +192,16 @@ class SharedBackends(Engine):
         await self._follow_drains(drained)
         async with self.board_changed:
             self.board_changed.notify_all()
+
+    def _note_departures(self, remote: list[BackendState]) -> None:
+        now = time.monotonic()
+        here = {(state.process, state.name) for state in remote}
+        for state in self._remote:
+            if (state.process, state.name) not in here:
+                self._departed[(state.process, state.name)] = (state, now)
+        for key, (_, left) in list(self._departed.items()):
+            if key in here or now - left >= DEPARTED_GRACE_SECONDS:
+                del self._departed[key]
 
     async def _follow_drains(self, drained: set[str]) -> None:
         self._drained = drained
@@ -218,4 +273,4 @@ def _key(state: BackendState) -> tuple[object, ...]:
     """What other processes are told about a backend (a running job's progress is not part of it)."""
     current = state.current.id if state.current is not None else None
     return (state.name, state.kind, state.healthy, state.detail, state.drained, current, state.loaded,
-            state.completed, state.model_switches)  # fmt: skip
+            state.completed, state.model_switches, state.fit)  # fmt: skip

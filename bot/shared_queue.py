@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from bot.engine import give_up
 from bot.errors import NotFound
 from bot.models import DeliveryState, Job, JobState, StoredImage, utcnow
+from bot.presenter import lang_of
 from bot.queue_store import CANCEL, LOST, JobClaims, QueueReader, WorkSignals
 from bot.shared_backends import SharedBackends
 from bot.shared_chats import SharedChats
@@ -233,7 +234,17 @@ class SharedEngine(SharedChats, SharedBackends):
         await self.deliver(job, images)
 
     async def fail_stranded(self) -> None:
-        """Nothing queued lives here: a job no backend of this process runs waits for another process's."""
+        """Fail (and refund) queued jobs no backend of any process can run any more, saying why, as one process
+        does (bot/routing.py `stranded_anywhere`, over the board); the store ends each once, whoever judges it."""
+        queued = [job for job_id, job in self.replica.queued.items() if job_id not in self._jobs]
+        found = {stranded.job.id: stranded for stranded in self.router.stranded_anywhere(queued)}
+        errors = [(job_id, one.marks, one.error.localized(lang_of(one.job))) for job_id, one in found.items()]
+        try:
+            for job in await self.claims.strand(errors):
+                log.warning("job %s: no backend of any process can run it any more: %s", job.id, found[job.id].error)
+                await self.complete(job, [], None)  # stored failed and refunded already; this delivers it
+        except Exception:  # a worker's health check calls this: the store's trouble must not stop the worker
+            log.exception("ending the jobs no backend can run failed; judged again at the next read of the board")
 
     # ---- delivery: once, by whichever process takes the delivery lease ---------------------------
 

@@ -34,6 +34,7 @@ from bot.placement import NOWHERE, FairOrder, Lane, queue_order
 from bot.ports import QuotaLimits
 from bot.queue_replica import QueueReplica, ReplicaOrder
 from bot.queue_store import STATUS_OWNER, JobClaims, QueueReader, WorkSignals
+from bot.routing import BackendFit
 from bot.scheduler import QueuedJob
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,8 @@ class SharedViews(Engine):
 
     def lanes(self) -> list[Lane]:
         """This process's backends and every other process's (the board: bot/shared_backends.py), those taking
-        jobs; a job another process runs on a backend not on the board yet is a lane too."""
+        jobs, each for the kinds and presets it can run; a job another process runs on a backend not on the board
+        yet is a lane too."""
         remote = self._lanes_elsewhere()
         if remote and not any(worker.healthy and not worker.drained for worker in self.workers):
             return remote  # super() would fall back to this process's backends that take nothing
@@ -169,7 +171,7 @@ class SharedViews(Engine):
         for state in self.remote_backends():
             on_board.add((state.process, state.name))
             if state.healthy and not state.drained:
-                lanes.append(self._lane(state.current, state.loaded, state.name, now))
+                lanes.append(self._lane(state.current, state.loaded, state.name, now, state.fit))
         for running in self.replica.running.values():
             job = running.job
             if (
@@ -180,16 +182,22 @@ class SharedViews(Engine):
                 lanes.append(self._lane(job, job.request.checkpoint, job.backend, now))
         return lanes
 
-    def _lane(self, current: Job | None, loaded: str | None, backend: str | None, now: datetime) -> Lane:
+    def _lane(
+        self, current: Job | None, loaded: str | None, backend: str | None, now: datetime, fit: BackendFit | None = None
+    ) -> Lane:
         left = 0.0
         if current is not None:
             left, loaded = self.seconds_left(current, now), current.request.checkpoint
-        return Lane(left, loaded, self._runs_beside(backend))
+        return Lane(left, loaded, self._runs_beside(backend, fit))
 
-    def _runs_beside(self, backend: str | None) -> Callable[[QueuedJob], bool]:
+    def _runs_beside(self, backend: str | None, fit: BackendFit | None) -> Callable[[QueuedJob], bool]:
         def runs(entry: QueuedJob) -> bool:  # a job given back to resume on one backend waits for that one
             job = self._live_job(entry.job_id)
-            return job is None or job.backend is None or job.backend == backend
+            if job is None:
+                return True
+            if fit is not None and fit.why_not(job.request.kind, job.request.preset) is not None:
+                return False  # its process says it cannot run this kind of job on this preset
+            return job.backend is None or job.backend == backend
 
         return runs
 

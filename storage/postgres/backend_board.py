@@ -6,12 +6,14 @@ delivered at commit) and every process reads the board again. A reader first rem
 that are gone: their LISTEN connection, named `imagebridge host:pid:random`, is no longer on the server (the
 same test as claims.py's leases), or their heartbeat is stale. Drains are rows of `drained_backends`, by
 lower-case name, announced on the same channel; `undrained` is the claim's own check, so a backend drained in
-any process takes nothing more from the moment the drain is committed.
+any process takes nothing more from the moment the drain is committed. Each row also tells what its backend can
+run (bot/routing.py BackendFit: answered, fit mark, and why for each kind and preset it cannot; migration 022).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -20,8 +22,10 @@ from typing import Any
 import asyncpg
 from pydantic import SecretStr
 
+from bot.fit import Unfit
 from bot.jobs import BackendState
 from bot.models import Job
+from bot.routing import BackendFit
 from storage.job_rows import job_from_row
 from storage.postgres.db import Connection, PgDatabase
 from storage.postgres.job_insert import COLUMNS
@@ -34,13 +38,19 @@ GONE = (  # claims.py's GONE, for the board's owner column
     "(owner LIKE '%:%:%' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
     "WHERE a.application_name = 'imagebridge ' || owner))"
 )
-FIELDS = "owner, name, place, kind, healthy, detail, drained, current_job, loaded, completed, model_switches"
+FIELDS = (
+    "owner, name, place, kind, healthy, detail, drained, current_job, loaded, completed, model_switches, "
+    "answered, fit_mark, unfit"
+)
+READ = FIELDS.replace("unfit", "unfit::text")
 UPSERT = (
-    f"INSERT INTO backend_board ({FIELDS}, heartbeat) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()) "
+    f"INSERT INTO backend_board ({FIELDS}, heartbeat) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, now()) "
     "ON CONFLICT (owner, name) DO UPDATE SET place = EXCLUDED.place, kind = EXCLUDED.kind, "
     "healthy = EXCLUDED.healthy, detail = EXCLUDED.detail, drained = EXCLUDED.drained, "
     "current_job = EXCLUDED.current_job, loaded = EXCLUDED.loaded, completed = EXCLUDED.completed, "
-    "model_switches = EXCLUDED.model_switches, heartbeat = now()"
+    "model_switches = EXCLUDED.model_switches, answered = EXCLUDED.answered, fit_mark = EXCLUDED.fit_mark, "
+    "unfit = EXCLUDED.unfit, heartbeat = now()"
 )
 
 
@@ -104,7 +114,7 @@ class PgBackendBoard:
                 f"DELETE FROM backend_board WHERE heartbeat < now() - $1::interval OR {GONE}",
                 timedelta(seconds=stale_seconds),
             )
-            rows = await conn.fetch(f"SELECT {FIELDS} FROM backend_board ORDER BY owner, place")
+            rows = await conn.fetch(f"SELECT {READ} FROM backend_board ORDER BY owner, place")
             running = [row["current_job"] for row in rows if row["current_job"] is not None]
             jobs = await conn.fetch(  # a job that ended since its process published is not shown as running
                 f"SELECT {COLUMNS} FROM jobs WHERE id = ANY($1::text[]) AND state = 'running'", running
@@ -166,10 +176,19 @@ class PgBackendBoard:
 
 def _row(owner: str, place: int, state: BackendState) -> tuple[object, ...]:
     current = state.current.id if state.current is not None else None
+    fit = state.fit or BackendFit(False, "")
+    unfit = {key: {"key": reason.key, "params": reason.params} for key, reason in fit.unfit.items()}
     return (
         owner, state.name, place, state.kind, state.healthy, state.detail, state.drained, current, state.loaded,
-        state.completed, state.model_switches,
+        state.completed, state.model_switches, fit.answered, fit.mark, json.dumps(unfit, default=str),
     )  # fmt: skip
+
+
+def _fit(row: Any) -> BackendFit:
+    """A row's fits (a process of a version before them writes the defaults: not answered, able to run all)."""
+    written = json.loads(row["unfit"])
+    unfit = {key: Unfit(str(why["key"]), dict(why.get("params") or {})) for key, why in written.items()}
+    return BackendFit(bool(row["answered"]), str(row["fit_mark"]), unfit)
 
 
 def _state(row: Any, current: dict[str, Job]) -> BackendState:
@@ -185,4 +204,5 @@ def _state(row: Any, current: dict[str, Job]) -> BackendState:
         model_switches=row["model_switches"],
         process=row["owner"],
         remote=True,
+        fit=_fit(row),
     )

@@ -20,6 +20,7 @@ the lease (LOST: stop, another process has it; CANCEL: interrupt it); "complete"
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,18 @@ UPDATE jobs SET lease_owner = $2, lease_until = now() + $3::interval
 WHERE id IN (SELECT id FROM jobs WHERE {DEAD} AND attempts >= $1 AND lease_owner <> $2 FOR UPDATE SKIP LOCKED)
 RETURNING {COLUMNS}
 """
+
+STRAND = f"""
+WITH stranded AS (
+    SELECT j.id, c.error FROM jsonb_to_recordset($1::jsonb) AS c(id text, marks text[], error text)
+    JOIN jobs j ON j.id = c.id
+    WHERE j.state = 'queued' AND c.marks <@ j.unfit_marks
+    FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE jobs j SET state = 'failed', error = stranded.error, finished_at = now(), delivery = 'pending'
+FROM stranded WHERE j.id = stranded.id
+RETURNING {", ".join(f"j.{column.strip()}" for column in COLUMNS.split(","))}
+"""  # the whole outcome at once: a process that dies before its own finish() leaves it ended, refunded, to deliver
 
 
 class Lease(StrEnum):
@@ -244,6 +257,23 @@ class PgClaims:
                 job_id,
             )
         return None if row is None else job_from_row(row)
+
+    async def strand(self, stranded: Sequence[tuple[str, Sequence[str], str]]) -> list[Job]:
+        """End as failed, refunded, each (job id, marks, error) still queued whose given-back marks include all of
+        `marks`, in one transaction: a job another process claims or ends meanwhile is left alone, so each is
+        ended once. Returns those ended here; the caller stores the rest of the outcome and delivers it."""
+        if not stranded:
+            return []
+        wanted = json.dumps([{"id": job_id, "marks": list(marks), "error": error} for job_id, marks, error in stranded])
+        async with self.db.transaction() as conn:
+            rows = await conn.fetch(STRAND, wanted)
+            if rows:
+                await conn.execute(
+                    "UPDATE quota_ledger SET state = 'refunded', updated_at = now() WHERE job_id = ANY($1::text[])",
+                    [row["id"] for row in rows],
+                )
+                await conn.execute("SELECT pg_notify($1, $2)", QUEUE_CHANNEL, rows[0]["id"])  # it left the queue
+        return [job_from_row(row) for row in rows]
 
     async def claim_delivery(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         """Take the right to send a finished job's result for `lease_seconds`: False when it is delivered
