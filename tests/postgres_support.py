@@ -18,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -171,3 +171,11 @@ def read_pg(url: str, sql: str) -> list[tuple[Any, ...]]:
     return [
         tuple(json.dumps(value) if isinstance(value, dict | list) else value for value in row.values()) for row in rows
     ]
+
+
+@pytest.fixture(name="url")
+async def database_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """A fresh migrated database's URL, dropped after the test (fixture `url`)."""
+    made = await fresh_database(postgres_server)
+    yield made
+    await drop_database(postgres_server, made)

@@ -11,21 +11,13 @@ import pytest
 from bot.models import JobState
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import click, slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from simulators.discord_state import SimMessage
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.fakes import FakeBackend, png
 
 pytestmark = pytest.mark.discord
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 @pytest.fixture

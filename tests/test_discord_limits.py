@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,13 @@ from PIL import Image
 from bot.models import JobState
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import click, place, slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.fakes import FakeBackend
 from tests.test_discord_flow import finished, response
 
 pytestmark = pytest.mark.discord
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 async def test_buttons_work_after_a_restart(sim: DiscordSimulator, tmp_path: Path) -> None:

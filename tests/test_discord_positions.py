@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.gated import GatedBackend
 from tests.test_discord_flow import response
 
 pytestmark = pytest.mark.discord
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 async def test_the_queued_message_is_edited_as_the_line_moves(sim: DiscordSimulator, tmp_path: Path) -> None:

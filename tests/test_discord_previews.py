@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,8 +12,9 @@ from bot.models import GenerationRequest, GenerationResult, Progress
 from bot.ports import ProgressCallback
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.fakes import FakeBackend, png
 
 pytestmark = pytest.mark.discord
@@ -34,15 +34,6 @@ class PreviewThenPlainBackend(FakeBackend):
         on_progress(Progress(fraction=0.5, step=2, steps=4))
         await self.release.wait()
         return await super().generate(job_id, request, source, on_progress)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 async def test_a_progress_edit_without_preview_keeps_the_picture(sim: DiscordSimulator, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ preset does not offer falls back to the edit's own default (the image's shape, t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,10 @@ import pytest
 from bot.models import GenerationRequest
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from simulators.telegram_updates import AlbumItem, send_album
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.edit_support import FakeEditor, edit_overrides
 from tests.fakes import FakeBackend, png
 from tests.test_discord_flow import response
@@ -93,15 +93,6 @@ async def test_telegram_saved_preset_that_takes_fewer_images_is_passed_over(benc
     job_id = await bench.job_from(PRIVATE, sent.message_id)
     await bench.finished(job_id)
     assert [request.preset for job, request, _ in editor.edits if job == job_id] == ["qwen"]
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 @pytest.mark.discord

@@ -4,16 +4,16 @@ finished job's image it was made from, through the real python-telegram-bot and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import click, slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from simulators.discord_state import SimInteraction, SimMessage
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.edit_support import FakeEditor, edit_overrides
 from tests.fakes import FakeBackend, png
 from tests.test_discord_flow import response
@@ -50,15 +50,6 @@ async def test_telegram_info_of_an_edit_names_its_attached_image(bench: Bench) -
     await bench.finished(job_id)
     await bench.sim.wait_for(lambda: any(f"info:{job_id}" in m.buttons for m in bench.sim.visible(PRIVATE)))
     assert "Edited 1 attached image (96×64)" in await info_text(bench, job_id)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 async def finished(process: BotProcess, sim: DiscordSimulator, run: SimInteraction) -> tuple[str, SimMessage]:

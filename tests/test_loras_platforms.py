@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ from bot.pool import check
 from bot.ports import BackendHealth, Inventory
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import click, slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.fakes import FakeBackend
 from tests.test_discord_flow import response
 from tests.test_telegram_support import PRIVATE, Bench, bench
@@ -41,15 +41,6 @@ class StockedBackend(FakeBackend):
     async def health(self) -> BackendHealth:
         loras = frozenset({"add-detail-xl", "deep-focus", *(f"style-{i}" for i in range(30))})
         return BackendHealth(ok=True, models=["x"], inventory=Inventory(loras=loras))
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 @pytest.mark.discord

@@ -28,7 +28,7 @@ from commands.dispatch import dispatch_text
 from simulators.a1111 import A1111Simulator
 from tests.conftest import invocation, make_settings
 from tests.fakes import RecordingOutbound
-from tests.postgres_support import PostgresServer, drop_database, fresh_database
+from tests.postgres_support import database_url  # noqa: F401 (the `url` fixture)
 from tests.reliability_support import BotProcess
 
 pytestmark = pytest.mark.backends
@@ -80,13 +80,6 @@ async def sims() -> AsyncIterator[dict[str, A1111Simulator]]:
     yield made
     for sim in made.values():
         await sim.stop()
-
-
-@pytest.fixture
-async def url(postgres_server: PostgresServer) -> AsyncIterator[str]:
-    made = await fresh_database(postgres_server)
-    yield made
-    await drop_database(postgres_server, made)
 
 
 @pytest.fixture

@@ -20,14 +20,7 @@ from storage.postgres.claims import FairPolicy, Lease, PgClaims
 from storage.postgres.db import PgDatabase
 from storage.postgres.jobs import PgJobStore
 from storage.postgres.listen import Signals
-from tests.postgres_support import PostgresServer, drop_database, fresh_database
-
-
-@pytest.fixture
-async def url(postgres_server: PostgresServer) -> AsyncIterator[str]:
-    made = await fresh_database(postgres_server)
-    yield made
-    await drop_database(postgres_server, made)
+from tests.postgres_support import database_url  # noqa: F401 (the `url` fixture)
 
 
 @pytest.fixture

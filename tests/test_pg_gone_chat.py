@@ -13,13 +13,13 @@ import pytest
 
 from bot.shared_queue import SharedEngine
 from simulators.telegram_faults import FORBIDDEN_KICKED, FaultyTelegramSimulator
-from tests.postgres_support import PostgresServer, drop_database, fresh_database, read_pg
+from tests.postgres_support import PostgresServer, database_url, drop_database, fresh_database, read_pg
 from tests.telegram_faults_support import fault_bench
-from tests.test_pg_status_once import Launch, launch, telegram, url
+from tests.test_pg_status_once import Launch, launch, telegram
 from tests.test_telegram_support import GROUP
 
 pytestmark = [pytest.mark.backends, pytest.mark.telegram]
-__all__ = ["launch", "telegram", "url"]  # fixtures
+__all__ = ["database_url", "launch", "telegram"]  # fixtures (database_url is `url`)
 JOB_ID = re.compile(r"job ([0-9a-f]{12})")
 
 

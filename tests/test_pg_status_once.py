@@ -24,19 +24,12 @@ from bot.shared_queue import SharedEngine
 from simulators.a1111 import A1111Simulator
 from simulators.telegram_faults import FaultyTelegramSimulator
 from tests.conftest import make_settings
-from tests.postgres_support import PostgresServer, drop_database, fresh_database
+from tests.postgres_support import database_url  # noqa: F401 (the `url` fixture)
 from tests.test_pg_views import JOB_ID, PRIVATE, telegram_config
 
 pytestmark = [pytest.mark.backends, pytest.mark.telegram]
 
 Launch = Callable[..., Any]
-
-
-@pytest.fixture
-async def url(postgres_server: PostgresServer) -> AsyncIterator[str]:
-    made = await fresh_database(postgres_server)
-    yield made
-    await drop_database(postgres_server, made)
 
 
 @pytest.fixture

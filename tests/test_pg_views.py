@@ -28,7 +28,7 @@ from commands.dispatch import dispatch_text
 from simulators.a1111 import A1111Simulator
 from simulators.telegram import TelegramSimulator
 from tests.conftest import invocation, make_settings
-from tests.postgres_support import PostgresServer, drop_database, fresh_database
+from tests.postgres_support import database_url  # noqa: F401 (the `url` fixture)
 
 pytestmark = [pytest.mark.backends, pytest.mark.telegram]
 PRIVATE = 42
@@ -72,13 +72,6 @@ def txt2img(sim: A1111Simulator) -> int:
 
 
 Launch = Callable[..., Any]
-
-
-@pytest.fixture
-async def url(postgres_server: PostgresServer) -> AsyncIterator[str]:
-    made = await fresh_database(postgres_server)
-    yield made
-    await drop_database(postgres_server, made)
 
 
 @pytest.fixture

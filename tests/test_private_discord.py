@@ -5,7 +5,6 @@ done; closed DMs (403 / 50007) hold the result until /show in the DM."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,10 @@ import pytest
 from bot.models import DeliveryState
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import place, slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from simulators.discord_state import SimMessage
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.fakes import FakeBackend
 from tests.private_support import PreviewBackend
 from tests.test_discord_flow import response
@@ -23,15 +23,6 @@ from tests.test_discord_flow import response
 pytestmark = pytest.mark.discord
 
 OWNER = "42"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 async def start(sim: DiscordSimulator, tmp_path: Path, backend: FakeBackend) -> BotProcess:

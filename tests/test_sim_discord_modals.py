@@ -17,9 +17,9 @@ from discord import app_commands
 from simulators.discord import DiscordSimulator
 from simulators.discord_commands import InvalidCommand, check_commands
 from simulators.discord_events import click, slash
-from simulators.discord_harness import patched
 from simulators.discord_menus import image_embed, message_command, submit_modal, user_message
 from simulators.discord_modals import FormError, check_modal
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.fakes import png
 
 pytestmark = pytest.mark.discord
@@ -86,15 +86,6 @@ class Probe(discord.Client):
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.type is discord.InteractionType.component:
             await interaction.response.send_modal(Ask(self))
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 @pytest.fixture

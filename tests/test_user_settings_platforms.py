@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import click, slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.fakes import FakeBackend
 from tests.test_discord_flow import finished, response
 from tests.test_telegram_support import GROUP, PRIVATE, Bench, bench
@@ -44,15 +44,6 @@ async def test_telegram_settings_with_buttons_apply_per_chat(bench: Bench) -> No
     await bench.finished(alone)
     presets = {job: request.preset for job, request in bench.backend.calls}
     assert presets[other] == "sdxl" and presets[alone] == "sdxl"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 @pytest.mark.discord

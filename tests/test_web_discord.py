@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from simulators.discord import DiscordSimulator
 from simulators.discord_events import slash
-from simulators.discord_harness import BotProcess, patched
+from simulators.discord_harness import BotProcess
 from tests.conftest import make_settings
+from tests.discord_support import discord_sim  # noqa: F401 (the `sim` fixture)
 from tests.fakes import FakeBackend
 from tests.web_support import browser, needs_chromium, sign_in
 
 pytestmark = [pytest.mark.discord, needs_chromium]
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/gallery/login\?token=\S+")
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[DiscordSimulator]:
-    simulator = DiscordSimulator(time_scale=0.05)
-    url = await simulator.start()
-    with patched(url):
-        yield simulator
-    await simulator.stop()
 
 
 async def test_discord_gallery_link_is_ephemeral_and_signs_in(sim: DiscordSimulator, tmp_path: Path) -> None:
