@@ -18,11 +18,12 @@ from commands.registry import COMMANDS
 from simulators.discord import DiscordSimulator
 from simulators.discord_harness import BotProcess
 from tests.conftest import AppFactory, invocation
+from tests.discord_support import discord_sim
 from tests.fakes import FakeBackend, RecordingOutbound
-from tests.test_discord_flow import bot, sim
+from tests.test_discord_flow import bot
 from tests.test_telegram_support import PRIVATE, Bench, bench
 
-__all__ = ["bench", "bot", "sim"]
+__all__ = ["bench", "bot", "discord_sim"]  # fixtures (discord_sim is `sim`)
 
 ROOT = Path(__file__).resolve().parents[1]
 ZH_JOB = re.compile(r"任务 ([0-9a-f]{12})")
