@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from telegram import Bot, InputMediaPhoto, Message
 
 from adapters.telegram.calls import PROGRESS_ATTEMPTS, Refused, TelegramCalls
+from adapters.telegram.direct_status import DirectStatusMessages
 from adapters.telegram.pacing import GROUP_WINDOW, ChatPacer
 from adapters.telegram.render import (
     MAX_CAPTION,
@@ -31,6 +32,7 @@ from bot.lifecycle import uncancelled
 from bot.models import Job
 from bot.ports import ChatRecords, JobStore, Undeliverable
 from bot.privacy import DirectClosed
+from bot.private_status import DM_CLOSED
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class TelegramOutbound:
         self._unsaved_sends: list[tuple[str, float, int]] = []
         self._saving: asyncio.Task[None] | None = None
         self._flush_now = asyncio.Event()
+        self.direct = DirectStatusMessages(self)  # private jobs' status in their owners' private chats
 
     @property
     def retry_after_count(self) -> int:
@@ -290,6 +293,8 @@ class TelegramOutbound:
         Telegram answers 403 while the user has not started the bot (or has blocked it): `DirectClosed`, with a
         t.me link whose Start sends `/start show_<job>`.
         """
+        if not again and await self.direct.recorded(job) == DM_CLOSED:  # refused already: not one more try
+            raise DirectClosed(self.closed_instructions(job))
         chat_id = int(job.destination.user_id)
         record = None if again else (lambda sent, parts: self._record_results(job, sent, parts, chat_id))
         try:
@@ -300,7 +305,19 @@ class TelegramOutbound:
             if exc.gone:
                 raise DirectClosed(self.closed_instructions(job)) from exc
             raise Undeliverable(exc.message) from exc
+        if ids is not None and not again:
+            await self.direct.replaced(job)
         return ids is not None
+
+    def direct_interval(self, job: Job) -> float:
+        return self.config.private_progress_interval_seconds or 0.0
+
+    async def update_direct_status(self, job: Job, reply: Reply) -> bool:
+        """A private job's status in its owner's private chat; see `bot.private_status.DirectStatus`."""
+        return await self.direct.update(job, reply)
+
+    async def end_direct_status(self, job: Job, reply: Reply) -> None:
+        await self.direct.ended(job, reply)
 
     def closed_instructions(self, job: Job) -> str:
         link = f"https://t.me/{self.bot.username}?start={START_SHOW}{job.id}"
