@@ -88,3 +88,21 @@ async def test_a_private_chat_that_refuses_the_bot_is_tried_once_and_the_job_run
         notice = next(text for text in bot_texts(fbench, GROUP) if job_id in text)
         assert why in notice and f"start=show_{job_id}" in notice, notice
     assert not any("heron" in str(fields) for _, fields in group_calls(fbench))
+
+
+async def test_cancel_in_the_private_chat_ends_its_status_there_too(fbench: FaultBench) -> None:
+    fbench.backend = PreviewBackend(hold=True)
+    await fbench.open()
+    await fbench.sim.send_text(GROUP, PRIVATE, "/imagine@test_bot a fickle heron --private")
+    job_id = await fbench.job_from(GROUP)
+    await fbench.sim.wait_for(lambda: "25%" in said(dm_status(fbench, job_id) or ChatMessage(0, 0, True, 0)))
+    status = dm_status(fbench, job_id)
+    assert status is not None
+    await fbench.sim.press(PRIVATE, PRIVATE, status.message_id, f"cancel:{job_id}")  # its owner, where they follow it
+    await fbench.finished(job_id)
+
+    await fbench.sim.wait_for(lambda: not status.buttons)  # not left "running", its Cancel button gone
+    assert "25%" not in said(status) and job_id in said(status), said(status)
+    assert "cancelled" in said(status) and fbench.delivery(job_id) == "delivered"
+    assert [m.message_id for m in fbench.sim.bot_photos(PRIVATE)] == [status.message_id]  # its preview, no result
+    assert not any("fickle heron" in str(fields) for _, fields in group_calls(fbench))
