@@ -55,6 +55,10 @@ class DirectStatusMessages:
                 self._media.add(job.id)
         return value or None
 
+    def known(self, job: Job) -> bool:
+        """Whether the job's DM status was posted (or refused), by this process or one whose record is in `job`."""
+        return job.id in self._refs or bool(job.messages.get(DM_STATUS))
+
     async def _remember(self, job: Job, key: str, value: str) -> None:
         job.messages[key] = value
         if self.outbound.store is not None:

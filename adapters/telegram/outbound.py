@@ -31,7 +31,7 @@ from bot.i18n import t
 from bot.lifecycle import uncancelled
 from bot.models import Job
 from bot.ports import ChatRecords, JobStore, Undeliverable
-from bot.privacy import DirectClosed
+from bot.privacy import DirectClosed, hides
 from bot.private_status import DM_CLOSED
 from bot.replies import Reply
 
@@ -158,9 +158,11 @@ class TelegramOutbound:
         return self._status[job.id]
 
     def status_posted(self, job: Job) -> bool:
-        """Whether the job's messages name its status message (posted by this process or another one)."""
+        """Whether the job's messages name its status message (posted by this process or another one), and for a
+        private job also its status in the owner's private chat (or that it refused the bot)."""
         stored = parse_ref(job.messages.get(STATUS))
-        return job.id in self._status or (stored is not None and bool(stored[1]))
+        posted = job.id in self._status or (stored is not None and bool(stored[1]))
+        return posted and (not hides(job) or self.direct.known(job))
 
     async def _remember_status(self, job: Job, chat_id: int, message: Message | None) -> None:
         if message is None:
