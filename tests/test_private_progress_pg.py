@@ -98,9 +98,7 @@ async def test_the_process_running_a_private_job_edits_the_status_the_other_post
 
     await telegram.wait_for(named, 10)
     job_id = found[0]
-    await telegram.wait_for(
-        lambda: any(f"reroll:{job_id}" in m.buttons for m in telegram.bot_photos(PRIVATE)), 30
-    )
+    await telegram.wait_for(lambda: any(f"reroll:{job_id}" in m.buttons for m in telegram.bot_photos(PRIVATE)), 30)
     posts = calls_to(telegram, PRIVATE, "sendMessage")
     assert len(posts) == 1 and "lighthouse" in str(posts[0].get("text")), posts  # one status in the private chat
     edits = calls_to(telegram, PRIVATE, "editMessageText") + calls_to(telegram, PRIVATE, "editMessageMedia")
