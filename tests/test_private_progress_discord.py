@@ -69,3 +69,25 @@ async def test_closed_dms_cost_one_request_and_the_job_runs(sim: DiscordSimulato
         assert "shy heron" not in status.content and status.files == [] and dm_messages(sim) == []
     finally:
         await process.stop()
+
+
+async def test_a_restart_edits_the_same_dm_status(sim: DiscordSimulator, tmp_path: Path) -> None:
+    first = await start(sim, tmp_path, PreviewBackend(hold=True))
+    try:
+        run = await slash(sim, "imagine", {"prompt": "a patient heron", "private": True})
+        job_id, _ = await status_of(first, sim, run.id)
+        dm = await sim.state.wait_until(lambda: (found := dm_status(sim, job_id)) and "25%" in found.content and found)
+    finally:
+        await first.stop()
+    edits = dm.edits
+
+    backend = PreviewBackend(hold=True)
+    second = await start(sim, tmp_path, backend)  # the next process runs it again
+    try:
+        await sim.state.wait_until(lambda: backend.calls and dm.edits > edits)  # the same message, edited again
+        backend.release.set()
+        await done(second, job_id)
+        assert [m.id for m in dm_messages(sim)] == [dm.id]  # one DM message: its status, then the result
+        assert "patient heron" in dm.content and len(dm.files) == 1 and "25%" not in dm.content
+    finally:
+        await second.stop()
