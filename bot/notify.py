@@ -16,7 +16,7 @@ from bot.lifecycle import stop_tasks
 from bot.models import Job
 from bot.ports import Outbound
 from bot.privacy import hides
-from bot.private_status import DM_STREAM, DirectStatus, DirectView
+from bot.private_status import DM_STREAM, DirectView, direct_status
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ class StatusNotifier:
         if outbound is None:
             return
         if hides(job):
-            if isinstance(outbound, DirectStatus):  # the owner follows it in their private chat, previews and all
-                self._publish(job.id + DM_STREAM, job, DirectView(outbound, outbound.platform), reply)
+            if (direct := direct_status(outbound)) is not None:  # its owner follows it there, previews and all
+                self._publish(job.id + DM_STREAM, job, DirectView(direct, outbound.platform), reply)
             if reply.images:  # a private job's previews would show the channel its image
                 reply = replace(reply, images=[])
         self._publish(job.id, job, outbound, reply)

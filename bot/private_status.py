@@ -22,21 +22,27 @@ DM_CLOSED = "closed"  # the recorded DM status of a job whose owner's private ch
 
 @runtime_checkable
 class DirectStatus(Protocol):
-    """An Outbound that can show a private job's status in its owner's private chat."""
+    """How an Outbound shows private jobs' status in their owners' private chats (its `direct` attribute)."""
 
-    def direct_interval(self, job: Job) -> float:
+    def interval(self, job: Job) -> float:
         """The least time between two status edits in the owner's private chat."""
         ...
 
-    async def update_direct_status(self, job: Job, reply: Reply) -> bool:
+    async def update(self, job: Job, reply: Reply) -> bool:
         """Post (the first time) or edit the job's status message in the owner's private chat. False when it was
         skipped for now (a busy chat): the notifier shows it later. A chat that refuses the bot is recorded and
         never tried again for this job (the result is then held without another try)."""
         ...
 
-    async def end_direct_status(self, job: Job, reply: Reply) -> None:
+    async def ended(self, job: Job, reply: Reply) -> None:
         """The job ended without a private result (failed, cancelled): its private-chat status says so."""
         ...
+
+
+def direct_status(outbound: object) -> DirectStatus | None:
+    """The outbound's way to show a private job's status in its owner's private chat, if it has one."""
+    direct = getattr(outbound, "direct", None)
+    return direct if isinstance(direct, DirectStatus) else None
 
 
 class DirectView:
@@ -49,10 +55,10 @@ class DirectView:
         self.platform = platform
 
     def min_interval(self, job: Job) -> float:
-        return self.outbound.direct_interval(job)
+        return self.outbound.interval(job)
 
     async def update_status(self, job: Job, reply: Reply) -> bool:
-        return await self.outbound.update_direct_status(job, for_owner(job, reply))
+        return await self.outbound.update(job, for_owner(job, reply))
 
     async def deliver(self, job: Job, reply: Reply) -> bool:  # the Outbound port; results go through deliver_direct
         raise NotImplementedError

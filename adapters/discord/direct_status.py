@@ -55,6 +55,16 @@ class DirectStatusMessages:
         if self.outbound.services is not None:
             await self.outbound.services.store.set_message(job.id, DM_STATUS, value)
 
+    def interval(self, job: Job) -> float:
+        return self.outbound.min_interval(job)
+
+    async def ended(self, job: Job, reply: Reply) -> None:
+        """See `bot.private_status.DirectStatus`: the text only (its preview and buttons go)."""
+        try:
+            await self.update(job, Reply(text=reply.text), final=True)
+        except discord.HTTPException as exc:
+            log.warning("DM status of job %s: %s", job.id, exc)
+
     async def update(self, job: Job, reply: Reply, final: bool = False) -> bool:
         """Post or edit the DM status; True unless it may work later (a fault on the way)."""
         from adapters.discord.outbound import _kwargs

@@ -266,19 +266,6 @@ class DiscordOutbound:
         if self.services is not None:
             await self.services.store.set_message(job.id, DM_MESSAGE, value)
 
-    def direct_interval(self, job: Job) -> float:
-        return self.min_interval(job)
-
-    async def update_direct_status(self, job: Job, reply: Reply) -> bool:
-        """A private job's status in its owner's DM; see `bot.private_status.DirectStatus`."""
-        return await self.direct.update(job, reply)
-
-    async def end_direct_status(self, job: Job, reply: Reply) -> None:
-        try:
-            await self.direct.update(job, Reply(text=reply.text), final=True)
-        except discord.HTTPException as exc:
-            log.warning("DM status of job %s: %s", job.id, exc)
-
     def _fresh(self, ref: MessageRef) -> bool:
         return bool(ref.token and ref.app_id) and self.clock() - ref.issued < self.config.token_switch_seconds
 

@@ -64,7 +64,11 @@ class DirectStatusMessages:
         if self.outbound.store is not None:
             await self.outbound.store.set_message(job.id, key, value)
 
+    def interval(self, job: Job) -> float:
+        return self.outbound.config.private_progress_interval_seconds or 0.0
+
     async def update(self, job: Job, reply: Reply) -> bool:
+        """See `bot.private_status.DirectStatus`."""
         value = await self.recorded(job)
         if value == DM_CLOSED:
             return True

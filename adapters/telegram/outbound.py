@@ -311,16 +311,6 @@ class TelegramOutbound:
             await self.direct.replaced(job)
         return ids is not None
 
-    def direct_interval(self, job: Job) -> float:
-        return self.config.private_progress_interval_seconds or 0.0
-
-    async def update_direct_status(self, job: Job, reply: Reply) -> bool:
-        """A private job's status in its owner's private chat; see `bot.private_status.DirectStatus`."""
-        return await self.direct.update(job, reply)
-
-    async def end_direct_status(self, job: Job, reply: Reply) -> None:
-        await self.direct.ended(job, reply)
-
     def closed_instructions(self, job: Job) -> str:
         link = f"https://t.me/{self.bot.username}?start={START_SHOW}{job.id}"
         return t(job.destination.locale, "private.closed_telegram", job=job.id, link=link)
