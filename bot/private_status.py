@@ -18,6 +18,7 @@ from bot.replies import Reply
 
 DM_STREAM = ":dm"  # the notifier's key suffix for a job's private-chat status stream
 DM_CLOSED = "closed"  # the recorded DM status of a job whose owner's private chat refused the bot
+DM_REFUSED = "refused"  # its first post was refused for another reason: not tried again (in this process)
 
 
 @runtime_checkable

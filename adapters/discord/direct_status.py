@@ -17,7 +17,7 @@ import discord
 from adapters.discord.render import Rendered, render
 from bot.lifecycle import uncancelled
 from bot.models import Job
-from bot.private_status import DM_CLOSED
+from bot.private_status import DM_CLOSED, DM_REFUSED
 from bot.replies import Reply
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class DirectStatusMessages:
 
         value = await self.recorded(job)
         client = self.outbound.client
-        if value == DM_CLOSED or client is None:
+        if value in (DM_CLOSED, DM_REFUSED) or client is None:
             return True
         rendered: Rendered = await asyncio.to_thread(render, reply, self.outbound.config.upload_limit_bytes)
         try:
@@ -82,8 +82,10 @@ class DirectStatusMessages:
                 message = client.get_partial_messageable(int(channel_id)).get_partial_message(int(message_id))
                 await message.edit(**_kwargs(rendered, edit=True, final=final))
         except discord.Forbidden as exc:
-            if exc.code != CANNOT_SEND:
-                raise
+            if exc.code != CANNOT_SEND:  # the result will try once and say why
+                log.warning("DM status of job %s refused: %s", job.id, exc)
+                self._refs[job.id] = DM_REFUSED
+                return True
             log.info("job %s: the owner's DMs are closed to the bot", job.id)
             await self._remember(job, DM_CLOSED)
         except discord.NotFound:  # the user deleted it: the result is posted anew
@@ -107,7 +109,7 @@ class DirectStatusMessages:
 
         value = await self.recorded(job)
         client = self.outbound.client
-        if value is None or value == DM_CLOSED or client is None:
+        if value is None or ":" not in value or client is None:
             return None
         channel_id, _, message_id = value.partition(":")
         rendered: Rendered = await asyncio.to_thread(render, reply, self.outbound.config.upload_limit_bytes)

@@ -18,7 +18,7 @@ from adapters.telegram.calls import PROGRESS_ATTEMPTS, Refused
 from adapters.telegram.render import MAX_CAPTION, MAX_TEXT, cut, keyboard
 from bot.lifecycle import uncancelled
 from bot.models import Job
-from bot.private_status import DM_CLOSED
+from bot.private_status import DM_CLOSED, DM_REFUSED
 from bot.replies import Reply
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class DirectStatusMessages:
     async def update(self, job: Job, reply: Reply) -> bool:
         """See `bot.private_status.DirectStatus`."""
         value = await self.recorded(job)
-        if value == DM_CLOSED:
+        if value in (DM_CLOSED, DM_REFUSED):
             return True
         if value is None:
             return await self._post(job, reply)
@@ -97,9 +97,12 @@ class DirectStatusMessages:
                     then=posted,
                 )
             )
-        except Refused as exc:  # never started, blocked, or refused for good: the result is held, never retried
+        except Refused as exc:
+            if not exc.gone:  # refused for another reason: the result will try once and say why
+                self._refs[job.id] = DM_REFUSED
+                return True
             log.info("job %s: the owner's private chat refuses the bot (%s)", job.id, exc.message)
-            self._refs[job.id] = DM_CLOSED
+            self._refs[job.id] = DM_CLOSED  # never started, or blocked: the result is held, not tried
             await self._remember(job, DM_STATUS, DM_CLOSED)
             return True
         return ok
@@ -149,7 +152,7 @@ class DirectStatusMessages:
         value = await self.recorded(job)
         self._refs.pop(job.id, None)
         self._media.discard(job.id)
-        if value is None or value == DM_CLOSED:
+        if value is None or ":" not in value:
             return
         chat_id, _, message_id = value.partition(":")
         await self.outbound.calls.call(
@@ -159,7 +162,7 @@ class DirectStatusMessages:
     async def ended(self, job: Job, reply: Reply) -> None:
         """The job ended without a private result (failed, cancelled): its status says how, without buttons."""
         value = await self.recorded(job)
-        if value is not None and value != DM_CLOSED:
+        if value is not None and ":" in value:
             chat_id, _, message_id = value.partition(":")
             await self._edit(job, int(chat_id), int(message_id), Reply(text=reply.text), final=True)
         self._refs.pop(job.id, None)
