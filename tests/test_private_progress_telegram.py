@@ -5,8 +5,14 @@ refuses the bot is tried once."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
+from bot.models import GeneratedImage, GenerationRequest, GenerationResult, Progress
+from bot.ports import ProgressCallback
 from simulators.telegram_faults import FORBIDDEN_BLOCKED
 from simulators.telegram_state import ChatMessage
+from tests.fakes import FakeBackend, png
 from tests.private_support import PreviewBackend
 from tests.telegram_faults_support import FaultBench, fbench
 from tests.test_private_telegram import SHY, bot_texts, group_calls, said, sends_to
@@ -106,3 +112,37 @@ async def test_cancel_in_the_private_chat_ends_its_status_there_too(fbench: Faul
     assert "cancelled" in said(status) and fbench.delivery(job_id) == "delivered"
     assert [m.message_id for m in fbench.sim.bot_photos(PRIVATE)] == [status.message_id]  # its preview, no result
     assert not any("fickle heron" in str(fields) for _, fields in group_calls(fbench))
+
+
+async def test_private_progress_keeps_to_the_private_chats_flood_limits(fbench: FaultBench) -> None:
+    fbench.backend = SteppingBackend()
+    await fbench.open()
+    sends = [fbench.sim.send_text(GROUP, PRIVATE, f"/imagine@test_bot heron {i} --private") for i in range(4)]
+    await asyncio.gather(*sends)
+    jobs: set[str] = set()
+
+    def all_queued() -> bool:
+        jobs.update(b.split(":")[1] for m in fbench.sim.visible(GROUP) if m.from_bot for b in m.buttons[:1])
+        return len(jobs) >= 4
+
+    await fbench.sim.wait_for(all_queued, 20)
+    for job_id in jobs:
+        await fbench.finished(job_id, 30)
+
+    assert len(fbench.sim.bot_photos(PRIVATE)) == 4 and sends_to(fbench, "sendMessage", PRIVATE) == 4
+    edits = [n for n, f in fbench.sim.calls if n.startswith("editMessage") and str(f.get("chat_id")) == str(PRIVATE)]
+    assert edits, edits  # the statuses followed the progress there (a busy chat skips some, as in a group)
+    assert fbench.sim.flood.refused == 0 and fbench.outbound.retry_after_count == 0  # paced, as in a group
+
+
+@dataclass
+class SteppingBackend(FakeBackend):
+    """Ten progress reports, each with a preview, as fast as the event loop runs them."""
+
+    async def generate(
+        self, job_id: str, request: GenerationRequest, source: bytes | None, on_progress: ProgressCallback
+    ) -> GenerationResult:
+        for step in range(1, 11):
+            on_progress(Progress(fraction=step / 10, step=step, steps=10, preview=png(32, 32, (step * 20, 0, 0))))
+            await asyncio.sleep(0.01)  # a generation's steps take time: the notifier coalesces what comes meanwhile
+        return GenerationResult(images=[GeneratedImage(data=png(64, 64), seed=request.seed)])
