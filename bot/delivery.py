@@ -13,6 +13,7 @@ from bot.models import DeliveryState, Job, JobState, StoredImage
 from bot.notify import StatusNotifier
 from bot.ports import ChatRecords, ImageFiles, JobStore, Outbound, Undeliverable
 from bot.privacy import DirectClosed, DirectOutbound, hides, sent_notice
+from bot.private_status import direct_status
 from bot.replies import Reply, fetched
 from bot.routing import Router
 
@@ -64,6 +65,8 @@ class Delivery:
                         raise Undeliverable(f"the bot was removed from chat {job.destination.channel_id}")
                     reply = await fetched(presenter.final(job, images, self.router.offered(job)), self.files)
                     outcome = DeliveryState.DELIVERED if await outbound.deliver(job, reply) else None
+                    if outcome is not None and hides(job) and (direct := direct_status(outbound)) is not None:
+                        await direct.ended(job, reply)  # its private-chat status: not left "running"
             except Undeliverable as exc:
                 await self.give_up(job, str(exc))
                 return False

@@ -16,6 +16,7 @@ from bot.lifecycle import stop_tasks
 from bot.models import Job
 from bot.ports import Outbound
 from bot.privacy import hides
+from bot.private_status import DM_STREAM, DirectView, direct_status
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -54,14 +55,20 @@ class StatusNotifier:
         outbound = self._outbounds.get(job.destination.platform)
         if outbound is None:
             return
-        if hides(job) and reply.images:  # a private job's previews would show the channel its image
-            reply = replace(reply, images=[])
-        slot = self._slots.get(job.id)
+        if hides(job):
+            if (direct := direct_status(outbound)) is not None:  # its owner follows it there, previews and all
+                self._publish(job.id + DM_STREAM, job, DirectView(direct, outbound.platform), reply)
+            if reply.images:  # a private job's previews would show the channel its image
+                reply = replace(reply, images=[])
+        self._publish(job.id, job, outbound, reply)
+
+    def _publish(self, key: str, job: Job, outbound: Outbound, reply: Reply) -> None:
+        slot = self._slots.get(key)
         if slot is None:
-            slot = self._slots[job.id] = _Slot(job=job, outbound=outbound)
+            slot = self._slots[key] = _Slot(job=job, outbound=outbound)
             if getattr(outbound, "owns_status", False):
                 slot.first = reply  # the command's acknowledgement (the queue position, a wildcard's list)
-            slot.task = asyncio.get_running_loop().create_task(self._run(slot), name=f"status-{job.id}")
+            slot.task = asyncio.get_running_loop().create_task(self._run(slot), name=f"status-{key}")
         slot.job = job
         if reply is not slot.first:
             slot.latest = reply
@@ -69,7 +76,7 @@ class StatusNotifier:
 
     def streams(self) -> list[str]:
         """The jobs whose status this notifier shows (until `finish`)."""
-        return list(self._slots)
+        return [key for key in self._slots if not key.endswith(DM_STREAM)]
 
     async def finish(self, job_id: str) -> None:
         """Stop the job's status stream: drop what is pending and wait for an edit in flight.
@@ -77,7 +84,11 @@ class StatusNotifier:
         An outbound that owns its status messages (`owns_status`) is cancelled at once: it guarantees that a
         cancelled update either sent nothing (it was still waiting for room) or recorded what it sent.
         """
-        slot = self._slots.pop(job_id, None)
+        await self._finish(job_id + DM_STREAM)
+        await self._finish(job_id)
+
+    async def _finish(self, key: str) -> None:
+        slot = self._slots.pop(key, None)
         if slot is None or slot.task is None:
             return
         slot.latest = None

@@ -37,6 +37,7 @@ class FaultyTelegramSimulator(TelegramSimulator):
         self.migrated: dict[int, int] = {}  # basic group id -> its supergroup id
         self.lose: dict[str, int] = {}  # method (lower case) -> how many next answers are lost
         self.slow: dict[str, float] = {}  # method (lower case) -> seconds each answer is held
+        self.slow_chats: dict[int, float] = {}  # chat id -> seconds each answer of a call there is held (more)
         self.held: dict[str, asyncio.Event] = {}  # method (lower case) -> answers wait until the test sets it
         self.lost: list[str] = []  # methods whose answer was lost after they took effect
         self.drop: dict[str, int] = {}  # method (lower case) -> how many next calls break before taking effect
@@ -155,6 +156,8 @@ class FaultyTelegramSimulator(TelegramSimulator):
                 value.file.close()
         if self.slow.get(name):
             await asyncio.sleep(self.slow[name])
+        if self.slow_chats and (chat := str((await request.post()).get("chat_id", ""))).lstrip("-").isdigit():
+            await asyncio.sleep(self.slow_chats.get(int(chat), 0.0))
         if (gate := self.held.get(name)) is not None:
             await gate.wait()
         if self.lose.get(name, 0) > 0:

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import discord
 
+from adapters.discord.direct_status import DirectStatusMessages
 from adapters.discord.render import NO_MENTIONS, Rendered, render
 from bot.config_discord import DiscordConfig
 from bot.i18n import t
@@ -23,6 +24,7 @@ from bot.lifecycle import uncancelled
 from bot.models import Job
 from bot.ports import ChatRecords, Undeliverable
 from bot.privacy import DirectClosed
+from bot.private_status import DM_CLOSED
 from bot.replies import Reply
 from commands.context import Services
 
@@ -90,6 +92,7 @@ class DiscordOutbound:
         self._refs: dict[str, MessageRef] = {}
         self._pending: dict[str, Pending] = {}  # interaction id -> an interaction that may queue a job
         self._thinking: set[str] = set()  # deferred with a public "thinking…" message, which a followup fills
+        self.direct = DirectStatusMessages(self)  # private jobs' status in their owners' DMs
 
     def min_interval(self, job: Job) -> float:
         return self.default_interval if self.interval is None else self.interval
@@ -229,6 +232,15 @@ class DiscordOutbound:
         """
         if not again and job.messages.get(DM_MESSAGE):
             return True  # posted before a retry or a restart: not twice
+        if not again:
+            status = await self.direct.recorded(job)
+            if status == DM_CLOSED:  # refused already: not one more try
+                raise DirectClosed(t(job.destination.locale, "private.closed_discord", job=job.id))
+            replaced = await self.direct.replace(job, reply)
+            if replaced is not None:
+                if replaced and status is not None:
+                    await self._remember_dm(job, status)
+                return replaced
         client = self.client
         if client is None:
             return False
@@ -246,10 +258,13 @@ class DiscordOutbound:
             log.warning("DM of job %s failed: %s", job.id, exc)
             return False
         if not again:
-            job.messages[DM_MESSAGE] = f"{channel.id}:{message.id}"
-            if self.services is not None:
-                await self.services.store.set_message(job.id, DM_MESSAGE, job.messages[DM_MESSAGE])
+            await self._remember_dm(job, f"{channel.id}:{message.id}")
         return True
+
+    async def _remember_dm(self, job: Job, value: str) -> None:
+        job.messages[DM_MESSAGE] = value
+        if self.services is not None:
+            await self.services.store.set_message(job.id, DM_MESSAGE, value)
 
     def _fresh(self, ref: MessageRef) -> bool:
         return bool(ref.token and ref.app_id) and self.clock() - ref.issued < self.config.token_switch_seconds

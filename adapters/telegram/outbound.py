@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from telegram import Bot, InputMediaPhoto, Message
 
 from adapters.telegram.calls import PROGRESS_ATTEMPTS, Refused, TelegramCalls
+from adapters.telegram.direct_status import DirectStatusMessages
 from adapters.telegram.pacing import GROUP_WINDOW, ChatPacer
 from adapters.telegram.render import (
     MAX_CAPTION,
@@ -30,7 +31,8 @@ from bot.i18n import t
 from bot.lifecycle import uncancelled
 from bot.models import Job
 from bot.ports import ChatRecords, JobStore, Undeliverable
-from bot.privacy import DirectClosed
+from bot.privacy import DirectClosed, hides
+from bot.private_status import DM_CLOSED
 from bot.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class TelegramOutbound:
         self._unsaved_sends: list[tuple[str, float, int]] = []
         self._saving: asyncio.Task[None] | None = None
         self._flush_now = asyncio.Event()
+        self.direct = DirectStatusMessages(self)  # private jobs' status in their owners' private chats
 
     @property
     def retry_after_count(self) -> int:
@@ -155,9 +158,11 @@ class TelegramOutbound:
         return self._status[job.id]
 
     def status_posted(self, job: Job) -> bool:
-        """Whether the job's messages name its status message (posted by this process or another one)."""
+        """Whether the job's messages name its status message (posted by this process or another one), and for a
+        private job also its status in the owner's private chat (or that it refused the bot)."""
         stored = parse_ref(job.messages.get(STATUS))
-        return job.id in self._status or (stored is not None and bool(stored[1]))
+        posted = job.id in self._status or (stored is not None and bool(stored[1]))
+        return posted and (not hides(job) or self.direct.known(job))
 
     async def _remember_status(self, job: Job, chat_id: int, message: Message | None) -> None:
         if message is None:
@@ -290,6 +295,8 @@ class TelegramOutbound:
         Telegram answers 403 while the user has not started the bot (or has blocked it): `DirectClosed`, with a
         t.me link whose Start sends `/start show_<job>`.
         """
+        if not again and await self.direct.recorded(job) == DM_CLOSED:  # refused already: not one more try
+            raise DirectClosed(self.closed_instructions(job))
         chat_id = int(job.destination.user_id)
         record = None if again else (lambda sent, parts: self._record_results(job, sent, parts, chat_id))
         try:
@@ -300,6 +307,8 @@ class TelegramOutbound:
             if exc.gone:
                 raise DirectClosed(self.closed_instructions(job)) from exc
             raise Undeliverable(exc.message) from exc
+        if ids is not None and not again:
+            await self.direct.replaced(job)
         return ids is not None
 
     def closed_instructions(self, job: Job) -> str:
