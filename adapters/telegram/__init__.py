@@ -17,7 +17,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from adapters.telegram.albums import InAlbum
 from adapters.telegram.edit_prompt import EditPromptFlow
@@ -48,10 +47,8 @@ class TelegramPlatform:
         config: TelegramConfig,
         updates: DurableUpdateQueue,
         polling_role: Role | None = None,
-        polls: HTTPXRequest | None = None,
     ) -> None:
         self.application = application
-        self.polls = polls  # getUpdates' own HTTP client, renewed whenever polling stops
         self.updates = updates
         self.outbound = outbound
         self.config = config
@@ -110,11 +107,6 @@ class TelegramPlatform:
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
-            if self.polls is not None:
-                # Stopping cancels the long poll in flight, which can leave its connection stuck in the pool of one:
-                # the next start's getUpdates would wait for it forever. A fresh client starts clean.
-                await self.polls.shutdown()
-                await self.polls.initialize()
 
     async def stop(self) -> None:
         app = self.application
@@ -161,7 +153,6 @@ def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> Tele
         }
     )
     updates = DurableUpdateQueue()
-    polls = HTTPXRequest(connection_pool_size=1, read_timeout=config.poll_timeout_seconds + 10)
     application = (
         ApplicationBuilder()
         .token(token.get_secret_value())
@@ -169,7 +160,7 @@ def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> Tele
         .base_url(config.api_base_url)
         .base_file_url(config.file_base_url)
         .concurrent_updates(True)
-        .get_updates_request(polls)
+        .get_updates_read_timeout(config.poll_timeout_seconds + 10)
         # A send that times out may still have been posted; long timeouts make that ambiguity rare.
         .read_timeout(config.read_timeout_seconds)
         .write_timeout(config.read_timeout_seconds)
@@ -178,7 +169,7 @@ def create(settings: Settings, token: SecretStr, config: TelegramConfig) -> Tele
     )
     outbound = TelegramOutbound(application.bot, config)
     log.debug("telegram adapter built for data dir %s", settings.data_dir)
-    return TelegramPlatform(application, outbound, config, updates, polling_role(settings), polls)
+    return TelegramPlatform(application, outbound, config, updates, polling_role(settings))
 
 
 def polling_role(settings: Settings) -> Role | None:
