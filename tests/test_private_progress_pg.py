@@ -7,29 +7,19 @@ client against the A1111 simulator. Two Apps stand for two processes."""
 from __future__ import annotations
 
 import asyncio
-import io
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from adapters.backends.a1111 import A1111Backend
-from adapters.console.outbound import ConsoleOutbound
-from adapters.telegram import TelegramPlatform, create
-from bot.app import App, build_app
-from simulators.a1111 import A1111Simulator
 from simulators.telegram_faults import FaultyTelegramSimulator
-from tests.conftest import make_settings
 from tests.postgres_support import database_url  # noqa: F401 (the `url` fixture)
-from tests.test_pg_views import JOB_ID, telegram_config
+from tests.test_pg_status_once import Launch, launch
+from tests.test_pg_views import JOB_ID
 from tests.test_telegram_support import GROUP, PRIVATE
 
 pytestmark = [pytest.mark.backends, pytest.mark.telegram]
-
-Launch = Callable[..., Any]
+__all__ = ["launch"]  # the fixture (it uses this module's `telegram`, which has the group too)
 
 
 @pytest.fixture
@@ -40,32 +30,6 @@ async def telegram() -> AsyncIterator[FaultyTelegramSimulator]:
     sim.add_chat(GROUP, title="artists", admins=(1,))
     yield sim
     await sim.stop()
-
-
-@pytest.fixture
-async def launch(url: str, tmp_path: Path, telegram: FaultyTelegramSimulator) -> AsyncIterator[Launch]:
-    """A bot process with Telegram and, if `runs`, an A1111 backend of its own whose generations report progress."""
-    async with AsyncExitStack() as stack:
-
-        async def start(name: str, runs: bool, step: float = 0.05) -> tuple[App, TelegramPlatform]:
-            backends = []
-            if runs:
-                sim = A1111Simulator(flavour="forge", seconds_per_step=step, model_load_seconds=0.0)
-                address = await sim.start()
-                stack.push_async_callback(sim.stop)
-                backends.append(A1111Backend(f"gpu-{name}", address, kind="forge", poll_interval_seconds=0.05))
-            settings = make_settings(tmp_path / name, storage={"url": url})
-            platform = create(settings, SecretStr(telegram.token), telegram_config(telegram))
-            app = await build_app(
-                settings, [platform.outbound, ConsoleOutbound(stream=io.StringIO())], backends=backends
-            )
-            await app.start()
-            stack.push_async_callback(app.stop)
-            await platform.start(app.services)
-            stack.push_async_callback(platform.stop)
-            return app, platform
-
-        yield start
 
 
 def calls_to(telegram: FaultyTelegramSimulator, chat_id: int, method: str) -> list[dict[str, Any]]:
